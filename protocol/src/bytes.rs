@@ -1,0 +1,204 @@
+//! Byte fields of the envelope, each carried as unpadded base64url text.
+//!
+//! Fixed-size fields reject any other length while decoding, and variable fields reject anything over their bound,
+//! so a decoded frame never holds more than the protocol allows.
+//! `Debug` never prints a token or a verifier, and prints only the length of opaque bytes,
+//! so that a frame written to a log by mistake leaks nothing.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::limits::{AUTH_TOKEN_LEN, MAX_DESCRIPTOR_LEN, MAX_PAYLOAD_LEN, ROOM_ID_LEN, VERIFIER_LEN, base64url_len};
+
+fn serialize_b64<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Decodes base64url text of at most `max` bytes, refusing longer text before decoding any of it.
+fn deserialize_b64<'de, D: Deserializer<'de>>(deserializer: D, max: usize) -> Result<Vec<u8>, D::Error> {
+    struct B64Visitor(usize);
+
+    impl Visitor<'_> for B64Visitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "base64url text of at most {} bytes", self.0)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            if text.len() > base64url_len(self.0) {
+                return Err(E::custom(format_args!("byte field longer than {} bytes", self.0)));
+            }
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .map_err(|_| E::custom("byte field is not unpadded base64url"))
+        }
+    }
+
+    deserializer.deserialize_str(B64Visitor(max))
+}
+
+macro_rules! fixed_bytes {
+    ($(#[$meta:meta])* $name:ident, $len:expr, redacted = $redacted:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// Length of this field in bytes.
+            pub const LEN: usize = $len;
+
+            /// The raw bytes.
+            pub fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serialize_b64(&self.0, serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let bytes = deserialize_b64(deserializer, $len)?;
+                let array: [u8; $len] = bytes.try_into().map_err(|_| {
+                    de::Error::custom(concat!(stringify!($name), " must be exactly ", stringify!($len), " bytes"))
+                })?;
+                Ok(Self(array))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if $redacted {
+                    f.write_str(concat!(stringify!($name), "(redacted)"))
+                } else {
+                    f.write_str(concat!(stringify!($name), "(..)"))
+                }
+            }
+        }
+    };
+}
+
+fixed_bytes!(
+    /// A room's id: 16 random bytes chosen by its creator.
+    RoomId, ROOM_ID_LEN, redacted = false
+);
+fixed_bytes!(
+    /// The room-auth token a client presents to join; the relay hashes it and compares the hash in constant time.
+    AuthToken, AUTH_TOKEN_LEN, redacted = true
+);
+fixed_bytes!(
+    /// SHA-256 of a room's auth token, registered by the creator; the relay stores nothing else about the password.
+    Verifier, VERIFIER_LEN, redacted = true
+);
+
+macro_rules! bounded_bytes {
+    ($(#[$meta:meta])* $name:ident, $max:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Default, PartialEq, Eq)]
+        pub struct $name(Vec<u8>);
+
+        impl $name {
+            /// Largest length of this field in bytes.
+            pub const MAX_LEN: usize = $max;
+
+            /// Wraps `bytes`, or gives them back when they exceed [`Self::MAX_LEN`].
+            pub fn new(bytes: Vec<u8>) -> Result<Self, Vec<u8>> {
+                if bytes.len() > Self::MAX_LEN { Err(bytes) } else { Ok(Self(bytes)) }
+            }
+
+            /// The opaque bytes.
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.0
+            }
+
+            /// Takes the opaque bytes out.
+            pub fn into_bytes(self) -> Vec<u8> {
+                self.0
+            }
+
+            /// Length in bytes.
+            pub fn len(&self) -> usize {
+                self.0.len()
+            }
+
+            /// Whether there are no bytes.
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serialize_b64(&self.0, serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserialize_b64(deserializer, $max).map(Self)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({} bytes)"), self.0.len())
+            }
+        }
+    };
+}
+
+bounded_bytes!(
+    /// A sealed item relayed between members, at most [`MAX_PAYLOAD_LEN`] bytes.
+    Payload, MAX_PAYLOAD_LEN
+);
+bounded_bytes!(
+    /// A room's sealed descriptor (name, expiry and the like), at most [`MAX_DESCRIPTOR_LEN`] bytes.
+    Descriptor, MAX_DESCRIPTOR_LEN
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_fields_reject_other_lengths() {
+        assert!(serde_json::from_str::<RoomId>("\"AAAAAAAAAAAAAAAAAAAAAA\"").is_ok());
+        assert!(serde_json::from_str::<RoomId>("\"AAAAAAAAAAAAAAAAAAAA\"").is_err());
+        assert!(serde_json::from_str::<RoomId>("\"AAAAAAAAAAAAAAAAAAAAAAAA\"").is_err());
+        assert!(serde_json::from_str::<RoomId>("\"AAAAAAAAAAAAAAAAAAAAA=\"").is_err());
+        assert!(serde_json::from_str::<RoomId>("\"AAAAAAAAAAAAAAAAAAAAA+\"").is_err());
+        assert!(serde_json::from_str::<RoomId>("17").is_err());
+    }
+
+    #[test]
+    fn payload_bound_is_enforced_while_decoding() {
+        let max = URL_SAFE_NO_PAD.encode(vec![7u8; MAX_PAYLOAD_LEN]);
+        let over = URL_SAFE_NO_PAD.encode(vec![7u8; MAX_PAYLOAD_LEN + 1]);
+        assert_eq!(
+            serde_json::from_str::<Payload>(&format!("\"{max}\""))
+                .map(|p| p.len())
+                .ok(),
+            Some(MAX_PAYLOAD_LEN)
+        );
+        assert!(serde_json::from_str::<Payload>(&format!("\"{over}\"")).is_err());
+        assert!(Payload::new(vec![0; MAX_PAYLOAD_LEN + 1]).is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_secret_bytes() {
+        let token = AuthToken([0xab; AUTH_TOKEN_LEN]);
+        let verifier = Verifier([0xcd; VERIFIER_LEN]);
+        let payload = Payload::new(b"attack at dawn".to_vec()).unwrap_or_default();
+        let text = format!("{token:?} {verifier:?} {payload:?}");
+        assert!(!text.contains("171") && !text.contains("ab") && !text.contains("attack"));
+        assert_eq!(format!("{payload:?}"), "Payload(14 bytes)");
+    }
+}

@@ -1,0 +1,304 @@
+//! The frames themselves: what a client may send, and what the relay sends back.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{AuthToken, Descriptor, Payload, RoomId, Verifier};
+use crate::code::ErrorCode;
+
+/// A member's id within one room, assigned by the relay on create or join, starting at 1 and never reused in that room.
+pub type MemberId = u32;
+
+/// A frame from a client to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Create a room and become its first member.
+    Create {
+        /// Protocol version the client speaks.
+        v: u16,
+        /// The new room's id.
+        room: RoomId,
+        /// SHA-256 of the room's auth token.
+        verifier: Verifier,
+        /// Requested lifetime in seconds; the relay clamps it to its maximum.
+        lifetime: u32,
+        /// The room's sealed descriptor, handed to everyone who joins.
+        descriptor: Descriptor,
+    },
+    /// Join an existing room.
+    Join {
+        /// Protocol version the client speaks.
+        v: u16,
+        /// The room's id.
+        room: RoomId,
+        /// The room's auth token.
+        token: AuthToken,
+    },
+    /// Send a payload to every other member of the room.
+    Broadcast {
+        /// The sealed item.
+        payload: Payload,
+    },
+    /// Send a payload to one other member of the room.
+    Direct {
+        /// The recipient's member id.
+        to: MemberId,
+        /// The sealed item.
+        payload: Payload,
+    },
+    /// Disconnect another member.
+    Kick {
+        /// The member to disconnect.
+        member: MemberId,
+    },
+    /// Purge the room for everyone.
+    Purge,
+    /// Leave the room.
+    Leave,
+}
+
+/// Why a member is no longer in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// The member sent `leave`.
+    Left,
+    /// Another member kicked it.
+    Kicked,
+    /// Its connection closed or was cut without a `leave`.
+    Dropped,
+}
+
+/// Why a room is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurgeReason {
+    /// A member purged it.
+    Purged,
+    /// It reached its expiry.
+    Expired,
+}
+
+/// The relay's first frame on every connection: its version and the limits a client must respect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Protocol version the relay speaks.
+    pub v: u16,
+    /// Largest frame, in bytes of JSON text, the relay accepts.
+    pub max_frame: u32,
+    /// Largest lifetime, in seconds, the relay grants.
+    pub max_lifetime: u32,
+    /// Largest number of members in one room.
+    pub max_members: u32,
+    /// Frames per second a connection may send on average.
+    pub max_frames_per_second: u32,
+}
+
+/// A frame from the relay to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RelayFrame {
+    /// The first frame on every connection.
+    Welcome(Welcome),
+    /// The room was created and the sender is its first member.
+    Created {
+        /// The creator's member id.
+        member: MemberId,
+        /// Expiry granted, in seconds since the Unix epoch.
+        expires_at: u64,
+        /// Lifetime granted, in seconds from now, for clients whose clock is off.
+        expires_in: u32,
+    },
+    /// The sender joined the room.
+    Joined {
+        /// The joiner's member id.
+        member: MemberId,
+        /// The other members present, in the order they joined.
+        members: Vec<MemberId>,
+        /// The room's expiry, in seconds since the Unix epoch.
+        expires_at: u64,
+        /// Seconds left, for clients whose clock is off.
+        expires_in: u32,
+        /// The room's sealed descriptor.
+        descriptor: Descriptor,
+    },
+    /// A payload from another member.
+    Frame {
+        /// The sender's member id, as the relay knows it.
+        from: MemberId,
+        /// Whether the sender addressed it to this member alone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        direct: bool,
+        /// The sealed item, byte for byte as the sender sent it.
+        payload: Payload,
+    },
+    /// Another member joined.
+    MemberJoined {
+        /// Its member id.
+        member: MemberId,
+    },
+    /// Another member is gone.
+    MemberLeft {
+        /// Its member id.
+        member: MemberId,
+        /// Why.
+        reason: LeftReason,
+    },
+    /// This member was kicked; the relay closes the connection next.
+    Kicked {
+        /// The member who kicked it.
+        by: MemberId,
+    },
+    /// The room expires soon.
+    Expiring {
+        /// Seconds left.
+        seconds: u32,
+    },
+    /// The room is gone; the relay closes the connection next.
+    Purged {
+        /// Why.
+        reason: PurgeReason,
+    },
+    /// A frame was refused.
+    Error {
+        /// The stable code.
+        code: ErrorCode,
+        /// A human-readable explanation, never echoing the client's input.
+        message: String,
+    },
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The text is not one valid frame.
+    Malformed,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("malformed frame")
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes one JSON object; serde would also take the sequence form of a tagged enum, which the protocol does not allow.
+fn decode_object<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(DecodeError::Malformed);
+    }
+    serde_json::from_str(text).map_err(|_| DecodeError::Malformed)
+}
+
+impl ClientFrame {
+    /// Decodes one client frame from the text of a WebSocket message.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        decode_object(text)
+    }
+
+    /// Encodes this frame as the text of one WebSocket message.
+    pub fn encode(&self) -> String {
+        // Serializing these types cannot fail: every field is a string, a number, a bool or a list of numbers.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl RelayFrame {
+    /// Decodes one relay frame from the text of a WebSocket message.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        decode_object(text)
+    }
+
+    /// Encodes this frame as the text of one WebSocket message.
+    pub fn encode(&self) -> String {
+        // Serializing these types cannot fail: every field is a string, a number, a bool or a list of numbers.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::limits::{MAX_PAYLOAD_LEN, MIN_FRAME_LIMIT};
+
+    #[test]
+    fn examples_from_the_protocol_document_decode() {
+        let create = r#"{"type":"create","v":1,"room":"AAECAwQFBgcICQoLDA0ODw","verifier":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","lifetime":3600,"descriptor":"c2VhbGVk"}"#;
+        assert!(matches!(
+            ClientFrame::decode(create),
+            Ok(ClientFrame::Create {
+                v: 1,
+                lifetime: 3600,
+                ..
+            })
+        ));
+        assert_eq!(ClientFrame::decode(r#"{"type":"purge"}"#), Ok(ClientFrame::Purge));
+        assert_eq!(
+            RelayFrame::decode(r#"{"type":"member_left","member":4,"reason":"kicked"}"#),
+            Ok(RelayFrame::MemberLeft {
+                member: 4,
+                reason: LeftReason::Kicked
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_frames_are_refused() {
+        for text in [
+            "",
+            "null",
+            "{}",
+            r#"{"type":"shout"}"#,
+            r#"{"type":"kick"}"#,
+            r#"{"type":"kick","member":-1}"#,
+            r#"{"type":"kick","member":4294967296}"#,
+            r#"{"type":"broadcast","payload":"!!"}"#,
+            r#"{"type":"join","v":1,"room":"AAEC","token":"AAAA"}"#,
+            r#"["purge"]"#,
+        ] {
+            assert_eq!(ClientFrame::decode(text), Err(DecodeError::Malformed), "{text}");
+        }
+    }
+
+    #[test]
+    fn largest_relayed_frame_fits_the_minimum_frame_limit() {
+        let frame = RelayFrame::Frame {
+            from: u32::MAX,
+            direct: true,
+            payload: Payload::new(vec![0xff; MAX_PAYLOAD_LEN]).unwrap_or_default(),
+        };
+        assert!(frame.encode().len() <= MIN_FRAME_LIMIT);
+        let direct = ClientFrame::Direct {
+            to: u32::MAX,
+            payload: Payload::new(vec![0xff; MAX_PAYLOAD_LEN]).unwrap_or_default(),
+        };
+        assert!(direct.encode().len() <= MIN_FRAME_LIMIT);
+    }
+
+    #[test]
+    fn broadcast_frames_are_not_marked_direct() {
+        let frame = RelayFrame::Frame {
+            from: 2,
+            direct: false,
+            payload: Payload::new(b"x".to_vec()).unwrap_or_default(),
+        };
+        assert_eq!(frame.encode(), r#"{"type":"frame","from":2,"payload":"eA"}"#);
+    }
+
+    proptest! {
+        #[test]
+        fn client_frames_round_trip(to in any::<u32>(), bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let frame = ClientFrame::Direct { to, payload: Payload::new(bytes).unwrap_or_default() };
+            prop_assert_eq!(ClientFrame::decode(&frame.encode()), Ok(frame));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,256}") {
+            let _ = ClientFrame::decode(&text);
+            let _ = RelayFrame::decode(&text);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Sanctum relay (placeholder until the relay lands).
