@@ -1,0 +1,1 @@
+//! Sanctum client core (placeholder until the core lands).

@@ -1,0 +1,1 @@
+//! Sanctum load generator (placeholder until the bench lands).
