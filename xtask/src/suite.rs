@@ -1,0 +1,198 @@
+//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure, with a timing summary.
+
+use std::{
+    fmt,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+
+use crate::{
+    NotBuiltYet, bench,
+    install::{self, Browser},
+    relay,
+    shell::{cargo, command, find_program, human, root, run},
+    web,
+};
+
+/// The steps in the order they run; `--only` takes one of these names.
+pub(crate) const STEPS: [&str; 8] = [
+    "install",
+    "fmt",
+    "clippy",
+    "test",
+    "build-web",
+    "relay",
+    "browser",
+    "bench",
+];
+
+/// Options of `cargo xtask test`; CI uses none of them.
+#[derive(Debug, Default)]
+pub(crate) struct Options {
+    pub(crate) skip_browser: bool,
+    pub(crate) skip_bench: bool,
+    pub(crate) only: Option<String>,
+}
+
+impl Options {
+    pub(crate) fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Self::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--skip-browser" => options.skip_browser = true,
+                "--skip-bench" => options.skip_bench = true,
+                "--only" => {
+                    let Some(step) = args.next() else {
+                        bail!("--only needs a step name: {}", STEPS.join(", "))
+                    };
+                    if !STEPS.contains(&step.as_str()) {
+                        bail!("unknown step {step:?} for --only; the steps are {}", STEPS.join(", "));
+                    }
+                    options.only = Some(step.clone());
+                }
+                other => bail!(
+                    "unknown option {other:?} for `cargo xtask test` (--skip-browser, --skip-bench, --only <step>)"
+                ),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// How a step ended.
+enum Outcome {
+    Passed,
+    Skipped(String),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Passed => f.write_str("passed"),
+            Self::Skipped(why) => write!(f, "skipped: {why}"),
+        }
+    }
+}
+
+/// Runs the pipeline; returns an error naming the failed step after printing the summary.
+pub(crate) fn test(options: &Options) -> Result<()> {
+    let started = Instant::now();
+    let mut summary: Vec<(&str, Duration, String)> = Vec::new();
+    let selected: Vec<&str> = STEPS
+        .iter()
+        .copied()
+        .filter(|step| options.only.as_deref().is_none_or(|only| only == *step))
+        .collect();
+    for (index, &name) in selected.iter().enumerate() {
+        println!("\n==> [{}/{}] {name}", index + 1, selected.len());
+        let step_started = Instant::now();
+        let result = step(name, options);
+        let took = step_started.elapsed();
+        match result {
+            Ok(outcome) => {
+                println!("<== {name}: {outcome} ({})", human(took));
+                summary.push((name, took, outcome.to_string()));
+            }
+            Err(error) => {
+                println!("<== {name}: FAILED ({})", human(took));
+                summary.push((name, took, "FAILED".into()));
+                print_summary(&summary, started.elapsed());
+                return Err(error.context(format!("step `{name}` failed; the steps after it did not run")));
+            }
+        }
+    }
+    print_summary(&summary, started.elapsed());
+    Ok(())
+}
+
+fn step(name: &str, options: &Options) -> Result<Outcome> {
+    match name {
+        "install" => {
+            install::install(if options.skip_browser {
+                Browser::Skip
+            } else {
+                Browser::Install
+            })?;
+        }
+        "fmt" => run(cargo().args(["fmt", "--all", "--check"]))?,
+        "clippy" => run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?,
+        "test" => run(cargo().args(["test", "--workspace"]))?,
+        "build-web" => web::build_web()?,
+        "relay" => {
+            relay::build_for_tests()?;
+        }
+        "browser" => return browser(options),
+        "bench" => return bench_smoke(options),
+        other => bail!("no step named {other:?}"),
+    }
+    Ok(Outcome::Passed)
+}
+
+fn browser(options: &Options) -> Result<Outcome> {
+    if options.skip_browser {
+        return Ok(Outcome::Skipped("--skip-browser".into()));
+    }
+    let tests = root().join("tests/browser");
+    if !tests.is_dir() {
+        return Ok(Outcome::Skipped("tests/browser/ does not exist yet".into()));
+    }
+    if find_program("node").is_none() {
+        bail!("node is not on PATH; install Node.js 20");
+    }
+    // The relay was built by the `relay` step; building again here is a no-op then, and correct under --only.
+    let relay = relay::build_for_tests()?;
+    let chromium = install::chromium_path();
+    if !chromium.is_file() {
+        bail!("{} is missing; run `cargo xtask install`", chromium.display());
+    }
+    run(command("node")
+        .args(["--test", "--test-concurrency=1", "tests/browser/"])
+        .env("SANCTUM_RELAY_BIN", relay)
+        .env("SANCTUM_WEB_DIR", root().join("web"))
+        .env("CHROMIUM_PATH", chromium))?;
+    Ok(Outcome::Passed)
+}
+
+fn bench_smoke(options: &Options) -> Result<Outcome> {
+    if options.skip_bench {
+        return Ok(Outcome::Skipped("--skip-bench".into()));
+    }
+    match bench::main(vec!["--quick".into()]) {
+        Ok(()) => Ok(Outcome::Passed),
+        Err(error) if error.downcast_ref::<NotBuiltYet>().is_some() => Ok(Outcome::Skipped(error.to_string())),
+        Err(error) => Err(error),
+    }
+}
+
+fn print_summary(rows: &[(&str, Duration, String)], total: Duration) {
+    println!("\nstep        time      result");
+    for (name, took, outcome) in rows {
+        println!("{name:<11} {:>8}  {outcome}", human(*took));
+    }
+    println!("{:<11} {:>8}", "total", human(total));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_developer_flags() {
+        let options = Options::parse(&args(&["--skip-browser", "--only", "clippy"])).expect("valid flags");
+        assert!(options.skip_browser && !options.skip_bench);
+        assert_eq!(options.only.as_deref(), Some("clippy"));
+    }
+
+    #[test]
+    fn refuses_unknown_steps_and_flags() {
+        assert!(Options::parse(&args(&["--only", "lint"])).is_err());
+        assert!(Options::parse(&args(&["--only"])).is_err());
+        assert!(Options::parse(&args(&["--fast"])).is_err());
+    }
+}
