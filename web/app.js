@@ -1,0 +1,704 @@
+// The app's entry point: screens, forms and the chat, wired to the room session and the view.
+import { loadConfig } from './config.js';
+import { RoomSession } from './session.js';
+import * as view from './view.js';
+import * as storage from './storage.js';
+import { explain } from './errors.js';
+import { parseCommand } from './commands.js';
+
+const $ = (id) => document.getElementById(id);
+const ALIAS = /^[^\s]{1,32}$/u;
+
+const state = {
+  config: null,
+  session: null,
+  link: null,
+  self: null,
+  members: [],
+  roomName: '',
+  whisperTo: null,
+  blobUrls: [],
+  keep: true,
+  progressTimer: null,
+  maxAttachment: 0,
+  shownWarnings: new Set(),
+};
+
+// Boot.
+
+async function boot() {
+  wireStaticControls();
+  startClock();
+  state.config = await loadConfig();
+  state.session = newSession();
+
+  // The link's fragment holds the room's secrets: read it once, then take it out of the address bar and history entry.
+  if (location.hash.length > 1) {
+    const link = location.href;
+    history.replaceState(null, '', location.pathname + location.search);
+    storage.clearEnded();
+    await openJoin(link);
+    return;
+  }
+  if (storage.sessionEnded()) {
+    view.showScreen('ended');
+    return;
+  }
+  const blob = storage.loadResume();
+  if (blob) {
+    await resumeAfterRefresh(blob);
+    return;
+  }
+  view.showScreen('home');
+}
+
+function newSession() {
+  return new RoomSession(state.config, {
+    progress: onProgress,
+    message: onMessage,
+    attachment: onAttachment,
+    notice: onNotice,
+    members: onMembers,
+    expiring: onExpiring,
+    ended: onEnded,
+    sendProgress: onSendProgress,
+    reconnecting: onReconnecting,
+    reconnected: onReconnected,
+    failed: (data) => showError(explain(data.code, data.message)),
+  });
+}
+
+// The clock: the time of day, or the countdown to the room's expiry.
+
+function startClock() {
+  const tick = () => {
+    const expiresAt = state.self ? state.session?.expiresAt : null;
+    if (!expiresAt) {
+      view.setClock('Time', new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+    } else {
+      const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+      const minutes = Math.floor(left / 60);
+      const seconds = String(left % 60).padStart(2, '0');
+      view.setClock('Left', `${minutes}:${seconds}`, left <= 60);
+      $('chat-expiry').textContent = `Room ends at ${new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+      if (left === 0 && Date.now() > expiresAt + 3000) onEnded({ reason: 'expired' });
+    }
+    setTimeout(tick, 1000 - (Date.now() % 1000));
+  };
+  tick();
+}
+
+// Static controls.
+
+function wireStaticControls() {
+  for (const button of document.querySelectorAll('[data-go="home"]')) {
+    button.addEventListener('click', () => {
+      state.session?.cancel();
+      view.showScreen('home');
+    });
+  }
+  for (const button of document.querySelectorAll('button.reveal')) {
+    button.addEventListener('click', () => {
+      const input = $(button.getAttribute('aria-controls'));
+      const show = input.type === 'password';
+      input.type = show ? 'text' : 'password';
+      button.textContent = show ? 'Hide' : 'Show';
+      button.setAttribute('aria-pressed', String(show));
+    });
+  }
+  $('brand-link').addEventListener('click', (event) => {
+    if (state.self) event.preventDefault();
+  });
+  $('go-create').addEventListener('click', openCreate);
+  $('home-join-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const link = $('home-link').value.trim();
+    if (!link.includes('#')) {
+      view.setFieldError('home-link-error', explain('link_invalid'));
+      return;
+    }
+    view.setFieldError('home-link-error', '');
+    $('home-link').value = '';
+    openJoin(link);
+  });
+  $('create-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitCreate();
+  });
+  $('create-password').addEventListener('input', onPasswordInput);
+  $('join-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitJoin();
+  });
+  $('work-cancel').addEventListener('click', cancelWork);
+  $('enter-chat').addEventListener('click', enterChat);
+  $('ended-home').addEventListener('click', startOver);
+  $('gone-home').addEventListener('click', startOver);
+  $('error-home').addEventListener('click', startOver);
+  $('share-button').addEventListener('click', () => view.openShareDialog(state.link, copyLink));
+  $('members-toggle').addEventListener('click', () => {
+    const open = !$('members-panel').classList.contains('open');
+    $('members-panel').classList.toggle('open', open);
+    $('members-toggle').setAttribute('aria-expanded', String(open));
+  });
+  $('leave-button').addEventListener('click', () => confirmLeave(''));
+  $('purge-button').addEventListener('click', confirmPurge);
+  $('composer').addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitComposer();
+  });
+  $('message').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitComposer();
+    }
+  });
+  $('message').addEventListener('input', autoGrow);
+  $('composer-target-clear').addEventListener('click', () => setWhisper(null));
+  $('file-input').addEventListener('change', () => {
+    sendFiles(Array.from($('file-input').files ?? []));
+    $('file-input').value = '';
+  });
+  $('message').addEventListener('paste', (event) => {
+    const files = Array.from(event.clipboardData?.files ?? []);
+    if (files.length) {
+      event.preventDefault();
+      sendFiles(files);
+    }
+  });
+  wireDrop();
+  window.addEventListener('popstate', onHistory);
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted && !state.self && storage.sessionEnded()) view.showScreen('ended');
+  });
+}
+
+function autoGrow() {
+  const box = $('message');
+  box.style.height = 'auto';
+  box.style.height = `${Math.min(160, box.scrollHeight + 2)}px`;
+}
+
+function wireDrop() {
+  const screen = $('screen-chat');
+  let depth = 0;
+  screen.addEventListener('dragenter', (event) => {
+    if (!event.dataTransfer?.types.includes('Files')) return;
+    depth += 1;
+    $('drop-hint').hidden = false;
+  });
+  screen.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) $('drop-hint').hidden = true;
+  });
+  screen.addEventListener('dragover', (event) => {
+    if (event.dataTransfer?.types.includes('Files')) event.preventDefault();
+  });
+  screen.addEventListener('drop', (event) => {
+    event.preventDefault();
+    depth = 0;
+    $('drop-hint').hidden = true;
+    sendFiles(Array.from(event.dataTransfer?.files ?? []));
+  });
+}
+
+async function copyLink(link, input) {
+  try {
+    await navigator.clipboard.writeText(link);
+    return true;
+  } catch {
+    input.focus();
+    input.select();
+    return false;
+  }
+}
+
+// Create.
+
+async function openCreate() {
+  view.setFieldError('create-error', '');
+  fillLifetimes();
+  view.showScreen('create');
+  $('create-alias').focus();
+}
+
+function fillLifetimes() {
+  const select = $('create-lifetime');
+  if (select.options.length) return;
+  for (const [minutes, label] of [[60, '1 hour'], [30, '30 minutes'], [15, '15 minutes'], [5, '5 minutes']]) {
+    select.append(new Option(label, String(minutes * 60)));
+  }
+}
+
+let strengthSeq = 0;
+async function onPasswordInput() {
+  const password = $('create-password').value;
+  const seq = ++strengthSeq;
+  if (!password) {
+    view.setStrength(0, 'Use a long passphrase: four or more unrelated words work well.');
+    return;
+  }
+  try {
+    const result = await state.session.strength(password);
+    if (seq !== strengthSeq) return;
+    view.setStrength(result.score, strengthWords(result));
+  } catch {
+    /* The meter is advisory; the Worker checks again on submit. */
+  }
+}
+
+function strengthWords({ score, acceptable, feedback }) {
+  const names = ['Very weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
+  const base = `${names[score] ?? 'Weak'}.`;
+  const advice = feedback ? ` ${feedback}` : '';
+  return acceptable ? `${base} Good enough for a room.${advice}` : `${base} Too easy to guess for a room.${advice}`;
+}
+
+async function submitCreate() {
+  const alias = $('create-alias').value.trim();
+  const roomName = $('create-room').value.trim() || 'Chatroom';
+  const password = $('create-password').value;
+  const lifetime = Number($('create-lifetime').value);
+  if (!ALIAS.test(alias)) {
+    view.setFieldError('create-error', 'Choose an alias of 1 to 32 characters without spaces.');
+    $('create-alias').setAttribute('aria-invalid', 'true');
+    $('create-alias').focus();
+    return;
+  }
+  $('create-alias').removeAttribute('aria-invalid');
+  let strength;
+  try {
+    strength = await state.session.strength(password);
+  } catch (error) {
+    view.setFieldError('create-error', explain(error.code, error.message));
+    return;
+  }
+  view.setStrength(strength.score, strengthWords(strength));
+  if (!strength.acceptable) {
+    view.setFieldError('create-error', `${explain('weak_password')} ${strength.feedback ?? ''}`.trim());
+    $('create-password').setAttribute('aria-invalid', 'true');
+    $('create-password').focus();
+    return;
+  }
+  $('create-password').removeAttribute('aria-invalid');
+  view.setFieldError('create-error', '');
+  state.keep = $('create-keep').checked;
+  startWork('create');
+  try {
+    const result = await state.session.create({ alias, roomName, password, lifetime });
+    $('create-password').value = '';
+    onEntered(result);
+    view.renderShare('share-block-page', result.link, copyLink);
+    stopWork();
+    view.showScreen('link');
+  } catch (error) {
+    stopWork();
+    if (error.code === 'cancelled') return;
+    view.showScreen('create');
+    view.setFieldError('create-error', explain(error.code, error.message));
+  }
+}
+
+// Join.
+
+async function openJoin(link) {
+  state.link = link;
+  view.setFieldError('join-error', '');
+  $('join-expiry').textContent = '';
+  view.showScreen('join');
+  $('join-alias').focus();
+  try {
+    const { expiresAt } = await state.session.checkLink(link);
+    $('join-expiry').textContent = `This room ends at ${new Date(expiresAt).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })} at the latest.`;
+  } catch (error) {
+    view.setFieldError('join-error', explain(error.code, error.message));
+    $('join-submit').disabled = error.code === 'link_invalid' || error.code === 'link_expired';
+    return;
+  }
+  $('join-submit').disabled = false;
+}
+
+async function submitJoin() {
+  const alias = $('join-alias').value.trim();
+  const password = $('join-password').value;
+  if (!ALIAS.test(alias)) {
+    view.setFieldError('join-error', 'Choose an alias of 1 to 32 characters without spaces.');
+    $('join-alias').setAttribute('aria-invalid', 'true');
+    $('join-alias').focus();
+    return;
+  }
+  $('join-alias').removeAttribute('aria-invalid');
+  if (!password) {
+    view.setFieldError('join-error', 'Enter the room password.');
+    $('join-password').focus();
+    return;
+  }
+  view.setFieldError('join-error', '');
+  state.keep = $('join-keep').checked;
+  startWork('join');
+  try {
+    const result = await state.session.join({ link: state.link, alias, password });
+    $('join-password').value = '';
+    onEntered(result);
+    stopWork();
+    enterChat();
+  } catch (error) {
+    stopWork();
+    if (error.code === 'cancelled') return;
+    view.showScreen('join');
+    view.setFieldError('join-error', explain(error.code, error.message));
+    if (error.code === 'bad_token') {
+      $('join-password').select();
+      $('join-password').focus();
+    }
+  }
+}
+
+async function resumeAfterRefresh(blob) {
+  startWork('resume');
+  try {
+    const result = await state.session.resume(blob);
+    onEntered(result);
+    stopWork();
+    enterChat();
+    view.appendNotice('The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.', 'good');
+  } catch (error) {
+    stopWork();
+    storage.wipe();
+    state.session.destroy();
+    state.session = newSession();
+    if (['room_gone', 'room_not_found', 'link_expired'].includes(error.code)) {
+      showGone(error.code === 'room_gone' ? 'This room was purged or has expired.' : explain(error.code));
+    } else if (error.code !== 'cancelled') {
+      view.showScreen('home');
+      view.setFieldError('home-link-error', explain(error.code, error.message));
+    }
+  }
+}
+
+// The progress screen.
+
+let workStarted = 0;
+let workStep = 'derive';
+let workFrom = 'home';
+
+function startWork(kind) {
+  workFrom = kind === 'create' ? 'create' : kind === 'join' ? 'join' : 'home';
+  workStarted = performance.now();
+  workStep = kind === 'resume' ? 'connect' : 'derive';
+  view.showScreen('working');
+  const update = () => {
+    const elapsed = performance.now() - workStarted;
+    const base = { derive: 0, connect: 0.75, enter: 0.88 }[workStep];
+    const span = { derive: 0.75, connect: 0.13, enter: 0.1 }[workStep];
+    const expected = workStep === 'derive' ? 900 : 400;
+    const within = 1 - Math.exp(-elapsed / expected);
+    view.setProgress({ step: workStep, fraction: base + span * within * 0.95, elapsedMs: elapsed });
+  };
+  update();
+  clearInterval(state.progressTimer);
+  state.progressTimer = setInterval(update, 100);
+}
+
+function onProgress({ step }) {
+  if (['derive', 'connect', 'enter'].includes(step)) workStep = step;
+}
+
+function stopWork() {
+  clearInterval(state.progressTimer);
+  state.progressTimer = null;
+}
+
+function cancelWork() {
+  stopWork();
+  state.session.cancel();
+  view.showScreen(workFrom);
+}
+
+// In the room.
+
+function onEntered(result) {
+  state.self = result.self;
+  state.link = result.link ?? state.link;
+  state.roomName = result.room.name || 'Chatroom';
+  state.maxAttachment = result.limits?.maxAttachment ?? 0;
+  state.shownWarnings.clear();
+  if (state.keep) storage.saveResume(result.resume);
+  else storage.forgetResume();
+  storage.clearEnded();
+  view.clearLog();
+  view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
+  $('chat-title').textContent = state.roomName;
+  document.title = `${state.roomName} · Sanctum`;
+  onMembers({ members: result.members });
+  view.setRelayStatus('Connected, end-to-end encrypted');
+}
+
+function enterChat() {
+  view.showScreen('chat');
+  $('message').focus();
+}
+
+function onMembers({ members }) {
+  state.members = members;
+  view.renderMembers(members, { onWhisper: (member) => setWhisper(member), onKick: confirmKick });
+  if (state.whisperTo && !members.some((m) => m.id === state.whisperTo.id)) setWhisper(null);
+}
+
+function setWhisper(member) {
+  state.whisperTo = member;
+  view.setWhisperTarget(member);
+  $('message').focus();
+}
+
+function onMessage(message) {
+  view.appendMessage(message);
+  if (!message.mine) view.announce(`${message.whisper ? 'Whisper from' : 'Message from'} ${message.from.alias}`);
+}
+
+async function onAttachment(message) {
+  const url = await view.appendAttachment(message);
+  state.blobUrls.push(url);
+}
+
+function onNotice({ kind, text }) {
+  const tone = { join: 'good', leave: '', kick: 'warn', unverified: 'bad', duplicate: 'warn', gap: 'warn' }[kind] ?? '';
+  view.appendNotice(text, tone);
+}
+
+function onExpiring({ seconds }) {
+  const minutes = Math.round(seconds / 60);
+  const words = seconds >= 60 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${seconds} seconds`;
+  view.appendNotice(`This room ends in ${words}. Everything will be wiped.`, 'warn');
+  view.announce(`The room ends in ${words}`);
+}
+
+function onSendProgress({ sent, total, name }) {
+  view.setComposerStatus(sent >= total ? '' : `Sending ${name}: ${Math.round((sent / total) * 100)}%`);
+}
+
+function onReconnecting() {
+  view.setBanner(explain('reconnecting'));
+  view.setRelayStatus('Reconnecting…', true);
+}
+
+function onReconnected(result) {
+  state.self = result.self;
+  if (state.keep) storage.saveResume(result.resume);
+  view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
+  onMembers({ members: result.members });
+  view.setBanner(null);
+  view.setRelayStatus('Connected, end-to-end encrypted');
+  view.appendNotice('Reconnected as a new session. Messages sent while you were disconnected are not shown.', 'warn');
+}
+
+const ENDED_WORDS = {
+  purged: 'A member purged the room.',
+  purged_by_you: 'You purged the room.',
+  expired: 'The room reached the end of its lifetime.',
+  kicked: 'A member removed you from the room. The others can still talk; you need the link and password to return.',
+  not_found: 'The relay no longer knows this room: it may have restarted, which ends every room.',
+};
+
+function onEnded({ reason, by }) {
+  if (!state.self && reason !== 'kicked') return;
+  let text = ENDED_WORDS[reason] ?? ENDED_WORDS.purged;
+  if (reason === 'purged' && by) text = `${by} purged the room.`;
+  if (reason === 'kicked' && by) text = `${by} removed you from the room. The others can still talk; you need the link and password to return.`;
+  wipeEverything();
+  state.session = newSession();
+  showGone(text, reason === 'kicked' ? 'You were removed from the room' : 'This room is gone');
+}
+
+function showGone(text, title = 'This room is gone') {
+  $('gone-title').textContent = title;
+  $('gone-reason').textContent = text;
+  view.showScreen('gone');
+}
+
+function showError(text) {
+  wipeEverything();
+  state.session = newSession();
+  $('error-text').textContent = text;
+  view.showScreen('error');
+}
+
+/** Wipes the view, the blob: URLs, the session's Worker and the tab's storage. */
+function wipeEverything({ ended = false } = {}) {
+  view.closeDialogs();
+  state.session?.destroy();
+  view.clearLog();
+  for (const url of state.blobUrls) URL.revokeObjectURL(url);
+  state.blobUrls = [];
+  state.self = null;
+  state.members = [];
+  state.link = null;
+  state.whisperTo = null;
+  view.setWhisperTarget(null);
+  view.renderMembers([], { onWhisper() {}, onKick() {} });
+  view.setFacts({});
+  view.setBanner(null);
+  view.setComposerStatus('');
+  view.setRelayStatus('');
+  $('message').value = '';
+  document.title = 'Sanctum';
+  storage.wipe({ ended });
+}
+
+function startOver() {
+  storage.clearEnded();
+  view.showScreen('home');
+}
+
+// Back and forward after logout land on entries of this same document: they show that the session ended.
+function onHistory() {
+  if (!state.self && storage.sessionEnded()) view.showScreen('ended');
+}
+
+// The composer and slash commands.
+
+async function submitComposer() {
+  const box = $('message');
+  const text = box.value;
+  if (!text.trim() || !state.self) return;
+  const command = parseCommand(text);
+  if (command) {
+    box.value = '';
+    autoGrow();
+    await runCommand(command);
+    return;
+  }
+  box.value = '';
+  autoGrow();
+  try {
+    if (state.whisperTo) await state.session.whisper(state.whisperTo, text);
+    else await state.session.send(text);
+  } catch (error) {
+    view.appendNotice(`Not sent: ${explain(error.code, error.message)}`, 'bad');
+  }
+}
+
+function memberByAlias(alias) {
+  const found = state.members.filter((m) => !m.self && m.alias === alias);
+  if (found.length === 0) return { error: `No one called ${alias} is in the room.` };
+  if (found.length > 1) return { error: `Two members use the alias ${alias}; use the buttons in the member list.` };
+  return { member: found[0] };
+}
+
+async function runCommand(command) {
+  if (command.error) {
+    view.appendNotice(command.error, 'warn');
+    return;
+  }
+  switch (command.name) {
+    case 'help':
+      view.appendHelp();
+      return;
+    case 'purr': {
+      const { member, error } = memberByAlias(command.alias);
+      if (error) {
+        view.appendNotice(error, 'warn');
+        return;
+      }
+      try {
+        await state.session.whisper(member, command.text);
+      } catch (failure) {
+        view.appendNotice(`Not sent: ${explain(failure.code, failure.message)}`, 'bad');
+      }
+      return;
+    }
+    case 'kick': {
+      const { member, error } = memberByAlias(command.alias);
+      if (error) view.appendNotice(error, 'warn');
+      else await confirmKick(member);
+      return;
+    }
+    case 'exit':
+      await confirmLeave(command.text);
+      return;
+    case 'stop':
+      await confirmPurge();
+      return;
+    default:
+      view.appendNotice(`Unknown command ${command.text}. Type /help for the list.`, 'warn');
+  }
+}
+
+async function confirmKick(member) {
+  const { ok } = await view.confirmDialog({
+    title: `Kick ${member.alias}?`,
+    text: `${member.alias} (key ${member.fingerprint}) is removed and stops receiving keys. Anyone with the link and the password can still come back; only purge ends the room.`,
+    ok: `Kick ${member.alias}`,
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await state.session.kick(member);
+  } catch (error) {
+    view.appendNotice(`Could not kick: ${explain(error.code, error.message)}`, 'bad');
+  }
+}
+
+async function confirmLeave(farewell) {
+  const { ok, value } = await view.confirmDialog({
+    title: 'Leave the room?',
+    text: 'This tab forgets the room, its keys and every message. Only the link and the password get you back in.',
+    ok: 'Leave',
+    input: farewell,
+  });
+  if (!ok || !state.self) return;
+  try {
+    await state.session.leave(value.trim());
+  } catch {
+    /* Leaving goes on even when the relay is gone: the local wipe is what matters. */
+  }
+  wipeEverything({ ended: true });
+  state.session = newSession();
+  history.pushState({ ended: true }, '', location.pathname);
+  view.showScreen('ended');
+}
+
+async function confirmPurge() {
+  const { ok } = await view.confirmDialog({
+    title: 'Purge the room for everyone?',
+    text: 'Every member\u2019s screen is wiped, everyone is out, and the link dies for good. This cannot be undone.',
+    ok: 'Purge the room',
+    danger: true,
+  });
+  if (!ok || !state.self) return;
+  try {
+    await state.session.purge();
+  } catch {
+    /* The purge is also signed in-band; whatever the relay says, this tab wipes itself. */
+  }
+  wipeEverything();
+  state.session = newSession();
+  showGone(ENDED_WORDS.purged_by_you);
+}
+
+// Attachments.
+
+async function sendFiles(files) {
+  if (!state.self) return;
+  for (const file of files) {
+    if (state.maxAttachment && file.size > state.maxAttachment) {
+      view.appendNotice(`${file.name}: ${explain('attachment_too_large')}`, 'warn');
+      continue;
+    }
+    try {
+      const bytes = await file.arrayBuffer();
+      view.setComposerStatus(`Sending ${file.name}…`);
+      if (state.whisperTo) view.appendNotice('Attachments go to the whole room, not as a whisper.', 'warn');
+      await state.session.attach(file.name, file.type, bytes);
+      view.setComposerStatus('');
+    } catch (error) {
+      view.setComposerStatus('');
+      view.appendNotice(`${file.name} not sent: ${explain(error.code, error.message)}`, 'bad');
+    }
+  }
+}
+
+boot().catch((error) => {
+  console.error(error);
+  showError(explain('worker'));
+});

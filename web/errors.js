@@ -1,0 +1,36 @@
+// Plain words for every failure a person can meet: relay error codes, link problems, connection trouble.
+
+const WORDS = {
+  bad_token: 'Wrong password for this room. Check it with whoever sent you the link.',
+  room_not_found: 'This room does not exist on this relay. It may have expired, or the relay restarted and forgot it.',
+  room_gone: 'This room was purged or has expired. The link is dead.',
+  room_full: 'The room is full. Try again when someone leaves.',
+  room_exists: 'A room with this id already exists. Create the room again to get a fresh link.',
+  rate_limited: 'Too many attempts. Wait a minute and try again.',
+  room_busy: 'Too many people joined or left this room in the last minute. Wait a moment and try again.',
+  too_many_rooms: 'The relay cannot hold more rooms right now. Try again later.',
+  too_many_connections: 'The relay is full right now. Try again later.',
+  unsupported_version: 'This relay speaks another version of the protocol. Reload the page to get the current app.',
+  frame_too_large: 'That was too large to send.',
+  unknown_member: 'That member is no longer in the room.',
+  not_in_room: 'You are not in a room any more.',
+  already_in_room: 'This tab is already in a room.',
+  bad_frame: 'The relay refused a malformed frame.',
+  binary_frame: 'The relay refused a malformed frame.',
+  bad_request: 'The relay refused that request.',
+  weak_password: 'That password is too easy to guess. Use a longer passphrase.',
+  link_invalid: 'That is not a Sanctum room link. Paste the whole link, including everything after #.',
+  link_expired: 'This link has expired. The room is gone.',
+  unreachable: 'Cannot reach the relay. Check your connection; the app retries on its own while the room lives.',
+  reconnecting: 'Connection lost. Reconnecting…',
+  kicked: 'A member removed you from the room.',
+  worker: 'The encryption engine stopped unexpectedly. Reload the page.',
+  alias_invalid: 'Choose an alias of 1 to 32 characters.',
+  attachment_too_large: 'That file is larger than the largest attachment allowed.',
+  cancelled: 'Cancelled.',
+};
+
+/** Plain words for an error code, falling back to the relay's own message or a generic sentence. */
+export function explain(code, fallback) {
+  return WORDS[code] ?? fallback ?? 'Something went wrong. Try again.';
+}

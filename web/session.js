@@ -1,0 +1,174 @@
+// The room session: one Worker per session, its requests and events, and reconnection as a new session.
+//
+// The page holds the Worker's opaque resume blob (to reconnect, and in sessionStorage when the person chose to stay in
+// on refresh) and opaque member handles; the keys stay inside the Worker.
+import { WorkerBridge } from './bridge.js';
+
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
+
+export class RoomSession {
+  #config;
+  #bridge = null;
+  #handlers;
+  #resume = null;
+  #expiresAt = null;
+  #closing = false;
+  #reconnecting = false;
+
+  /**
+   * @param {object} config from config.js
+   * @param {object} handlers callbacks for the Worker's events: message, attachment, notice, members, expiring,
+   *   ended, progress, sendProgress, reconnecting, reconnected, failed
+   */
+  constructor(config, handlers) {
+    this.#config = config;
+    this.#handlers = handlers;
+  }
+
+  /** The room's expiry in milliseconds since the epoch, once known. */
+  get expiresAt() {
+    return this.#expiresAt;
+  }
+
+  /** The opaque resume blob of the current session, once joined. */
+  get resumeBlob() {
+    return this.#resume;
+  }
+
+  #engine() {
+    if (this.#bridge?.alive) return this.#bridge;
+    const bridge = new WorkerBridge();
+    const forward = (name) => bridge.on(name, (data) => {
+      if (bridge === this.#bridge) this.#handlers[name]?.(data);
+    });
+    for (const name of ['message', 'attachment', 'notice', 'members', 'expiring', 'progress', 'sendProgress']) forward(name);
+    bridge.on('ended', (data) => {
+      if (bridge !== this.#bridge) return;
+      this.#closing = true;
+      this.#handlers.ended?.(data);
+    });
+    bridge.on('disconnected', (data) => {
+      if (bridge === this.#bridge) this.#onDisconnected(data);
+    });
+    bridge.on('failed', (data) => {
+      if (bridge === this.#bridge) this.#handlers.failed?.(data);
+    });
+    this.#bridge = bridge;
+    bridge.request('configure', { relayUrl: this.#config.relayUrl, testDeriveHoldMs: this.#config.testDeriveHoldMs })
+      .catch(() => {});
+    return bridge;
+  }
+
+  /** Password strength from the core's estimator: {score, acceptable, feedback}. */
+  strength(password) {
+    return this.#engine().request('strength', { password });
+  }
+
+  /** Checks a link without a password: {expiresAt} or an error with code link_invalid or link_expired. */
+  checkLink(link) {
+    return this.#engine().request('checkLink', { link });
+  }
+
+  /** Creates a room; resolves with {link, room, self, members, resume, limits}. */
+  async create(args) {
+    return this.#entered(await this.#engine().request('create', args));
+  }
+
+  /** Joins a room from its link; resolves like create. */
+  async join(args) {
+    return this.#entered(await this.#engine().request('join', args));
+  }
+
+  /** Rejoins as a new session from a resume blob (refresh or reconnect). */
+  async resume(blob) {
+    return this.#entered(await this.#engine().request('resume', { blob }));
+  }
+
+  #entered(result) {
+    this.#resume = result.resume;
+    this.#expiresAt = result.room.expiresAt;
+    this.#closing = false;
+    return result;
+  }
+
+  send(text) {
+    return this.#bridge.request('send', { text });
+  }
+
+  whisper(member, text) {
+    return this.#bridge.request('whisper', { member: member.id, text });
+  }
+
+  /** Sends a file as encrypted chunks; the bytes are moved into the Worker. */
+  attach(name, type, bytes) {
+    return this.#bridge.request('attach', { name, type, bytes }, [bytes]);
+  }
+
+  kick(member) {
+    return this.#bridge.request('kick', { member: member.id });
+  }
+
+  async purge() {
+    this.#closing = true;
+    return this.#bridge.request('purge');
+  }
+
+  /** Says the farewell (if any), leaves, and ends the Worker. */
+  async leave(farewell) {
+    this.#closing = true;
+    try {
+      await this.#bridge?.request('leave', { farewell });
+    } finally {
+      this.destroy();
+    }
+  }
+
+  /** Cancels whatever the Worker is doing (a derivation, a join) by ending it. */
+  cancel() {
+    this.#bridge?.terminate();
+    this.#bridge = null;
+  }
+
+  /** Ends the Worker and forgets the resume blob: nothing of the session stays in this page. */
+  destroy() {
+    this.#closing = true;
+    this.#bridge?.terminate();
+    this.#bridge = null;
+    this.#resume = null;
+    this.#expiresAt = null;
+  }
+
+  async #onDisconnected(data) {
+    if (this.#closing || this.#reconnecting || !this.#resume) return;
+    this.#reconnecting = true;
+    this.#bridge?.terminate();
+    this.#bridge = null;
+    this.#handlers.reconnecting?.(data);
+    for (let attempt = 0; !this.#closing; attempt += 1) {
+      if (this.#expiresAt !== null && Date.now() >= this.#expiresAt) {
+        this.#reconnecting = false;
+        this.#handlers.ended?.({ reason: 'expired' });
+        return;
+      }
+      const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.#closing) break;
+      try {
+        const result = await this.resume(this.#resume);
+        this.#reconnecting = false;
+        this.#handlers.reconnected?.(result);
+        return;
+      } catch (error) {
+        this.#bridge?.terminate();
+        this.#bridge = null;
+        if (['room_gone', 'room_not_found', 'link_expired', 'bad_token', 'kicked'].includes(error.code)) {
+          this.#reconnecting = false;
+          this.#closing = true;
+          this.#handlers.ended?.({ reason: error.code === 'room_not_found' ? 'not_found' : 'purged' });
+          return;
+        }
+      }
+    }
+    this.#reconnecting = false;
+  }
+}

@@ -1,0 +1,48 @@
+// Tab storage: the Worker's opaque resume blob in sessionStorage, and nothing else that matters.
+//
+// Only this tab's sessionStorage is used: never localStorage, cookies or IndexedDB.
+// The page never reads inside the resume blob; it only keeps it and hands it to a new Worker after a refresh.
+
+const RESUME = 'sanctum.resume';
+const ENDED = 'sanctum.ended';
+
+function store() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the Worker's resume blob so that a refresh rejoins as a new session. */
+export function saveResume(blob) {
+  store()?.setItem(RESUME, blob);
+}
+
+/** The kept resume blob, or null. */
+export function loadResume() {
+  return store()?.getItem(RESUME) ?? null;
+}
+
+/** Forgets the resume blob (the "don't keep me in" choice, or a failed resume). */
+export function forgetResume() {
+  store()?.removeItem(RESUME);
+}
+
+/** Wipes everything this tab stored, then remembers only that the session ended (no secret). */
+export function wipe({ ended = false } = {}) {
+  const s = store();
+  if (!s) return;
+  s.clear();
+  if (ended) s.setItem(ENDED, '1');
+}
+
+/** Whether this tab's last session ended by logout (so back, forward and reload say so). */
+export function sessionEnded() {
+  return store()?.getItem(ENDED) === '1';
+}
+
+/** Clears the ended mark when the person starts over. */
+export function clearEnded() {
+  store()?.removeItem(ENDED);
+}

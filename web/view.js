@@ -1,0 +1,382 @@
+// The view: every DOM change the app makes goes through here, with textContent or the sanitizer only.
+import { renderFormatted } from './sanitize.js';
+import { qrCanvas } from './qr.js';
+import { HELP } from './commands.js';
+
+const $ = (id) => document.getElementById(id);
+
+const SCREENS = ['loading', 'home', 'create', 'join', 'working', 'link', 'chat', 'ended', 'gone', 'error'];
+
+/** Shows one screen and hides the others; the chat's header actions show only in the chat. */
+export function showScreen(name) {
+  for (const screen of SCREENS) $(`screen-${screen}`).hidden = screen !== name;
+  $('chat-actions').hidden = name !== 'chat';
+  document.body.dataset.screen = name;
+  const heading = $(`screen-${name}`).querySelector('h1');
+  if (name !== 'chat' && heading) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
+/** The screen now shown. */
+export function currentScreen() {
+  return document.body.dataset.screen ?? 'loading';
+}
+
+/** Says something to screen readers through the polite live region. */
+export function announce(text) {
+  const region = $('announcer');
+  region.textContent = '';
+  requestAnimationFrame(() => {
+    region.textContent = text;
+  });
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svgIcon(pathData) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', pathData);
+  svg.append(path);
+  return svg;
+}
+
+const ICON_WHISPER = 'M4 4h16v12H7l-3 3V4zm4 5v2h8V9H8z';
+const ICON_KICK = 'M15 12a4 4 0 1 0-4-4 4 4 0 0 0 4 4zM1 10h8v2H1v-2zm14 4c-2.7 0-8 1.3-8 4v2h16v-2c0-2.7-5.3-4-8-4z';
+
+/** A stable colour bucket for a member, from its fingerprint. */
+function hueOf(fingerprint) {
+  let sum = 0;
+  for (const char of String(fingerprint)) sum = (sum * 31 + char.charCodeAt(0)) % 9973;
+  return String(sum % 8);
+}
+
+function avatar(member) {
+  const node = el('span', 'avatar', Array.from(member.alias ?? '?')[0]?.toUpperCase() ?? '?');
+  node.dataset.hue = hueOf(member.fingerprint ?? member.alias);
+  node.setAttribute('aria-hidden', 'true');
+  return node;
+}
+
+// Header facts and the clock.
+
+/** Sets the header's room, alias and own fingerprint; null hides a fact. */
+export function setFacts({ room = null, alias = null, fingerprint = null } = {}) {
+  for (const [id, value] of [['room', room], ['alias', alias], ['fingerprint', fingerprint]]) {
+    $(`fact-${id}`).hidden = value === null;
+    $(`fact-${id}-value`).textContent = value ?? '';
+  }
+}
+
+/** Sets the clock: the time of day, or a countdown to the room's expiry. */
+export function setClock(label, text, urgent = false) {
+  $('clock-label').textContent = label;
+  $('clock').textContent = text;
+  $('clock').parentElement.classList.toggle('urgent', urgent);
+}
+
+/** Sets the relay status line in the footer. */
+export function setRelayStatus(text, bad = false) {
+  $('relay-status').textContent = text;
+  $('relay-status').classList.toggle('bad', bad);
+}
+
+// Forms.
+
+/** Shows an error under a form (role="alert" reads it out), or clears it. */
+export function setFieldError(id, text) {
+  $(id).textContent = text ?? '';
+}
+
+/** Shows the password strength meter's score (0 to 4) and its explanation. */
+export function setStrength(score, text) {
+  $('strength-bar').dataset.score = String(score);
+  $('strength-text').textContent = text;
+}
+
+/** Shows the progress screen's state: the active step, the fraction done and the elapsed time. */
+export function setProgress({ step, fraction, elapsedMs }) {
+  const order = ['derive', 'connect', 'enter'];
+  const index = order.indexOf(step);
+  for (const item of $('work-steps').children) {
+    const at = order.indexOf(item.dataset.step);
+    item.classList.toggle('done', at < index);
+    item.classList.toggle('active', at === index);
+  }
+  const titles = { derive: 'Stretching the password', connect: 'Reaching the relay', enter: 'Entering the room' };
+  $('working-title').textContent = titles[step] ?? 'Working';
+  const percent = Math.round(Math.min(1, Math.max(0, fraction)) * 100);
+  $('work-progress').setAttribute('aria-valuenow', String(percent));
+  $('work-progress').firstElementChild.style.width = `${percent}%`;
+  $('work-elapsed').textContent = `${(elapsedMs / 1000).toFixed(1)} s`;
+}
+
+// Link sharing.
+
+/** Fills a share block with the link, a copy button and a QR code drawn locally. */
+export function renderShare(containerId, link, onCopy) {
+  const container = $(containerId);
+  container.replaceChildren();
+  const row = el('div', 'link-row');
+  const inputId = `${containerId}-link`;
+  const label = el('label', 'sr-only', 'Room link');
+  label.htmlFor = inputId;
+  const input = el('input');
+  input.type = 'text';
+  input.id = inputId;
+  input.readOnly = true;
+  input.value = link;
+  input.addEventListener('focus', () => input.select());
+  const copy = el('button', 'secondary', 'Copy link');
+  copy.type = 'button';
+  const status = el('p', 'copy-status');
+  status.setAttribute('role', 'status');
+  copy.addEventListener('click', async () => {
+    status.textContent = (await onCopy(link, input)) ? 'Link copied.' : 'Select the link and copy it.';
+  });
+  row.append(label, input, copy);
+  container.append(row, status, qrCanvas(link));
+}
+
+// The chat log.
+
+function nearBottom(log) {
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+}
+
+function appendToLog(node, { force = false } = {}) {
+  const log = $('log');
+  const stick = force || nearBottom(log);
+  log.append(node);
+  if (stick) log.scrollTop = log.scrollHeight;
+}
+
+/** Removes every message from the screen. */
+export function clearLog() {
+  $('log').replaceChildren();
+}
+
+/** Adds a notice line (joins, leaves, warnings) to the log. */
+export function appendNotice(text, kind = '') {
+  const node = el('p', `notice ${kind}`.trim(), text);
+  appendToLog(node);
+  return node;
+}
+
+/** Adds the list of slash commands to the log. */
+export function appendHelp() {
+  const node = el('div', 'notice');
+  const list = el('ul', 'help-list');
+  for (const [usage, what] of HELP) {
+    const item = el('li');
+    item.append(el('code', '', usage), document.createTextNode(`: ${what}`));
+    list.append(item);
+  }
+  node.append(list);
+  appendToLog(node, { force: true });
+}
+
+function timeElement(ms) {
+  const date = new Date(ms);
+  const node = el('time', '', date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  node.dateTime = date.toISOString();
+  node.title = date.toLocaleString();
+  return node;
+}
+
+function messageShell(message) {
+  const { from, mine, whisper, to, time, farewell } = message;
+  const article = el('article', 'msg');
+  article.classList.toggle('mine', Boolean(mine));
+  article.classList.toggle('whisper', Boolean(whisper));
+  article.classList.toggle('farewell', Boolean(farewell));
+  const who = mine ? 'You' : from.alias;
+  article.setAttribute('aria-label', `${whisper ? 'Whisper from' : 'Message from'} ${who}`);
+  const body = el('div', 'body');
+  const meta = el('div', 'meta');
+  meta.append(el('span', 'who', mine ? 'You' : from.alias));
+  if (whisper) {
+    meta.append(el('span', 'tag', mine ? `whisper to ${to?.alias ?? 'one member'}` : 'whisper to you'));
+  }
+  if (farewell) meta.append(el('span', 'tag', 'farewell'));
+  if (from?.duplicate && !mine) meta.append(el('span', 'tag warn', `same alias, key ${from.fingerprint}`));
+  meta.append(timeElement(time));
+  const bubble = el('div', 'bubble');
+  body.append(meta, bubble);
+  article.append(avatar(from), body);
+  return { article, bubble };
+}
+
+/** Adds a text message; its text goes through the sanitizer. */
+export function appendMessage(message) {
+  const { article, bubble } = messageShell(message);
+  bubble.append(renderFormatted(message.text));
+  appendToLog(article, { force: message.mine });
+  return article;
+}
+
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp']);
+const VIDEO_TYPES = new Set(['video/mp4', 'video/webm', 'video/ogg']);
+const AUDIO_TYPES = new Set(['audio/mpeg', 'audio/ogg', 'audio/wav', 'audio/webm']);
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Adds an attachment rendered from a blob: URL. Images are decoded before they enter the log, so their box
+ * has its final size when it appears and nothing moves. Anything that is not a known image, video or audio type is
+ * kept as an opaque download and never rendered.
+ * @returns {Promise<string>} the blob: URL, to be revoked when the log is wiped
+ */
+export async function appendAttachment(message) {
+  const { article, bubble } = messageShell(message);
+  const box = el('div', 'attachment');
+  bubble.append(box);
+  const type = String(message.type ?? '').toLowerCase();
+  const name = String(message.name ?? 'file');
+  let url;
+  if (IMAGE_TYPES.has(type)) {
+    url = URL.createObjectURL(new Blob([message.bytes], { type }));
+    const img = new Image();
+    img.alt = name;
+    img.src = url;
+    try {
+      await img.decode();
+      img.width = Math.min(360, img.naturalWidth);
+      img.height = Math.round((img.width / Math.max(1, img.naturalWidth)) * img.naturalHeight);
+    } catch {
+      img.alt = `${name} (could not be shown)`;
+    }
+    box.append(img);
+  } else if (VIDEO_TYPES.has(type) || AUDIO_TYPES.has(type)) {
+    url = URL.createObjectURL(new Blob([message.bytes], { type }));
+    const media = el(VIDEO_TYPES.has(type) ? 'video' : 'audio');
+    media.controls = true;
+    media.preload = 'metadata';
+    media.src = url;
+    media.setAttribute('aria-label', name);
+    if (media.localName === 'video') {
+      media.width = 360;
+      media.height = 203;
+    }
+    box.append(media);
+  } else {
+    url = URL.createObjectURL(new Blob([message.bytes], { type: 'application/octet-stream' }));
+    const file = el('div', 'file');
+    file.append(el('span', 'file-name', name), el('span', 'member-fp', formatSize(message.bytes.byteLength)));
+    box.append(file);
+  }
+  const download = el('a', 'download', 'Download');
+  download.href = url;
+  download.download = name;
+  download.setAttribute('aria-label', `Download ${name}`);
+  box.append(download);
+  appendToLog(article, { force: message.mine });
+  return url;
+}
+
+// Members.
+
+/**
+ * Renders the member list with whisper and kick buttons for the others.
+ * @param {Array<{id: unknown, alias: string, fingerprint: string, self: boolean, duplicate: boolean}>} members
+ */
+export function renderMembers(members, { onWhisper, onKick }) {
+  const list = $('member-list');
+  list.replaceChildren();
+  for (const member of members) {
+    const item = el('li', 'member');
+    const text = el('div');
+    const name = el('div', 'member-name', member.self ? `${member.alias} (you)` : member.alias);
+    const fp = el('div', 'member-fp', `key ${member.fingerprint}`);
+    text.append(name, fp);
+    if (member.duplicate) text.append(el('div', 'member-flag', 'Same alias as another member: compare keys'));
+    const actions = el('div', 'member-actions');
+    if (!member.self) {
+      const whisper = el('button', 'icon-button');
+      whisper.type = 'button';
+      whisper.setAttribute('aria-label', `Whisper to ${member.alias}`);
+      whisper.title = `Whisper to ${member.alias}`;
+      whisper.append(svgIcon(ICON_WHISPER));
+      whisper.addEventListener('click', () => onWhisper(member));
+      const kick = el('button', 'icon-button danger');
+      kick.type = 'button';
+      kick.setAttribute('aria-label', `Kick ${member.alias}`);
+      kick.title = `Kick ${member.alias}`;
+      kick.append(svgIcon(ICON_KICK));
+      kick.addEventListener('click', () => onKick(member));
+      actions.append(whisper, kick);
+    }
+    item.append(avatar(member), text, actions);
+    list.append(item);
+  }
+  $('member-count').textContent = String(members.length);
+  $('members-toggle').setAttribute('aria-label', `Show members (${members.length})`);
+}
+
+/** Shows or hides the whisper target above the composer. */
+export function setWhisperTarget(member) {
+  $('composer-target').hidden = !member;
+  $('composer-target-text').textContent = member ? `Whispering to ${member.alias} only` : '';
+}
+
+/** Shows a banner over the chat (reconnecting, warnings), or hides it. */
+export function setBanner(text, bad = false) {
+  $('chat-banner').hidden = !text;
+  $('chat-banner').textContent = text ?? '';
+  $('chat-banner').classList.toggle('bad', bad);
+}
+
+/** Shows a short status under the composer (sending progress, command errors). */
+export function setComposerStatus(text) {
+  $('composer-status').textContent = text ?? '';
+}
+
+// Dialogs.
+
+/**
+ * Asks for confirmation in the page's <dialog>; resolves with {ok, value}.
+ * @param {{title: string, text: string, ok: string, danger?: boolean, input?: string}} options
+ */
+export function confirmDialog({ title, text, ok, danger = false, input = null }) {
+  const dialog = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  $('confirm-ok').classList.toggle('danger-button', danger);
+  $('confirm-extra').hidden = input === null;
+  $('confirm-input').value = input ?? '';
+  dialog.returnValue = '';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve({ ok: dialog.returnValue === 'ok', value: $('confirm-input').value }), {
+      once: true,
+    });
+    dialog.showModal();
+    (input === null ? $('confirm-cancel') : $('confirm-input')).focus();
+  });
+}
+
+/** Closes any open dialog (when the room ends under it). */
+export function closeDialogs() {
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close('cancel');
+}
+
+/** Opens the share dialog with the link and its QR code. */
+export function openShareDialog(link, onCopy) {
+  renderShare('share-block-dialog', link, onCopy);
+  $('share-dialog').showModal();
+}
