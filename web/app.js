@@ -131,6 +131,11 @@ function wireStaticControls() {
     submitJoin();
   });
   $('work-cancel').addEventListener('click', cancelWork);
+  $('work-why-toggle').addEventListener('click', () => {
+    const open = $('work-why').hidden;
+    $('work-why').hidden = !open;
+    $('work-why-toggle').setAttribute('aria-expanded', String(open));
+  });
   $('enter-chat').addEventListener('click', enterChat);
   $('ended-home').addEventListener('click', startOver);
   $('gone-home').addEventListener('click', startOver);

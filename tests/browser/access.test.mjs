@@ -1,0 +1,120 @@
+// Getting in and being thrown out: weak and wrong passwords, a responsive page while deriving, and purge.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  STRONG_PASSWORD,
+  confirm,
+  createRoom,
+  joinRoom,
+  log,
+  openMember,
+  say,
+  seeMembers,
+  seeMessage,
+  startRelay,
+  waitScreen,
+} from './harness.mjs';
+
+const HOLD_MS = 3000;
+
+let relay;
+let alice;
+let bob;
+let carol;
+let link;
+
+before(async () => {
+  relay = await startRelay();
+  [alice, bob, carol] = await Promise.all([
+    openMember(),
+    openMember({ config: { relay: null, testDeriveHoldMs: HOLD_MS } }),
+    openMember(),
+  ]);
+});
+
+after(async () => {
+  await Promise.all([alice, bob, carol].map((member) => member?.close()));
+  await relay?.stop();
+});
+
+test('creating a room refuses a weak password with an explanation and a strength meter', async () => {
+  const page = alice.page;
+  await page.goto(`${relay.origin}/`);
+  await page.getByRole('button', { name: 'Create a room' }).click();
+  await page.getByLabel('Your alias').fill('alice');
+  await page.getByLabel('Room password').fill('password123');
+  await page.locator('#strength-text', { hasText: 'Too easy to guess' }).waitFor();
+  const score = Number(await page.locator('#strength-bar').getAttribute('data-score'));
+  assert.ok(score <= 1, `score ${score}`);
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await page.locator('#create-error', { hasText: 'too easy to guess' }).waitFor();
+  await waitScreen(page, 'create');
+  assert.equal(await page.getByLabel('Room password').getAttribute('aria-invalid'), 'true');
+
+  await page.getByLabel('Room password').fill(STRONG_PASSWORD);
+  await page.locator('#strength-text', { hasText: 'Good enough' }).waitFor();
+  assert.ok(Number(await page.locator('#strength-bar').getAttribute('data-score')) >= 3);
+});
+
+test('a wrong password gets a clear message, not a hang', async () => {
+  link = await createRoom(alice.page, relay.origin, { alias: 'alice' });
+  await joinRoom(carol.page, link, { alias: 'carol', password: 'not the room password at all', expectChat: false });
+  await carol.page.locator('#join-error', { hasText: 'Wrong password' }).waitFor({ timeout: 20_000 });
+  await waitScreen(carol.page, 'join');
+  await seeMembers(alice.page, 1);
+
+  // The same form then gets in with the right password.
+  await carol.page.getByLabel('Room password').fill(STRONG_PASSWORD);
+  await carol.page.getByRole('button', { name: 'Join', exact: true }).click();
+  await waitScreen(carol.page, 'chat', 30_000);
+  await seeMembers(alice.page, 2);
+});
+
+test('the page answers clicks while the password is being stretched', async () => {
+  const page = bob.page;
+  await page.goto(link);
+  await waitScreen(page, 'join');
+  await page.getByLabel('Your alias').fill('bob');
+  await page.getByLabel('Room password').fill(STRONG_PASSWORD);
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await waitScreen(page, 'working');
+  await page.locator('#work-steps li.active[data-step="derive"]').waitFor();
+  const clockBefore = await page.locator('#clock').textContent();
+
+  const clicked = Date.now();
+  await page.getByRole('button', { name: 'Why the wait?' }).click();
+  await page.locator('#work-why').waitFor({ state: 'visible', timeout: 1000 });
+  const answeredIn = Date.now() - clicked;
+  // Still deriving: the click was handled while the derivation Worker was busy.
+  assert.ok(await page.locator('#work-steps li.active[data-step="derive"]').isVisible());
+  assert.ok(answeredIn < 1000, `click answered in ${answeredIn} ms`);
+  await page.waitForFunction((before) => document.getElementById('clock').textContent !== before, clockBefore, {
+    timeout: 2500,
+  });
+  assert.ok(await page.locator('#work-steps li.active[data-step="derive"]').isVisible(), 'the clock ticked during it');
+
+  await waitScreen(page, 'chat', 30_000);
+  await seeMembers(page, 3);
+});
+
+test('purge asks first, wipes every member, and the link is dead', async () => {
+  await say(bob.page, 'something to wipe');
+  await seeMessage(alice.page, 'something to wipe');
+  await seeMessage(carol.page, 'something to wipe');
+
+  await say(alice.page, '/stop');
+  await confirm(alice.page);
+  for (const member of [alice, bob, carol]) {
+    await waitScreen(member.page, 'gone');
+    assert.equal(await log(member.page).locator('.msg').count(), 0);
+    assert.deepEqual(await member.page.evaluate(() => Object.keys(sessionStorage)), []);
+  }
+  assert.match(await bob.page.locator('#gone-reason').textContent(), /purged/);
+  assert.match(await alice.page.locator('#gone-reason').textContent(), /You purged/);
+
+  // The link no longer opens the room, and says so.
+  await joinRoom(carol.page, link, { alias: 'carol', expectChat: false });
+  await carol.page.locator('#join-error', { hasText: 'purged or has expired' }).waitFor({ timeout: 20_000 });
+  await bob.page.reload();
+  await waitScreen(bob.page, 'home');
+});

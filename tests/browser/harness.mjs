@@ -1,0 +1,193 @@
+// Shared helpers for the browser tests: a real relay process, real Chromium contexts, and the app's flows.
+//
+// The relay binary comes from SANCTUM_RELAY_BIN and serves SANCTUM_WEB_DIR; Chromium comes from CHROMIUM_PATH.
+// Each member is its own persistent browser context in a fresh temporary profile, so nothing is shared between them.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const RELAY_BIN = process.env.SANCTUM_RELAY_BIN;
+const WEB_DIR = process.env.SANCTUM_WEB_DIR;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** A password the core's estimator accepts for creating a room. */
+export const STRONG_PASSWORD = 'correct horse battery staple violet';
+
+/** How long a test waits for something a person would see, in milliseconds. */
+export const SEEN = 15_000;
+
+/**
+ * Starts `sanctum-relay` on 127.0.0.1 port 0 serving the web app, and resolves once it prints its address.
+ * @param {string[]} flags extra command-line flags, e.g. ['--max-lifetime', '8', '--expiry-warnings', '5,3']
+ */
+export async function startRelay(flags = []) {
+  if (!RELAY_BIN || !WEB_DIR) throw new Error('set SANCTUM_RELAY_BIN and SANCTUM_WEB_DIR (cargo xtask test does)');
+  const child = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--web-dir', WEB_DIR, ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: undefined },
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const origin = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${stderr}`)), 15_000);
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const match = /^sanctum-relay listening on (http:\/\/\S+)$/.exec(line.trim());
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited with ${code} before listening:\n${stderr}`));
+    });
+  });
+  return {
+    origin,
+    async metrics() {
+      return (await fetch(`${origin}/metrics`)).text();
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Opens one member: a persistent Chromium context in a fresh profile, with one page.
+ * @param {{config?: object, viewport?: {width: number, height: number}, colorScheme?: string}} [options]
+ *   `config` replaces web/config.json for this member only (test settings such as testDeriveHoldMs).
+ */
+export async function openMember({
+  config = null,
+  viewport = { width: 1280, height: 800 },
+  colorScheme = 'light',
+  bypassCSP = false,
+} = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'sanctum-browser-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+    colorScheme,
+    permissions: ['clipboard-read', 'clipboard-write'],
+    bypassCSP,
+  });
+  // Records every CSP or Trusted Types violation the page reports, so tests can assert there were none.
+  await context.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__violations.push(`${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  if (config) {
+    await context.route('**/config.json', (route) => route.fulfill({ json: config }));
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  return {
+    context,
+    page,
+    errors,
+    async close() {
+      await context.close().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until the screen with this name is the one shown. */
+export async function waitScreen(page, name, timeout = SEEN) {
+  await page.locator(`#screen-${name}`).waitFor({ state: 'visible', timeout });
+}
+
+/**
+ * Creates a room from the home screen and enters its chat; resolves with the room link.
+ * @param {import('playwright-core').Page} page
+ */
+export async function createRoom(page, origin, { alias = 'alice', room = 'Test room', password = STRONG_PASSWORD, keep = true } = {}) {
+  await page.goto(`${origin}/`);
+  await waitScreen(page, 'home');
+  await page.getByRole('button', { name: 'Create a room' }).click();
+  await page.getByLabel('Your alias').fill(alias);
+  await page.getByLabel('Room name').fill(room);
+  await page.getByLabel('Room password').fill(password);
+  if (!keep) await page.getByLabel('Keep me in the room when I refresh this tab').uncheck();
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await waitScreen(page, 'link', 30_000);
+  const link = await page.locator('#share-block-page-link').inputValue();
+  await page.getByRole('button', { name: 'Enter the room' }).click();
+  await waitScreen(page, 'chat');
+  return link;
+}
+
+/** Opens a room link and joins with an alias and a password; waits for the chat unless `expectChat` is false. */
+export async function joinRoom(page, link, { alias = 'bob', password = STRONG_PASSWORD, keep = true, expectChat = true } = {}) {
+  await page.goto(link);
+  await waitScreen(page, 'join');
+  await page.getByLabel('Your alias').fill(alias);
+  await page.getByLabel('Room password').fill(password);
+  if (!keep) await page.getByLabel('Keep me in the room when I refresh this tab').uncheck();
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  if (expectChat) await waitScreen(page, 'chat', 30_000);
+}
+
+/** Types a message in the composer and sends it with Enter. */
+export async function say(page, text) {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+}
+
+/** The chat log. */
+export function log(page) {
+  return page.getByRole('log');
+}
+
+/** Waits for a message bubble containing `text` in the log. */
+export async function seeMessage(page, text, timeout = SEEN) {
+  await log(page).locator('.bubble', { hasText: text }).first().waitFor({ timeout });
+}
+
+/** Waits until the member list shows `count` members. */
+export async function seeMembers(page, count, timeout = SEEN) {
+  await page.locator('#member-list > li').nth(count - 1).waitFor({ timeout });
+  await page.waitForFunction((n) => document.querySelectorAll('#member-list > li').length === n, count, { timeout });
+}
+
+/** The CSP and Trusted Types violations the page reported so far. */
+export function violations(page) {
+  return page.evaluate(() => window.__violations ?? []);
+}
+
+/** Accepts the app's confirmation <dialog>, optionally typing into its input first. */
+export async function confirm(page, { input = null } = {}) {
+  const dialog = page.locator('#confirm-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  if (input !== null) await dialog.getByRole('textbox').fill(input);
+  await page.locator('#confirm-ok').click();
+  await dialog.waitFor({ state: 'hidden' });
+}
