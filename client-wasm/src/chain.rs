@@ -65,7 +65,11 @@ pub(crate) struct SendChain {
 
 impl SendChain {
     pub(crate) fn new(generation: u32, key: ChainKey) -> Self {
-        Self { generation, counter: 0, key }
+        Self {
+            generation,
+            counter: 0,
+            key,
+        }
     }
 
     pub(crate) fn generation(&self) -> u32 {
@@ -124,7 +128,11 @@ impl RecvChain {
         }
         let (mk, after) = key.step();
         let _ = after_counter;
-        Ok(Pending { key: mk, counter, after })
+        Ok(Pending {
+            key: mk,
+            counter,
+            after,
+        })
     }
 
     /// Moves the chain past a message that opened and verified; its key and every earlier one are gone.
@@ -139,7 +147,10 @@ mod tests {
     use super::*;
 
     fn pair() -> (SendChain, RecvChain) {
-        (SendChain::new(2, ChainKey::from_bytes([7; 32])), RecvChain::new(2, 0, ChainKey::from_bytes([7; 32])))
+        (
+            SendChain::new(2, ChainKey::from_bytes([7; 32])),
+            RecvChain::new(2, 0, ChainKey::from_bytes([7; 32])),
+        )
     }
 
     #[test]
@@ -193,7 +204,11 @@ mod tests {
 
     #[test]
     fn exhausted_chain_refuses_to_seal() {
-        let mut send = SendChain { generation: 0, counter: u32::MAX, key: ChainKey::from_bytes([1; 32]) };
+        let mut send = SendChain {
+            generation: 0,
+            counter: u32::MAX,
+            key: ChainKey::from_bytes([1; 32]),
+        };
         assert_eq!(send.next().err(), Some(ChainError::Exhausted));
     }
 }

@@ -137,7 +137,11 @@ impl<'a> Reader<'a> {
 
     /// Succeeds only when every byte was read.
     pub(crate) fn end(self) -> Result<(), CodecError> {
-        if self.rest.is_empty() { Ok(()) } else { Err(CodecError::Malformed) }
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(CodecError::Malformed)
+        }
     }
 }
 

@@ -45,7 +45,12 @@ mod tests {
         for (i, a) in all.iter().enumerate() {
             for (j, b) in all.iter().enumerate() {
                 if i != j {
-                    assert!(!a.starts_with(b), "{} starts with {}", String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+                    assert!(
+                        !a.starts_with(b),
+                        "{} starts with {}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    );
                 }
             }
         }

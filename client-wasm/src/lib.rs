@@ -6,24 +6,42 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod attachment;
 mod chain;
 mod codec;
 mod label;
 mod link;
+mod message;
 mod padding;
 mod pairwise;
+mod resume;
 mod schedule;
 mod seal;
 mod secret;
+mod session;
 mod sign;
 mod strength;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
+pub use attachment::{AttachmentError, CHUNK_LEN, MAX_ATTACHMENT_LEN, MAX_INCOMING_BYTES};
 pub use chain::{ChainError, MAX_SKIP};
 pub use codec::CodecError;
-pub use link::{LINK_SECRET_LEN, LinkError, RoomLink};
-pub use padding::{BUCKETS, PaddingError};
+pub use link::{LINK_SECRET_LEN, LINK_VERSION, LinkError, MAX_LINK_LEN, RoomLink};
+pub use message::{
+    MAX_ALIAS_LEN, MAX_DEPARTED_LISTED, MAX_FILE_NAME_LEN, MAX_MIME_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
+    SESSION_NONCE_LEN,
+};
+pub use padding::{BUCKETS, MAX_INNER_LEN, PaddingError};
 pub use pairwise::PairwiseError;
-pub use schedule::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, MAX_PASSWORD_LEN, RoomSecrets, ScheduleError};
-pub use seal::{Kind, MAX_ITEM_LEN, OpenError, SealError};
-pub use sign::SignatureError;
+pub use resume::{RESUME_VERSION, ResumeError, decode_resume, encode_resume};
+pub use schedule::{
+    ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, KEY_LEN, MAX_PASSWORD_LEN, RoomSecrets, ScheduleError,
+};
+pub use seal::{HEADER_LEN, ITEM_VERSION, Kind, MAX_ITEM_LEN, NONCE_LEN, OpenError, SealError, TAG_LEN};
+pub use session::{
+    EndReason, Event, LeaveReason, MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session, SessionError,
+    fingerprint,
+};
+pub use sign::{SIGNATURE_LEN, SignatureError};
 pub use strength::{MIN_CREATE_SCORE, Strength, password_strength};

@@ -66,12 +66,20 @@ impl RoomLink {
         rng.fill_bytes(&mut room_id);
         let mut secret = [0u8; LINK_SECRET_LEN];
         rng.fill_bytes(&mut secret);
-        Ok(Self { room_id, secret: LinkSecret::from_bytes(secret), expires_at })
+        Ok(Self {
+            room_id,
+            secret: LinkSecret::from_bytes(secret),
+            expires_at,
+        })
     }
 
     /// Builds a link from its parts; used by resume blobs and test vectors.
     pub(crate) fn from_parts(room_id: [u8; ROOM_ID_LEN], secret: LinkSecret, expires_at: u64) -> Self {
-        Self { room_id, secret, expires_at }
+        Self {
+            room_id,
+            secret,
+            expires_at,
+        }
     }
 
     /// Parses a link's text: the fragment alone, with or without its `#`, or a whole URL that ends in one.
@@ -86,8 +94,13 @@ impl RoomLink {
         let mut parts = fragment.split('.');
         let version = parts.next().unwrap_or_default();
         if version != LINK_VERSION {
-            let numbered = version.len() > 1 && version.starts_with('v') && version[1..].bytes().all(|b| b.is_ascii_digit());
-            return Err(if numbered { LinkError::UnsupportedVersion } else { LinkError::Malformed });
+            let numbered =
+                version.len() > 1 && version.starts_with('v') && version[1..].bytes().all(|b| b.is_ascii_digit());
+            return Err(if numbered {
+                LinkError::UnsupportedVersion
+            } else {
+                LinkError::Malformed
+            });
         }
         let (Some(room), Some(secret), Some(expiry), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -96,14 +109,22 @@ impl RoomLink {
         let room_id: [u8; ROOM_ID_LEN] = decode_fixed(room)?;
         let secret = Zeroizing::new(decode_fixed::<LINK_SECRET_LEN>(secret)?);
         // Only canonical decimal: digits alone, no sign, no leading zero.
-        if expiry.is_empty() || expiry.len() > 12 || !expiry.bytes().all(|b| b.is_ascii_digit()) || expiry.starts_with('0') {
+        if expiry.is_empty()
+            || expiry.len() > 12
+            || !expiry.bytes().all(|b| b.is_ascii_digit())
+            || expiry.starts_with('0')
+        {
             return Err(LinkError::Malformed);
         }
         let expires_at: u64 = expiry.parse().map_err(|_| LinkError::Malformed)?;
         if expires_at > MAX_EXPIRY {
             return Err(LinkError::Malformed);
         }
-        let link = Self { room_id, secret: LinkSecret::from_bytes(*secret), expires_at };
+        let link = Self {
+            room_id,
+            secret: LinkSecret::from_bytes(*secret),
+            expires_at,
+        };
         if link.is_expired(now_ms) {
             return Err(LinkError::Expired);
         }
@@ -145,13 +166,19 @@ impl RoomLink {
 
     /// A copy for the room's secrets, which keep the link they were derived from; each copy is wiped on drop.
     pub(crate) fn duplicate(&self) -> Self {
-        Self { room_id: self.room_id, secret: self.secret.duplicate(), expires_at: self.expires_at }
+        Self {
+            room_id: self.room_id,
+            secret: self.secret.duplicate(),
+            expires_at: self.expires_at,
+        }
     }
 }
 
 impl std::fmt::Debug for RoomLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomLink").field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("RoomLink")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,7 +214,11 @@ mod tests {
         let link = link();
         let text = link.to_fragment();
         assert!(text.starts_with("v1.") && text.len() < 100);
-        for form in [text.to_string(), format!("#{}", *text), format!("https://chat.example/#{}", *text)] {
+        for form in [
+            text.to_string(),
+            format!("#{}", *text),
+            format!("https://chat.example/#{}", *text),
+        ] {
             let back = RoomLink::parse(&form, NOW).unwrap();
             assert_eq!(back.room_id(), link.room_id());
             assert_eq!(back.expires_at(), NOW / 1000 + 3600);
@@ -221,7 +252,12 @@ mod tests {
             format!("v1.{}.{}.{}0000000", parts[1], parts[2], parts[3]),
             format!("v1.{}.{}.", parts[1], parts[2]),
             format!("V1.{}.{}.{}", parts[1], parts[2], parts[3]),
-            format!("v1.{}.{}.{}", parts[1].replace(|c: char| c.is_alphanumeric(), "/"), parts[2], parts[3]),
+            format!(
+                "v1.{}.{}.{}",
+                parts[1].replace(|c: char| c.is_alphanumeric(), "/"),
+                parts[2],
+                parts[3]
+            ),
             "x".repeat(MAX_LINK_LEN + 1),
         ];
         for case in cases {
@@ -235,7 +271,10 @@ mod tests {
     fn lifetime_bounds() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         assert_eq!(RoomLink::generate(&mut rng, 0, NOW).err(), Some(LinkError::BadLifetime));
-        assert_eq!(RoomLink::generate(&mut rng, 1, u64::MAX).err(), Some(LinkError::BadLifetime));
+        assert_eq!(
+            RoomLink::generate(&mut rng, 1, u64::MAX).err(),
+            Some(LinkError::BadLifetime)
+        );
     }
 
     #[test]

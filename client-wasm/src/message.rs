@@ -1,0 +1,425 @@
+//! The plaintext model: the body of each kind of sealed item and its byte-exact encoding.
+//!
+//! Hello, answer and hand-out bodies are fixed records; whisper and group bodies are a [`Message`]:
+//! `tag u8 || sent_at u64 BE (milliseconds since the Unix epoch) || fields`.
+
+use crate::attachment::{AttachmentStart, CHUNK_LEN};
+use crate::codec::{CodecError, Reader, Writer};
+use crate::sign::SessionKey;
+use zeroize::Zeroizing;
+
+/// Longest alias, in bytes of UTF-8.
+pub const MAX_ALIAS_LEN: usize = 64;
+/// Longest room name, in bytes of UTF-8.
+pub const MAX_ROOM_NAME_LEN: usize = 128;
+/// Longest text message or farewell, in bytes of UTF-8; it fits the largest padding bucket with its header and signature.
+pub const MAX_TEXT_LEN: usize = 32 * 1024 - 512;
+/// Most departed session keys one answer lists; the most recent ones are kept.
+pub const MAX_DEPARTED_LISTED: usize = 512;
+/// Length of a session nonce.
+pub const SESSION_NONCE_LEN: usize = 32;
+/// Longest attachment file name, in bytes of UTF-8.
+pub const MAX_FILE_NAME_LEN: usize = 255;
+/// Longest attachment media type, in bytes of UTF-8.
+pub const MAX_MIME_LEN: usize = 127;
+
+const TAG_TEXT: u8 = 1;
+const TAG_GOODBYE: u8 = 2;
+const TAG_KICK: u8 = 3;
+const TAG_PURGE: u8 = 4;
+const TAG_ATTACHMENT_START: u8 = 5;
+const TAG_ATTACHMENT_CHUNK: u8 = 6;
+
+/// The sealed descriptor's body: `name str16 || expires_at u64 BE (seconds)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DescriptorBody {
+    pub(crate) name: String,
+    pub(crate) expires_at: u64,
+}
+
+impl DescriptorBody {
+    pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
+        let mut w = Writer::new();
+        w.str16(&self.name, MAX_ROOM_NAME_LEN)?.u64(self.expires_at);
+        Ok(w.finish())
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let body = Self {
+            name: r.str16(MAX_ROOM_NAME_LEN)?,
+            expires_at: r.u64()?,
+        };
+        r.end()?;
+        Ok(body)
+    }
+}
+
+/// What a session announces about itself in a hello or an answer:
+/// `member u32 BE || session_key 32 || dh_key 32 || session_nonce 32 || alias str16`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Announce {
+    pub(crate) member: u32,
+    pub(crate) session: SessionKey,
+    pub(crate) dh: [u8; 32],
+    pub(crate) nonce: [u8; SESSION_NONCE_LEN],
+    pub(crate) alias: String,
+}
+
+impl Announce {
+    fn write(&self, w: &mut Writer) -> Result<(), CodecError> {
+        w.u32(self.member)
+            .raw(&self.session)
+            .raw(&self.dh)
+            .raw(&self.nonce)
+            .str16(&self.alias, MAX_ALIAS_LEN)?;
+        Ok(())
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Self {
+            member: r.u32()?,
+            session: r.array()?,
+            dh: r.array()?,
+            nonce: r.array()?,
+            alias: r.str16(MAX_ALIAS_LEN)?,
+        })
+    }
+
+    /// A hello's body is the announcement alone.
+    pub(crate) fn encode_hello(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
+        let mut w = Writer::new();
+        self.write(&mut w)?;
+        Ok(w.finish())
+    }
+
+    pub(crate) fn decode_hello(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let hello = Self::read(&mut r)?;
+        r.end()?;
+        Ok(hello)
+    }
+}
+
+/// An answer's body: `announce || in_reply_to 32 || count u16 BE || count × departed session key 32`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AnswerBody {
+    pub(crate) announce: Announce,
+    pub(crate) in_reply_to: [u8; SESSION_NONCE_LEN],
+    pub(crate) departed: Vec<SessionKey>,
+}
+
+impl AnswerBody {
+    pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
+        let mut w = Writer::new();
+        self.announce.write(&mut w)?;
+        let count = u16::try_from(self.departed.len()).map_err(|_| CodecError::TooLong)?;
+        if self.departed.len() > MAX_DEPARTED_LISTED {
+            return Err(CodecError::TooLong);
+        }
+        w.raw(&self.in_reply_to).u16(count);
+        for key in &self.departed {
+            w.raw(key);
+        }
+        Ok(w.finish())
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let announce = Announce::read(&mut r)?;
+        let in_reply_to = r.array()?;
+        let count = usize::from(r.u16()?);
+        if count > MAX_DEPARTED_LISTED {
+            return Err(CodecError::Malformed);
+        }
+        let departed = (0..count).map(|_| r.array()).collect::<Result<Vec<_>, _>>()?;
+        r.end()?;
+        Ok(Self {
+            announce,
+            in_reply_to,
+            departed,
+        })
+    }
+}
+
+/// A hand-out's body: `generation u32 BE || counter u32 BE || chain_key 32`, the sender chain's current position.
+pub(crate) struct HandoutBody {
+    pub(crate) generation: u32,
+    pub(crate) counter: u32,
+    pub(crate) chain_key: Zeroizing<[u8; 32]>,
+}
+
+impl HandoutBody {
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        w.u32(self.generation).u32(self.counter).raw(&self.chain_key[..]);
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let generation = r.u32()?;
+        let counter = r.u32()?;
+        let chain_key = Zeroizing::new(r.array()?);
+        r.end()?;
+        Ok(Self {
+            generation,
+            counter,
+            chain_key,
+        })
+    }
+}
+
+/// What a whisper or group message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// `1 || text bytes32`: a text message (a whisper is always text).
+    Text(String),
+    /// `2 || farewell bytes32`: the sender leaves the room.
+    Goodbye(String),
+    /// `3 || session_key 32`: the named session is excluded from every later generation.
+    Kick(SessionKey),
+    /// `4`: the room is purged; every member wipes its view and leaves.
+    Purge,
+    /// `5 || id 16 || name str16 || mime str16 || size u64 || chunks u32 || digest 32`: an attachment begins.
+    AttachmentStart(AttachmentStart),
+    /// `6 || id 16 || index u32 || data bytes32`: one chunk of an attachment, in order.
+    AttachmentChunk { id: [u8; 16], index: u32, data: Vec<u8> },
+}
+
+/// A whisper's or group message's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    pub(crate) sent_at: u64,
+    pub(crate) content: Content,
+}
+
+impl Message {
+    pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
+        let mut w = Writer::new();
+        let tag = match &self.content {
+            Content::Text(_) => TAG_TEXT,
+            Content::Goodbye(_) => TAG_GOODBYE,
+            Content::Kick(_) => TAG_KICK,
+            Content::Purge => TAG_PURGE,
+            Content::AttachmentStart(_) => TAG_ATTACHMENT_START,
+            Content::AttachmentChunk { .. } => TAG_ATTACHMENT_CHUNK,
+        };
+        w.u8(tag).u64(self.sent_at);
+        match &self.content {
+            Content::Text(text) | Content::Goodbye(text) => {
+                w.bytes32(text.as_bytes(), MAX_TEXT_LEN)?;
+            }
+            Content::Kick(key) => {
+                w.raw(key);
+            }
+            Content::Purge => {}
+            Content::AttachmentStart(start) => {
+                w.raw(&start.id)
+                    .str16(&start.name, MAX_FILE_NAME_LEN)?
+                    .str16(&start.mime, MAX_MIME_LEN)?
+                    .u64(start.size)
+                    .u32(start.chunks)
+                    .raw(&start.digest);
+            }
+            Content::AttachmentChunk { id, index, data } => {
+                w.raw(id).u32(*index).bytes32(data, CHUNK_LEN)?;
+            }
+        }
+        Ok(w.finish())
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let tag = r.u8()?;
+        let sent_at = r.u64()?;
+        let text = |r: &mut Reader<'_>| {
+            String::from_utf8(r.bytes32(MAX_TEXT_LEN)?.to_vec()).map_err(|_| CodecError::Malformed)
+        };
+        let content = match tag {
+            TAG_TEXT => Content::Text(text(&mut r)?),
+            TAG_GOODBYE => Content::Goodbye(text(&mut r)?),
+            TAG_KICK => Content::Kick(r.array()?),
+            TAG_PURGE => Content::Purge,
+            TAG_ATTACHMENT_START => Content::AttachmentStart(AttachmentStart {
+                id: r.array()?,
+                name: r.str16(MAX_FILE_NAME_LEN)?,
+                mime: r.str16(MAX_MIME_LEN)?,
+                size: r.u64()?,
+                chunks: r.u32()?,
+                digest: r.array()?,
+            }),
+            TAG_ATTACHMENT_CHUNK => Content::AttachmentChunk {
+                id: r.array()?,
+                index: r.u32()?,
+                data: r.bytes32(CHUNK_LEN)?.to_vec(),
+            },
+            _ => return Err(CodecError::Malformed),
+        };
+        r.end()?;
+        Ok(Self { sent_at, content })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::padding::MAX_INNER_LEN;
+    use crate::sign::SIGNATURE_LEN;
+
+    fn largest_messages() -> Vec<Message> {
+        vec![
+            Message {
+                sent_at: u64::MAX,
+                content: Content::Text("x".repeat(MAX_TEXT_LEN)),
+            },
+            Message {
+                sent_at: u64::MAX,
+                content: Content::Goodbye("x".repeat(MAX_TEXT_LEN)),
+            },
+            Message {
+                sent_at: u64::MAX,
+                content: Content::AttachmentChunk {
+                    id: [1; 16],
+                    index: u32::MAX,
+                    data: vec![0; CHUNK_LEN],
+                },
+            },
+            Message {
+                sent_at: u64::MAX,
+                content: Content::AttachmentStart(AttachmentStart {
+                    id: [1; 16],
+                    name: "n".repeat(MAX_FILE_NAME_LEN),
+                    mime: "m".repeat(MAX_MIME_LEN),
+                    size: u64::MAX,
+                    chunks: u32::MAX,
+                    digest: [2; 32],
+                }),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_largest_bodies_fit_the_largest_bucket_with_a_signature() {
+        for message in largest_messages() {
+            let bytes = message.encode().unwrap();
+            assert!(bytes.len() + SIGNATURE_LEN <= MAX_INNER_LEN, "{}", bytes.len());
+            assert_eq!(Message::decode(&bytes).unwrap(), message);
+        }
+        let answer = AnswerBody {
+            announce: Announce {
+                member: 1,
+                session: [1; 32],
+                dh: [2; 32],
+                nonce: [3; 32],
+                alias: "a".repeat(MAX_ALIAS_LEN),
+            },
+            in_reply_to: [4; 32],
+            departed: vec![[5; 32]; MAX_DEPARTED_LISTED],
+        };
+        let bytes = answer.encode().unwrap();
+        assert!(bytes.len() + SIGNATURE_LEN <= MAX_INNER_LEN);
+        assert_eq!(AnswerBody::decode(&bytes).unwrap(), answer);
+    }
+
+    #[test]
+    fn oversized_fields_are_refused() {
+        let text = Message {
+            sent_at: 0,
+            content: Content::Text("x".repeat(MAX_TEXT_LEN + 1)),
+        };
+        assert!(text.encode().is_err());
+        let answer = AnswerBody {
+            announce: Announce {
+                member: 1,
+                session: [1; 32],
+                dh: [2; 32],
+                nonce: [3; 32],
+                alias: "a".into(),
+            },
+            in_reply_to: [4; 32],
+            departed: vec![[5; 32]; MAX_DEPARTED_LISTED + 1],
+        };
+        assert!(answer.encode().is_err());
+        let long_alias = Announce {
+            member: 1,
+            session: [1; 32],
+            dh: [2; 32],
+            nonce: [3; 32],
+            alias: "a".repeat(65),
+        };
+        assert!(long_alias.encode_hello().is_err());
+        assert!(
+            DescriptorBody {
+                name: "n".repeat(MAX_ROOM_NAME_LEN + 1),
+                expires_at: 1
+            }
+            .encode()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_tags_are_refused() {
+        let mut bytes = Message {
+            sent_at: 5,
+            content: Content::Purge,
+        }
+        .encode()
+        .unwrap()
+        .to_vec();
+        assert!(Message::decode(&bytes).is_ok());
+        bytes.push(0);
+        assert!(Message::decode(&bytes).is_err());
+        bytes.pop();
+        bytes[0] = 99;
+        assert!(Message::decode(&bytes).is_err());
+        let hello = Announce {
+            member: 1,
+            session: [1; 32],
+            dh: [2; 32],
+            nonce: [3; 32],
+            alias: "a".into(),
+        };
+        let mut bytes = hello.encode_hello().unwrap().to_vec();
+        bytes.push(1);
+        assert!(Announce::decode_hello(&bytes).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn messages_round_trip(sent_at in any::<u64>(), text in ".{0,200}", key in any::<[u8; 32]>(), data in proptest::collection::vec(any::<u8>(), 0..500), which in 0u8..5) {
+            let content = match which {
+                0 => Content::Text(text),
+                1 => Content::Goodbye(text),
+                2 => Content::Kick(key),
+                3 => Content::Purge,
+                _ => Content::AttachmentChunk { id: [7; 16], index: 3, data },
+            };
+            let message = Message { sent_at, content };
+            let bytes = message.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(Message::decode(&bytes), Ok(message));
+        }
+
+        #[test]
+        fn announcements_round_trip(member in any::<u32>(), session in any::<[u8; 32]>(), nonce in any::<[u8; 32]>(), alias in ".{0,16}", departed in proptest::collection::vec(any::<[u8; 32]>(), 0..8)) {
+            let announce = Announce { member, session, dh: nonce, nonce, alias };
+            let answer = AnswerBody { announce: announce.clone(), in_reply_to: session, departed };
+            let bytes = answer.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(AnswerBody::decode(&bytes), Ok(answer));
+            let bytes = announce.encode_hello().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(Announce::decode_hello(&bytes), Ok(announce));
+        }
+
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Message::decode(&bytes);
+            let _ = AnswerBody::decode(&bytes);
+            let _ = Announce::decode_hello(&bytes);
+            let _ = HandoutBody::decode(&bytes);
+            let _ = DescriptorBody::decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The resume blob: what a page keeps in `sessionStorage` so that a refreshed tab rejoins as a new session.
+//!
+//! Layout before base64url: `version u8 (1) || room_id 16 || link_secret 32 || expires_at u64 BE || room_key 32 ||
+//! auth_token 32 || alias str16`. It never holds session keys, chains or messages, so a refreshed tab reads nothing
+//! sent before it rejoined.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use zeroize::Zeroizing;
+
+use crate::codec::{Reader, Writer};
+use crate::link::{LinkSecret, RoomLink};
+use crate::message::MAX_ALIAS_LEN;
+use crate::schedule::{AuthTokenSecret, RoomKey, RoomSecrets};
+
+/// Version byte of the blob layout.
+pub const RESUME_VERSION: u8 = 1;
+
+/// Longest blob text accepted.
+const MAX_RESUME_TEXT: usize = 512;
+
+/// Why a resume blob was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// Not a blob this version wrote.
+    #[error("the saved session is not valid")]
+    Malformed,
+    /// The room's expiry has passed.
+    #[error("the room has expired")]
+    Expired,
+    /// The alias is too long for a blob.
+    #[error("alias too long")]
+    AliasTooLong,
+}
+
+/// Encodes the secrets and alias as blob text; the text is wiped when dropped.
+pub fn encode_resume(secrets: &RoomSecrets, alias: &str) -> Result<Zeroizing<String>, ResumeError> {
+    let link = secrets.link();
+    let mut w = Writer::new();
+    w.u8(RESUME_VERSION)
+        .raw(link.room_id_bytes())
+        .raw(link.secret().expose())
+        .u64(link.expires_at())
+        .raw(secrets.room_key().expose())
+        .raw(secrets.auth_token_secret().expose())
+        .str16(alias, MAX_ALIAS_LEN)
+        .map_err(|_| ResumeError::AliasTooLong)?;
+    let bytes = w.finish();
+    Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(&bytes[..])))
+}
+
+/// Decodes blob text into the room's secrets and the alias, refusing it once the room's expiry has passed at `now_ms`.
+pub fn decode_resume(text: &str, now_ms: u64) -> Result<(RoomSecrets, String), ResumeError> {
+    if text.len() > MAX_RESUME_TEXT {
+        return Err(ResumeError::Malformed);
+    }
+    let bytes = Zeroizing::new(
+        URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| ResumeError::Malformed)?,
+    );
+    let mut r = Reader::new(&bytes);
+    let parse = |r: &mut Reader<'_>| -> Result<_, crate::codec::CodecError> {
+        if r.u8()? != RESUME_VERSION {
+            return Err(crate::codec::CodecError::Malformed);
+        }
+        let room_id = r.array::<16>()?;
+        let secret = LinkSecret::from_bytes(r.array()?);
+        let expires_at = r.u64()?;
+        let room_key = RoomKey::from_bytes(r.array()?);
+        let token = AuthTokenSecret::from_bytes(r.array()?);
+        let alias = r.str16(MAX_ALIAS_LEN)?;
+        Ok((
+            RoomLink::from_parts(room_id, secret, expires_at),
+            room_key,
+            token,
+            alias,
+        ))
+    };
+    let (link, room_key, token, alias) = parse(&mut r).map_err(|_| ResumeError::Malformed)?;
+    r.end().map_err(|_| ResumeError::Malformed)?;
+    if link.is_expired(now_ms) {
+        return Err(ResumeError::Expired);
+    }
+    Ok((RoomSecrets::from_parts(link, room_key, token), alias))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::tests::fixed_secrets;
+
+    #[test]
+    fn round_trips_and_refuses_tampering() {
+        let secrets = fixed_secrets(3);
+        let text = encode_resume(&secrets, "alice").unwrap();
+        let (back, alias) = decode_resume(&text, 0).unwrap();
+        assert_eq!(alias, "alice");
+        assert!(back.room_key() == secrets.room_key() && back.auth_token_secret() == secrets.auth_token_secret());
+        assert_eq!(back.link().to_fragment(), secrets.link().to_fragment());
+        let expired = secrets.link().expires_at() * 1000;
+        assert_eq!(decode_resume(&text, expired).err(), Some(ResumeError::Expired));
+        for bad in [&text[..text.len() - 1], &format!("{}AA", *text), "", "!!"] {
+            assert_eq!(decode_resume(bad, 0).err(), Some(ResumeError::Malformed), "{bad}");
+        }
+        let mut bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).unwrap();
+        bytes[0] = 2;
+        assert_eq!(
+            decode_resume(&URL_SAFE_NO_PAD.encode(&bytes), 0).err(),
+            Some(ResumeError::Malformed)
+        );
+        assert_eq!(
+            encode_resume(&secrets, &"a".repeat(65)).err(),
+            Some(ResumeError::AliasTooLong)
+        );
+    }
+
+    #[test]
+    fn holds_exactly_the_room_secrets_and_alias() {
+        let text = encode_resume(&fixed_secrets(3), "alice").unwrap();
+        let len = URL_SAFE_NO_PAD.decode(text.as_bytes()).unwrap().len();
+        assert_eq!(len, 1 + 16 + 32 + 8 + 32 + 32 + 2 + 5);
+    }
+}
