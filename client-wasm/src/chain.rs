@@ -143,6 +143,17 @@ impl RecvChain {
 }
 
 #[cfg(test)]
+impl RecvChain {
+    pub(crate) fn key_for_test(&self) -> &ChainKey {
+        &self.key
+    }
+
+    pub(crate) fn next_for_test(&self) -> u32 {
+        self.next
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

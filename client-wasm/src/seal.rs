@@ -229,6 +229,33 @@ impl Opened {
     }
 }
 
+#[cfg(test)]
+impl Opened {
+    /// The whole unpadded plaintext, body and signature.
+    pub(crate) fn inner_for_test(&self) -> &[u8] {
+        &self.inner
+    }
+}
+
+/// Encrypts an already-built inner plaintext (body and signature) with no signing, as a forger would.
+#[cfg(test)]
+pub(crate) fn seal_raw_for_test(key: &[u8; 32], header: Header, binding: &Binding<'_>, inner: &[u8]) -> Vec<u8> {
+    let header_bytes = header.to_bytes();
+    let padded = padding::pad(inner).unwrap_or_default();
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = [7u8; NONCE_LEN];
+    let ct = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &padded,
+                aad: &aad(&header_bytes, binding),
+            },
+        )
+        .unwrap_or_default();
+    [&header_bytes[..], &nonce, &ct].concat()
+}
+
 /// Decrypts and unpads an item; the caller still verifies its signature with [`Opened::verify`].
 pub(crate) fn open(key: &[u8; 32], item: &[u8], binding: &Binding<'_>) -> Result<Opened, OpenError> {
     let header = Header::parse(item)?;

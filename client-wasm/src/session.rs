@@ -1110,8 +1110,9 @@ impl Session {
         })?;
         self.outgoing.push(ClientFrame::Broadcast { payload });
         self.outgoing.push(ClientFrame::Purge);
+        // The leave that follows matters only when the relay ignored the purge: this client is out either way.
         let mut events = Vec::new();
-        self.end(EndReason::Purged { by: self.me }, false, &mut events);
+        self.end(EndReason::Purged { by: self.me }, true, &mut events);
         Ok(events)
     }
 
