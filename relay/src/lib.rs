@@ -1,1 +1,96 @@
-//! Sanctum relay (placeholder until the relay lands).
+//! Sanctum's relay: an untrusted router of opaque frames between the members of ephemeral rooms.
+//!
+//! The relay serves the static web app, `/ws`, `/healthz` and `/metrics`; it holds rooms in memory only,
+//! fans frames out, enforces lifetime, purge and every limit of [`Config`], and never sees a key or a message.
+//! [`run`] takes a bound listener, so that tests and the binary share everything but the flags.
+//!
+//! Code map: `web` (routes, headers, Origin check, upgrade) hands each socket to `connection`, which speaks the
+//! protocol and calls the `registry`, the seam behind which `room` keeps each room's state and fan-out;
+//! `outbox` is a connection's bounded queue, `limits` the rate limiters, `metrics` the counters.
+
+mod config;
+mod connection;
+mod error;
+mod limits;
+mod metrics;
+mod outbox;
+mod registry;
+mod room;
+mod web;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{
+    Config, ConfigError, DEFAULT_CREATES_PER_MINUTE, DEFAULT_EXPIRY_WARNINGS, DEFAULT_FAILED_JOINS_PER_ADDRESS,
+    DEFAULT_FAILED_JOINS_PER_CONNECTION, DEFAULT_FLOOD_STRIKES, DEFAULT_FORWARDED_HEADER, DEFAULT_FRAME_BURST,
+    DEFAULT_FRAMES_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_MEMBERSHIP_EVENTS,
+    DEFAULT_MAX_ROOMS, DEFAULT_QUEUE_BYTES,
+};
+pub use error::{Error, Refusal};
+pub use web::content_security_policy;
+
+/// Serves the relay on `listener` until `shutdown` resolves (or this future is dropped).
+///
+/// On shutdown the listener stops accepting, every WebSocket member receives close 1012 "relay restarting",
+/// and `run` returns once every connection is gone. Every room is forgotten: nothing is ever written to disk.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    config.validate()?;
+    let local = listener.local_addr()?;
+    let cancel = CancellationToken::new();
+    // Dropping `run` cancels too, which stops the timer task and closes every connection.
+    let _stop_on_drop = cancel.clone().drop_guard();
+    let tracker = TaskTracker::new();
+    let app = Arc::new(web::App::new(config, local, cancel.clone(), tracker.clone()));
+    tracker.spawn(app.registry.clone().run_timers(cancel.clone()));
+    let signal = {
+        let cancel = cancel.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = cancel.cancelled() => {}
+            }
+            tracing::info!("shutting down");
+            cancel.cancel();
+        }
+    };
+    tracing::info!("relay started");
+    // axum's `on_upgrade` spawns sockets outside the server's graceful shutdown, so they are tracked separately.
+    axum::serve(
+        listener,
+        web::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await?;
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("relay stopped");
+    Ok(())
+}
+
+/// Binds a listening socket on `addr`; an IPv6 wildcard (`[::]`) accepts IPv4 clients too.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}

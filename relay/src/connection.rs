@@ -1,0 +1,378 @@
+//! One WebSocket connection: the welcome, a reader and a writer, the handshake and idle timeouts,
+//! the per-connection frame limits, and the translation of client frames into registry calls.
+//!
+//! The reader and the writer are two futures polled by the one task axum spawns for the upgraded socket,
+//! as in axum's chat example but without spawning two more tasks, which keeps an idle connection small.
+//! They talk through the connection's [`Outbox`]: everything the client receives, replies and room frames alike,
+//! goes through that one queue, so nothing overtakes anything else.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use sanctum_protocol::{AuthToken, ClientFrame, CloseCode, Descriptor, LeftReason, PROTOCOL_VERSION, RoomId, Verifier};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::error::Refusal;
+use crate::limits::{AddressKey, FLOOD_WINDOW, TokenBucket, Window};
+use crate::metrics::{self, Metrics};
+use crate::outbox::{Next, Outbox};
+use crate::registry::Membership;
+use crate::web::App;
+
+/// Malformed frames one connection may send before it is closed with 1008.
+pub(crate) const MAX_BAD_FRAMES: u32 = 16;
+/// How long the writer tries to deliver a close frame to a peer that does not read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one side of a closing connection waits for the other (queued frames out, the peer's close in).
+const LINGER: Duration = Duration::from_secs(2);
+
+/// One slot of the connection limit, released when the connection ends.
+#[derive(Debug)]
+pub(crate) struct ConnectionPermit(Arc<Metrics>);
+
+impl ConnectionPermit {
+    /// Takes a slot if fewer than `max` connections are open.
+    pub(crate) fn try_acquire(metrics: &Arc<Metrics>, max: usize) -> Option<Self> {
+        let before = metrics.connections.fetch_add(1, Ordering::Relaxed);
+        if before >= max as i64 {
+            metrics.connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Self(metrics.clone()))
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one upgraded socket until it closes.
+///
+/// A connection over the limit (`permit` is `None`) is still upgraded: it receives the welcome,
+/// an `error` too_many_connections and close 1013, which a browser can show, whereas a refused upgrade
+/// (HTTP 503) reaches a page only as an anonymous failure. It never counts toward the limit or joins a room.
+pub(crate) async fn serve(socket: WebSocket, app: Arc<App>, address: AddressKey, permit: Option<ConnectionPermit>) {
+    let outbox = Outbox::new(app.config.queue_bytes, app.metrics.clone());
+    let _ = outbox.push(app.welcome.clone());
+    if permit.is_none() {
+        app.metrics.reject(Refusal::TooManyConnections.code());
+        let _ = outbox.send(&Refusal::TooManyConnections.frame());
+        outbox.close(CloseCode::TryAgainLater);
+    } else {
+        tracing::debug!("connection opened");
+    }
+    let (sink, stream) = socket.split();
+    let mut connection = Connection {
+        app: &app,
+        address,
+        outbox: &outbox,
+        membership: None,
+        bucket: TokenBucket::new(app.config.frames_per_second, app.config.frame_burst, Instant::now()),
+        strikes: Window::new(Instant::now()),
+        failed_joins: 0,
+        bad_frames: 0,
+    };
+    {
+        let mut reader = std::pin::pin!(connection.read(stream));
+        let mut writer = std::pin::pin!(write(sink, &outbox, &app.metrics));
+        tokio::select! {
+            () = &mut writer => {
+                // The close frame is out: give the peer a moment to answer it, so its last bytes are not reset.
+                let _ = timeout(LINGER, &mut reader).await;
+            }
+            () = &mut reader => {
+                // The peer is gone or broke the protocol: flush what is queued, then the close frame.
+                outbox.close(CloseCode::Normal);
+                let _ = timeout(LINGER, &mut writer).await;
+            }
+        }
+    }
+    if let Some(membership) = connection.membership.take() {
+        membership.leave(LeftReason::Dropped);
+    }
+    if permit.is_some() {
+        tracing::debug!("connection closed");
+    }
+}
+
+/// The reader's side of one connection.
+struct Connection<'a> {
+    app: &'a App,
+    address: AddressKey,
+    outbox: &'a Outbox,
+    membership: Option<Membership>,
+    bucket: TokenBucket,
+    strikes: Window,
+    failed_joins: u32,
+    bad_frames: u32,
+}
+
+/// Whether a read error is tungstenite refusing a message or frame over the size limit.
+fn is_too_long(error: axum::Error) -> bool {
+    matches!(
+        error.into_inner().downcast::<tungstenite::Error>().map(|e| *e),
+        Ok(tungstenite::Error::Capacity(_))
+    )
+}
+
+impl Connection<'_> {
+    /// Reads frames until the peer closes, the socket fails, or the linger after a close runs out.
+    async fn read(&mut self, mut stream: SplitStream<WebSocket>) {
+        let app: &App = self.app;
+        let config = &app.config;
+        let start = Instant::now();
+        let handshake_deadline = start + config.handshake_timeout;
+        let ping_every = config.idle_timeout / 2;
+        let mut last_pong = start;
+        let mut next_ping = start + ping_every;
+        let mut restarting = false;
+        let sleep = sleep_until(next_ping.min(handshake_deadline));
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                () = app.cancel.cancelled(), if !restarting => {
+                    restarting = true;
+                    self.outbox.abort(CloseCode::Restarting);
+                }
+                message = stream.next() => match message {
+                    None => return,
+                    Some(Err(error)) => {
+                        if is_too_long(error) {
+                            self.refuse(Refusal::FrameTooLarge);
+                            self.outbox.close(CloseCode::TooLarge);
+                        }
+                        return;
+                    }
+                    Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                    Some(Ok(message)) => self.on_message(message),
+                },
+                () = &mut sleep => {
+                    let now = Instant::now();
+                    if self.membership.is_none() && now >= handshake_deadline && !self.outbox.is_closing() {
+                        tracing::debug!("handshake timed out");
+                        self.outbox.close(CloseCode::Timeout);
+                    }
+                    if now >= next_ping {
+                        if now.saturating_duration_since(last_pong) > config.idle_timeout {
+                            tracing::debug!("idle timeout");
+                            self.outbox.abort(CloseCode::Timeout);
+                        } else {
+                            self.outbox.ping();
+                        }
+                        next_ping = now + ping_every;
+                    }
+                    let wake = if self.membership.is_none() && now < handshake_deadline {
+                        next_ping.min(handshake_deadline)
+                    } else {
+                        next_ping
+                    };
+                    sleep.as_mut().reset(wake);
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: Message) {
+        let (text, len) = match &message {
+            Message::Text(text) => (Some(text.as_str()), text.len()),
+            Message::Binary(bytes) => (None, bytes.len()),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return,
+        };
+        metrics::add(&self.app.metrics.frames_in, 1);
+        metrics::add(&self.app.metrics.bytes_in, len as u64);
+        if self.outbox.is_closing() || !self.within_rate() {
+            return;
+        }
+        match text {
+            Some(text) => self.on_text(text),
+            None => self.refuse(Refusal::BinaryFrame),
+        }
+    }
+
+    /// Takes a token for one frame; past the rate, refuses it, and closes with 4009 a connection that keeps on.
+    fn within_rate(&mut self) -> bool {
+        let now = Instant::now();
+        if self.bucket.try_take(now) {
+            return true;
+        }
+        self.refuse(Refusal::RateLimited);
+        if !self.strikes.try_count(now, FLOOD_WINDOW, self.app.config.flood_strikes) {
+            tracing::debug!("closing a flooding connection");
+            self.outbox.close(CloseCode::Flooding);
+        }
+        false
+    }
+
+    fn refuse(&self, refusal: Refusal) {
+        let code = refusal.code();
+        self.app.metrics.reject(code);
+        tracing::debug!(code = code.as_str(), "refused a frame");
+        let _ = self.outbox.send(&refusal.frame());
+    }
+
+    fn on_text(&mut self, text: &str) {
+        let Ok(frame) = ClientFrame::decode(text) else {
+            self.bad_frames += 1;
+            self.refuse(Refusal::BadFrame);
+            if self.bad_frames >= MAX_BAD_FRAMES {
+                self.outbox.close(CloseCode::PolicyViolation);
+            }
+            return;
+        };
+        let result = match frame {
+            ClientFrame::Create {
+                v,
+                room,
+                verifier,
+                lifetime,
+                descriptor,
+            } => self.create(v, &room, &verifier, lifetime, descriptor),
+            ClientFrame::Join { v, room, token } => self.join(v, &room, &token),
+            ClientFrame::Broadcast { payload } => self.member().map(|m| m.broadcast(payload)),
+            ClientFrame::Direct { to, payload } => self.member().and_then(|m| m.direct(to, payload)),
+            ClientFrame::Kick { member } => self.member().and_then(|m| m.kick(member)),
+            ClientFrame::Purge => self.member().map(|m| {
+                m.purge();
+                tracing::debug!("room purged");
+            }),
+            ClientFrame::Leave => self.leave(),
+        };
+        if let Err(refusal) = result {
+            self.refuse(refusal);
+        }
+    }
+
+    fn member(&self) -> Result<&Membership, Refusal> {
+        self.membership.as_ref().ok_or(Refusal::NotInRoom)
+    }
+
+    /// The checks create and join share: the protocol version, and one room per connection.
+    fn check_entry(&self, v: u16) -> Result<(), Refusal> {
+        if v != PROTOCOL_VERSION {
+            return Err(Refusal::UnsupportedVersion);
+        }
+        if self.membership.is_some() {
+            return Err(Refusal::AlreadyInRoom);
+        }
+        Ok(())
+    }
+
+    fn create(
+        &mut self,
+        v: u16,
+        room: &RoomId,
+        verifier: &Verifier,
+        lifetime: u32,
+        descriptor: Descriptor,
+    ) -> Result<(), Refusal> {
+        self.check_entry(v)?;
+        if lifetime == 0 {
+            return Err(Refusal::BadRequest("a room's lifetime must be at least one second"));
+        }
+        if !self.app.limits.try_create(self.address, Instant::now()) {
+            return Err(Refusal::RateLimited);
+        }
+        let membership = self
+            .app
+            .registry
+            .create(room, verifier, lifetime, descriptor, self.outbox)?;
+        tracing::debug!("room created");
+        self.membership = Some(membership);
+        Ok(())
+    }
+
+    fn join(&mut self, v: u16, room: &RoomId, token: &AuthToken) -> Result<(), Refusal> {
+        self.check_entry(v)?;
+        let now = Instant::now();
+        if self.failed_joins >= self.app.config.failed_joins_per_connection
+            || !self.app.limits.may_join(self.address, now)
+        {
+            return Err(Refusal::RateLimited);
+        }
+        match self.app.registry.join(room, token, self.outbox) {
+            Ok(membership) => {
+                tracing::debug!(member = membership.member(), "member joined");
+                self.membership = Some(membership);
+                Ok(())
+            }
+            // Guessing a room id counts like guessing a token; a purged room's members reconnecting do not.
+            Err(refusal @ (Refusal::BadToken | Refusal::RoomNotFound)) => {
+                self.failed_joins += 1;
+                self.app.limits.record_failed_join(self.address, now);
+                Err(refusal)
+            }
+            Err(refusal) => Err(refusal),
+        }
+    }
+
+    fn leave(&mut self) -> Result<(), Refusal> {
+        let membership = self.membership.take().ok_or(Refusal::NotInRoom)?;
+        membership.leave(LeftReason::Left);
+        self.outbox.close(CloseCode::Normal);
+        Ok(())
+    }
+}
+
+/// What became of one send.
+enum Sent {
+    Done,
+    Aborted,
+    Broken,
+}
+
+/// Runs `send` unless the outbox is aborted first, which unblocks a writer stuck on a peer that does not read.
+async fn unless_aborted<F, E>(outbox: &Outbox, send: F) -> Sent
+where
+    F: Future<Output = Result<(), E>>,
+{
+    tokio::select! {
+        biased;
+        () = outbox.aborted() => Sent::Aborted,
+        result = send => if result.is_ok() { Sent::Done } else { Sent::Broken },
+    }
+}
+
+/// Writes what the outbox holds until it says close; frames are fed as they come and flushed when it runs dry.
+async fn write(mut sink: SplitSink<WebSocket, Message>, outbox: &Outbox, metrics: &Metrics) {
+    let code = loop {
+        let next = match outbox.try_next() {
+            Some(next) => next,
+            None => {
+                if let Sent::Broken = unless_aborted(outbox, sink.flush()).await {
+                    return;
+                }
+                outbox.next().await
+            }
+        };
+        let (message, len) = match next {
+            Next::Frame(text) => {
+                let len = text.len();
+                (Message::Text(text), Some(len))
+            }
+            Next::Ping => (Message::Ping(Default::default()), None),
+            Next::Close(code) => break code,
+        };
+        match unless_aborted(outbox, sink.feed(message)).await {
+            Sent::Done => {
+                if let Some(len) = len {
+                    metrics::add(&metrics.frames_out, 1);
+                    metrics::add(&metrics.bytes_out, len as u64);
+                }
+            }
+            Sent::Aborted => {}
+            Sent::Broken => return,
+        }
+    };
+    let frame = CloseFrame {
+        code: code.code(),
+        reason: Utf8Bytes::from_static(code.reason()),
+    };
+    let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+}

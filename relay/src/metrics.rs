@@ -1,0 +1,169 @@
+//! Counters and gauges of the relay, rendered as Prometheus text on `/metrics`.
+//!
+//! Only totals are kept: nothing here names a room, a member or an address.
+//! Atomics with relaxed ordering suffice, since every value is read on its own.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use sanctum_protocol::{ErrorCode, PurgeReason};
+
+/// The relay's counters and gauges; the metric names are a contract with the tests and the benchmark.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) connections: AtomicI64,
+    pub(crate) rooms: AtomicI64,
+    pub(crate) tombstones: AtomicI64,
+    pub(crate) members: AtomicI64,
+    pub(crate) queued_bytes: AtomicI64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) slow_readers: AtomicU64,
+    pub(crate) rooms_created: AtomicU64,
+    rooms_purged: AtomicU64,
+    rooms_expired: AtomicU64,
+    rejections: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+/// Adds `n` to a counter or gauge.
+pub(crate) fn add(metric: &AtomicU64, n: u64) {
+    metric.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Moves a gauge by `delta`.
+pub(crate) fn shift(gauge: &AtomicI64, delta: i64) {
+    gauge.fetch_add(delta, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// Counts one refused frame under its code.
+    pub(crate) fn reject(&self, code: ErrorCode) {
+        if let Some(index) = ErrorCode::ALL.iter().position(|c| *c == code) {
+            add(&self.rejections[index], 1);
+        }
+    }
+
+    /// Counts a room that ended, by why it ended.
+    pub(crate) fn room_ended(&self, reason: PurgeReason) {
+        match reason {
+            PurgeReason::Purged => add(&self.rooms_purged, 1),
+            PurgeReason::Expired => add(&self.rooms_expired, 1),
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every metric.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let gauges = [
+            ("sanctum_connections", "Open WebSocket connections.", &self.connections),
+            ("sanctum_rooms", "Live rooms.", &self.rooms),
+            (
+                "sanctum_tombstones",
+                "Purged room ids refused until their expiry.",
+                &self.tombstones,
+            ),
+            ("sanctum_members", "Members in all rooms.", &self.members),
+            (
+                "sanctum_queued_bytes",
+                "Bytes waiting in outgoing queues.",
+                &self.queued_bytes,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        let counters = [
+            (
+                "sanctum_frames_in_total",
+                "Frames received from clients.",
+                &self.frames_in,
+            ),
+            ("sanctum_frames_out_total", "Frames sent to clients.", &self.frames_out),
+            (
+                "sanctum_bytes_in_total",
+                "Bytes of frames received from clients.",
+                &self.bytes_in,
+            ),
+            (
+                "sanctum_bytes_out_total",
+                "Bytes of frames sent to clients.",
+                &self.bytes_out,
+            ),
+            (
+                "sanctum_slow_readers_total",
+                "Connections cut off because their queue overflowed.",
+                &self.slow_readers,
+            ),
+            ("sanctum_rooms_created_total", "Rooms created.", &self.rooms_created),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP sanctum_rejections_total Frames refused, by error code.\n");
+        out.push_str("# TYPE sanctum_rejections_total counter\n");
+        for (code, value) in ErrorCode::ALL.iter().zip(&self.rejections) {
+            let _ = writeln!(
+                out,
+                "sanctum_rejections_total{{code=\"{}\"}} {}",
+                code.as_str(),
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP sanctum_rooms_purged_total Rooms ended, by reason.\n");
+        out.push_str("# TYPE sanctum_rooms_purged_total counter\n");
+        let _ = writeln!(
+            out,
+            "sanctum_rooms_purged_total{{reason=\"purged\"}} {}",
+            self.rooms_purged.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "sanctum_rooms_purged_total{{reason=\"expired\"}} {}",
+            self.rooms_expired.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_names_every_metric_of_the_contract() {
+        let metrics = Metrics::default();
+        metrics.reject(ErrorCode::RoomFull);
+        metrics.room_ended(PurgeReason::Expired);
+        shift(&metrics.connections, 3);
+        let text = metrics.render();
+        for line in [
+            "sanctum_connections 3",
+            "sanctum_rooms 0",
+            "sanctum_tombstones 0",
+            "sanctum_members 0",
+            "sanctum_queued_bytes 0",
+            "sanctum_frames_in_total 0",
+            "sanctum_frames_out_total 0",
+            "sanctum_bytes_in_total 0",
+            "sanctum_bytes_out_total 0",
+            "sanctum_slow_readers_total 0",
+            "sanctum_rooms_created_total 0",
+            "sanctum_rejections_total{code=\"room_full\"} 1",
+            "sanctum_rejections_total{code=\"bad_frame\"} 0",
+            "sanctum_rooms_purged_total{reason=\"purged\"} 0",
+            "sanctum_rooms_purged_total{reason=\"expired\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}");
+        }
+    }
+}

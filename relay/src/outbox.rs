@@ -1,0 +1,240 @@
+//! One connection's outgoing queue: encoded frames waiting for its writer, bounded in bytes.
+//!
+//! Rooms push into it from any task; the connection's writer alone takes from it.
+//! The queue is a `VecDeque` behind a `std::sync::Mutex`, not a channel: it allocates nothing while idle,
+//! it can count bytes rather than items, and its critical sections are a push or a pop, never held across `.await`.
+//! A reader that lets more than its bound pile up is cut off (close 4008) and the others go on.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use sanctum_protocol::{CloseCode, RelayFrame};
+use tokio::sync::Notify;
+
+use crate::metrics::{self, Metrics};
+
+/// A cloneable handle to one connection's outgoing queue.
+#[derive(Clone, Debug)]
+pub(crate) struct Outbox(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    notify: Notify,
+    limit: usize,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Utf8Bytes>,
+    bytes: usize,
+    ping: bool,
+    close: Option<CloseCode>,
+    aborted: bool,
+}
+
+/// What the writer should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Send this text frame.
+    Frame(Utf8Bytes),
+    /// Send a ping.
+    Ping,
+    /// Send a close frame with this code and stop.
+    Close(CloseCode),
+}
+
+/// The queue overflowed; the connection has been cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Overflow;
+
+impl Outbox {
+    /// An empty queue holding at most `limit` bytes.
+    pub(crate) fn new(limit: usize, metrics: Arc<Metrics>) -> Self {
+        Self(Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            limit,
+            metrics,
+        }))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent, so a poisoned lock is used as is.
+        self.0.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether two handles name the same queue.
+    pub(crate) fn same(&self, other: &Outbox) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Queues an encoded frame; past the byte bound, drops the queue and closes with 4008.
+    ///
+    /// Frames pushed after a close are dropped silently: the connection is on its way out.
+    pub(crate) fn push(&self, frame: Utf8Bytes) -> Result<(), Overflow> {
+        let mut state = self.state();
+        if state.close.is_some() {
+            return Ok(());
+        }
+        if state.bytes + frame.len() > self.0.limit {
+            drop(state);
+            metrics::add(&self.0.metrics.slow_readers, 1);
+            self.abort(CloseCode::SlowReader);
+            return Err(Overflow);
+        }
+        state.bytes += frame.len();
+        metrics::shift(&self.0.metrics.queued_bytes, frame.len() as i64);
+        state.queue.push_back(frame);
+        drop(state);
+        self.0.notify.notify_one();
+        Ok(())
+    }
+
+    /// Encodes and queues one frame meant for this connection alone.
+    pub(crate) fn send(&self, frame: &RelayFrame) -> Result<(), Overflow> {
+        self.push(Utf8Bytes::from(frame.encode()))
+    }
+
+    /// Asks the writer to send a ping.
+    pub(crate) fn ping(&self) {
+        self.state().ping = true;
+        self.0.notify.notify_one();
+    }
+
+    /// Closes with `code` after the frames already queued; the first close wins.
+    pub(crate) fn close(&self, code: CloseCode) {
+        let mut state = self.state();
+        if state.close.is_none() {
+            state.close = Some(code);
+        }
+        drop(state);
+        self.0.notify.notify_one();
+    }
+
+    /// Drops every queued frame and closes with `code` at once, even while the writer is blocked on a send.
+    pub(crate) fn abort(&self, code: CloseCode) {
+        let mut state = self.state();
+        if !state.aborted {
+            state.close = Some(code);
+            state.aborted = true;
+            metrics::shift(&self.0.metrics.queued_bytes, -(state.bytes as i64));
+            state.bytes = 0;
+            state.queue = VecDeque::new();
+        }
+        drop(state);
+        self.0.notify.notify_one();
+    }
+
+    /// Whether a close was asked for; frames read from the client after that are ignored.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.state().close.is_some()
+    }
+
+    /// The next thing to do, if there is one now.
+    pub(crate) fn try_next(&self) -> Option<Next> {
+        let mut state = self.state();
+        if let Some(frame) = state.queue.pop_front() {
+            state.bytes -= frame.len();
+            metrics::shift(&self.0.metrics.queued_bytes, -(frame.len() as i64));
+            if state.queue.is_empty() {
+                // A burst may have grown the buffer; an idle connection should hold none.
+                state.queue = VecDeque::new();
+            }
+            return Some(Next::Frame(frame));
+        }
+        if let Some(code) = state.close {
+            return Some(Next::Close(code));
+        }
+        if std::mem::take(&mut state.ping) {
+            return Some(Next::Ping);
+        }
+        None
+    }
+
+    /// Waits for the next thing to do.
+    pub(crate) async fn next(&self) -> Next {
+        loop {
+            if let Some(next) = self.try_next() {
+                return next;
+            }
+            // `notify_one` stores a permit when nobody waits, so a push between the check and here is not lost.
+            self.0.notify.notified().await;
+        }
+    }
+
+    /// Resolves once the queue is aborted; the writer races its sends against it.
+    pub(crate) async fn aborted(&self) {
+        loop {
+            if self.state().aborted {
+                return;
+            }
+            self.0.notify.notified().await;
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let bytes = self.state.get_mut().map(|s| s.bytes).unwrap_or(0);
+        metrics::shift(&self.metrics.queued_bytes, -(bytes as i64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    fn text(n: usize) -> Utf8Bytes {
+        Utf8Bytes::from("x".repeat(n))
+    }
+
+    #[test]
+    fn frames_come_out_in_order_then_the_close() {
+        let outbox = Outbox::new(100, Arc::default());
+        outbox.push(text(1)).unwrap();
+        outbox.push(text(2)).unwrap();
+        outbox.close(CloseCode::Kicked);
+        outbox.push(text(3)).unwrap();
+        assert_eq!(outbox.try_next(), Some(Next::Frame(text(1))));
+        assert_eq!(outbox.try_next(), Some(Next::Frame(text(2))));
+        assert_eq!(outbox.try_next(), Some(Next::Close(CloseCode::Kicked)));
+    }
+
+    #[test]
+    fn overflow_drops_the_queue_and_closes_as_slow() {
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(10, metrics.clone());
+        outbox.push(text(6)).unwrap();
+        assert_eq!(metrics.queued_bytes.load(Ordering::Relaxed), 6);
+        assert_eq!(outbox.push(text(6)), Err(Overflow));
+        assert_eq!(outbox.try_next(), Some(Next::Close(CloseCode::SlowReader)));
+        assert_eq!(metrics.queued_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(metrics.slow_readers.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn abort_overrides_a_pending_close() {
+        let outbox = Outbox::new(100, Arc::default());
+        outbox.push(text(1)).unwrap();
+        outbox.close(CloseCode::Normal);
+        outbox.abort(CloseCode::Restarting);
+        assert_eq!(outbox.try_next(), Some(Next::Close(CloseCode::Restarting)));
+    }
+
+    #[tokio::test]
+    async fn next_wakes_on_push() {
+        let outbox = Outbox::new(100, Arc::default());
+        let waiter = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.next().await }
+        });
+        tokio::task::yield_now().await;
+        outbox.push(text(4)).unwrap();
+        assert_eq!(waiter.await.unwrap(), Next::Frame(text(4)));
+    }
+}

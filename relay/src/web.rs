@@ -1,0 +1,243 @@
+//! The HTTP side: routes, the security headers on every response, the Origin check, and the upgrade to `/ws`.
+//!
+//! No route takes a room id: room links keep everything in the fragment, which browsers never send.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sanctum_protocol::{PROTOCOL_VERSION, RelayFrame, Welcome};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::ServeDir;
+
+use crate::config::Config;
+use crate::connection::{self, ConnectionPermit};
+use crate::limits::{AddressKey, AddressLimits};
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+/// Read buffer of each connection; tungstenite allocates it up front, so it dominates an idle connection's memory.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Bytes tungstenite gathers before writing to the socket; small, since frames are flushed as the queue runs dry.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Everything a connection needs, shared by all of them.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) config: Config,
+    pub(crate) registry: Registry,
+    pub(crate) limits: AddressLimits,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Origins allowed to open `/ws`, lowercase, without a trailing slash.
+    origins: Vec<String>,
+    /// The welcome frame, encoded once and shared by every connection.
+    pub(crate) welcome: Utf8Bytes,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl App {
+    /// Shared state for a relay listening on `local` with `config`.
+    pub(crate) fn new(config: Config, local: SocketAddr, cancel: CancellationToken, tracker: TaskTracker) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let origins = if config.public_origins.is_empty() {
+            default_origins(local)
+        } else {
+            config.public_origins.iter().map(|o| normalize_origin(o)).collect()
+        };
+        let welcome = RelayFrame::Welcome(Welcome {
+            v: PROTOCOL_VERSION,
+            max_frame: u32::try_from(config.max_frame_bytes).unwrap_or(u32::MAX),
+            max_lifetime: config.max_lifetime,
+            max_members: config.max_members,
+            max_frames_per_second: config.frames_per_second,
+        });
+        Self {
+            registry: Registry::new(&config, metrics.clone()),
+            limits: AddressLimits::new(config.creates_per_minute, config.failed_joins_per_address),
+            metrics,
+            origins,
+            welcome: Utf8Bytes::from(welcome.encode()),
+            config,
+            cancel,
+            tracker,
+        }
+    }
+}
+
+fn normalize_origin(origin: &str) -> String {
+    origin.trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// The listen origin and its loopback equivalents, for when no public origin is configured.
+fn default_origins(local: SocketAddr) -> Vec<String> {
+    let port = local.port();
+    match local.ip() {
+        ip if ip.is_unspecified() || ip.is_loopback() => vec![
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+            format!("http://[::1]:{port}"),
+        ],
+        IpAddr::V4(ip) => vec![format!("http://{ip}:{port}")],
+        IpAddr::V6(ip) => vec![format!("http://[{ip}]:{port}")],
+    }
+}
+
+/// The Content-Security-Policy of the web app, with `extra` sources allowed for `connect-src`.
+///
+/// `trusted-types` names the app's two policies: its own and the sanitizer's.
+pub fn content_security_policy(extra: &[String]) -> String {
+    let mut connect = String::from("'self'");
+    for source in extra {
+        connect.push(' ');
+        connect.push_str(source.trim_end_matches('/'));
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src {connect}; \
+         img-src 'self' blob:; media-src blob:; style-src 'self'; font-src 'self'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
+         trusted-types sanctum dompurify"
+    )
+}
+
+/// The headers every response carries.
+fn security_headers(config: &Config) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    // `validate` restricts connect-src entries to origin characters, so the value is always a valid header.
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&config.connect_src)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers
+}
+
+/// Adds the security headers to a response, whichever route or error produced it.
+async fn with_security_headers(State(headers): State<Arc<HeaderMap>>, request: Request, next: Next) -> Response {
+    // Browsers load ES modules only with a JavaScript type, and `.mjs` is not always guessed as one.
+    let module = request.uri().path().ends_with(".mjs");
+    let mut response = next.run(request).await;
+    if module && response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript"));
+    }
+    for (name, value) in headers.iter() {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+/// The relay's routes.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let headers = Arc::new(security_headers(&app.config));
+    let router = Router::new()
+        .route("/ws", get(upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics));
+    let router = match &app.config.web_dir {
+        Some(dir) => router.fallback_service(ServeDir::new(dir)),
+        None => router.fallback(|| async { (StatusCode::NOT_FOUND, "not found") }),
+    };
+    router
+        .layer(middleware::from_fn_with_state(headers, with_security_headers))
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(),
+    )
+}
+
+/// Whether a request's Origin may open a socket: absent (not a browser) or on the allow-list.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    origin
+        .to_str()
+        .is_ok_and(|origin| allowed.iter().any(|a| *a == normalize_origin(origin)))
+}
+
+async fn upgrade(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if !origin_allowed(&headers, &app.origins) {
+        tracing::debug!("refused an upgrade from a foreign origin");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let config = &app.config;
+    let address = AddressKey::of_client(peer, &headers, &config.trusted_proxies, &config.forwarded_header);
+    let permit = ConnectionPermit::try_acquire(&app.metrics, config.max_connections);
+    let tracker = app.tracker.clone();
+    // No extension is negotiated, so permessage-deflate stays off: compression next to secrets invites
+    // length side channels, and inflating costs memory the frame limit would not bound.
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * config.max_frame_bytes)
+        .max_message_size(config.max_frame_bytes)
+        .max_frame_size(config.max_frame_bytes)
+        .on_upgrade(move |socket| tracker.track_future(connection::serve(socket, app, address, permit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_is_exactly_the_designed_policy() {
+        assert_eq!(
+            content_security_policy(&[]),
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; \
+             img-src 'self' blob:; media-src blob:; style-src 'self'; font-src 'self'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
+             trusted-types sanctum dompurify"
+        );
+        assert!(
+            content_security_policy(&["wss://relay.example.org/".into()])
+                .contains("connect-src 'self' wss://relay.example.org;")
+        );
+    }
+
+    #[test]
+    fn origins_default_to_the_listen_address() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(default_origins(local).contains(&"http://localhost:8080".to_owned()));
+        let local: SocketAddr = "[2001:db8::5]:443".parse().unwrap();
+        assert_eq!(default_origins(local), vec!["http://[2001:db8::5]:443".to_owned()]);
+        let mut headers = HeaderMap::new();
+        assert!(origin_allowed(&headers, &[]));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("HTTP://LOCALHOST:8080"));
+        assert!(origin_allowed(
+            &headers,
+            &default_origins("127.0.0.1:8080".parse().unwrap())
+        ));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!origin_allowed(
+            &headers,
+            &default_origins("127.0.0.1:8080".parse().unwrap())
+        ));
+    }
+}
