@@ -1,0 +1,221 @@
+//! Rooms over real sockets: fan-out, direct frames, joining, leave, kick, purge and expiry.
+
+mod common;
+
+use common::{Event, Relay, RoomKeys, roomy_config};
+use sanctum_protocol::{AUTH_TOKEN_LEN, AuthToken, ClientFrame, LeftReason, Payload, PurgeReason, RelayFrame};
+use sanctum_relay::Config;
+
+#[tokio::test]
+async fn a_broadcast_reaches_every_other_member_once_in_order_and_no_other_room() {
+    let relay = Relay::start(roomy_config()).await;
+    let (room, other_room) = (RoomKeys::new(1), RoomKeys::new(2));
+    let mut alice = relay.connect().await;
+    assert_eq!(alice.create(&room, 600).await, 1);
+    let mut bob = relay.connect().await;
+    assert_eq!(bob.join(&room).await, (2, vec![1]));
+    let mut carol = relay.connect().await;
+    assert_eq!(carol.join(&room).await, (3, vec![1, 2]));
+    let mut outsider = relay.connect().await;
+    outsider.create(&other_room, 600).await;
+
+    assert_eq!(alice.frame().await, RelayFrame::MemberJoined { member: 2 });
+    assert_eq!(alice.frame().await, RelayFrame::MemberJoined { member: 3 });
+    assert_eq!(bob.frame().await, RelayFrame::MemberJoined { member: 3 });
+
+    for i in 0..50u8 {
+        alice.broadcast(&[i; 100]).await;
+    }
+    bob.broadcast(b"from bob").await;
+    for receiver in [&mut bob, &mut carol] {
+        for i in 0..50u8 {
+            let expected = RelayFrame::Frame {
+                from: 1,
+                direct: false,
+                payload: Payload::new(vec![i; 100]).unwrap(),
+            };
+            assert_eq!(receiver.frame().await, expected);
+        }
+    }
+    let from_bob = RelayFrame::Frame {
+        from: 2,
+        direct: false,
+        payload: Payload::new(b"from bob".to_vec()).unwrap(),
+    };
+    assert_eq!(carol.frame().await, from_bob);
+    // Alice hears Bob's frame and nothing of her own; the next thing after it must be the leave below.
+    assert_eq!(alice.frame().await, from_bob);
+    outsider.send(&ClientFrame::Leave).await;
+    assert_eq!(outsider.until_close().await, (vec![], Some(1000)));
+    carol.send(&ClientFrame::Leave).await;
+    let left = RelayFrame::MemberLeft {
+        member: 3,
+        reason: LeftReason::Left,
+    };
+    assert_eq!(alice.frame().await, left);
+    assert_eq!(bob.frame().await, left);
+    assert_eq!(carol.until_close().await, (vec![], Some(1000)));
+    relay.wait_metric("sanctum_members", 2).await;
+    assert_eq!(relay.metric("sanctum_rooms").await, 2);
+}
+
+#[tokio::test]
+async fn direct_reaches_only_its_target() {
+    let relay = Relay::start(roomy_config()).await;
+    let room = RoomKeys::new(3);
+    let mut alice = relay.connect().await;
+    alice.create(&room, 600).await;
+    let mut bob = relay.connect().await;
+    bob.join(&room).await;
+    let mut carol = relay.connect().await;
+    carol.join(&room).await;
+    alice.frame().await;
+    alice.frame().await;
+    bob.frame().await;
+
+    let whisper = Payload::new(b"for carol only".to_vec()).unwrap();
+    bob.send(&ClientFrame::Direct {
+        to: 3,
+        payload: whisper.clone(),
+    })
+    .await;
+    bob.send(&ClientFrame::Direct {
+        to: 9,
+        payload: whisper.clone(),
+    })
+    .await;
+    assert_eq!(bob.error().await, "unknown_member");
+    assert_eq!(
+        carol.frame().await,
+        RelayFrame::Frame {
+            from: 2,
+            direct: true,
+            payload: whisper
+        }
+    );
+    // A marker broadcast proves that nothing reached Alice before it.
+    carol.broadcast(b"marker").await;
+    assert!(matches!(alice.frame().await, RelayFrame::Frame { from: 3, direct: false, .. }));
+}
+
+#[tokio::test]
+async fn joins_need_the_right_token_and_one_room_per_connection() {
+    let relay = Relay::start(roomy_config()).await;
+    let room = RoomKeys::new(4);
+    let mut alice = relay.connect().await;
+    alice.create(&room, 600).await;
+    alice.send(&room.join()).await;
+    assert_eq!(alice.error().await, "already_in_room");
+
+    let mut mallory = relay.connect().await;
+    mallory.send(&room.join_with(AuthToken([0; AUTH_TOKEN_LEN]))).await;
+    assert_eq!(mallory.error().await, "bad_token");
+    mallory.send(&RoomKeys::new(99).join()).await;
+    assert_eq!(mallory.error().await, "room_not_found");
+    mallory.broadcast(b"not in a room").await;
+    assert_eq!(mallory.error().await, "not_in_room");
+    // The same connection may still join with the right token.
+    assert_eq!(mallory.join(&room).await, (2, vec![1]));
+
+    // The creator's `created` and a joiner's `joined` carry the same expiry.
+    let mut late = relay.connect().await;
+    late.send(&room.join()).await;
+    assert!(matches!(late.frame().await, RelayFrame::Joined { member: 3, expires_in: 590..=600, .. }));
+}
+
+#[tokio::test]
+async fn purge_disconnects_everyone_and_the_id_stays_dead() {
+    let relay = Relay::start(roomy_config()).await;
+    let room = RoomKeys::new(5);
+    let mut alice = relay.connect().await;
+    alice.create(&room, 600).await;
+    let mut bob = relay.connect().await;
+    bob.join(&room).await;
+    alice.frame().await;
+
+    bob.send(&ClientFrame::Purge).await;
+    let purged = RelayFrame::Purged {
+        reason: PurgeReason::Purged,
+    };
+    assert_eq!(alice.until_close().await, (vec![purged.clone()], Some(4001)));
+    assert_eq!(bob.until_close().await, (vec![purged], Some(4001)));
+
+    let mut again = relay.connect().await;
+    again.send(&room.join()).await;
+    assert_eq!(again.error().await, "room_gone");
+    again.send(&room.create(600)).await;
+    assert_eq!(again.error().await, "room_exists");
+    assert_eq!(relay.metric("sanctum_tombstones").await, 1);
+    assert_eq!(relay.metric("sanctum_rooms").await, 0);
+    assert_eq!(relay.metric("sanctum_rooms_purged_total{reason=\"purged\"}").await, 1);
+}
+
+#[tokio::test]
+async fn kick_tells_the_kicked_and_the_others() {
+    let relay = Relay::start(roomy_config()).await;
+    let room = RoomKeys::new(6);
+    let mut alice = relay.connect().await;
+    alice.create(&room, 600).await;
+    let mut bob = relay.connect().await;
+    bob.join(&room).await;
+    let mut carol = relay.connect().await;
+    carol.join(&room).await;
+    alice.frame().await;
+    alice.frame().await;
+    bob.frame().await;
+
+    alice.send(&ClientFrame::Kick { member: 1 }).await;
+    assert_eq!(alice.error().await, "bad_request");
+    alice.send(&ClientFrame::Kick { member: 42 }).await;
+    assert_eq!(alice.error().await, "unknown_member");
+    alice.send(&ClientFrame::Kick { member: 2 }).await;
+    assert_eq!(bob.until_close().await, (vec![RelayFrame::Kicked { by: 1 }], Some(4002)));
+    let left = RelayFrame::MemberLeft {
+        member: 2,
+        reason: LeftReason::Kicked,
+    };
+    assert_eq!(alice.frame().await, left);
+    assert_eq!(carol.frame().await, left);
+
+    // A member whose connection drops is reported as dropped.
+    drop(carol);
+    assert_eq!(
+        alice.frame().await,
+        RelayFrame::MemberLeft {
+            member: 3,
+            reason: LeftReason::Dropped
+        }
+    );
+}
+
+#[tokio::test]
+async fn expiry_sends_the_warnings_then_purges() {
+    let relay = Relay::start(Config {
+        max_lifetime: 3,
+        expiry_warnings: vec![2, 1],
+        ..roomy_config()
+    })
+    .await;
+    let room = RoomKeys::new(7);
+    let mut alice = relay.connect().await;
+    alice.send(&room.create(3600)).await;
+    assert!(matches!(alice.frame().await, RelayFrame::Created { expires_in: 3, .. }));
+    let mut bob = relay.connect().await;
+    bob.join(&room).await;
+    assert_eq!(alice.frame().await, RelayFrame::MemberJoined { member: 2 });
+    let expected = vec![
+        RelayFrame::Expiring { seconds: 2 },
+        RelayFrame::Expiring { seconds: 1 },
+        RelayFrame::Purged {
+            reason: PurgeReason::Expired,
+        },
+    ];
+    assert_eq!(alice.until_close().await, (expected.clone(), Some(4003)));
+    assert_eq!(bob.until_close().await, (expected, Some(4003)));
+    assert_eq!(relay.metric("sanctum_rooms_purged_total{reason=\"expired\"}").await, 1);
+    // An expired room leaves no tombstone.
+    assert_eq!(relay.metric("sanctum_tombstones").await, 0);
+    let mut again = relay.connect().await;
+    assert_eq!(again.create(&room, 3).await, 1);
+    assert!(matches!(again.next().await, Event::Frame(RelayFrame::Expiring { seconds: 2 })));
+}
