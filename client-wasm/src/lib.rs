@@ -21,6 +21,8 @@ mod secret;
 mod session;
 mod sign;
 mod strength;
+#[cfg(test)]
+mod vectors;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 

@@ -21,6 +21,9 @@ struct Delivered {
     frame: RelayFrame,
 }
 
+/// Decides which frames a misbehaving relay withholds.
+type DropFilter = Box<dyn Fn(&Delivered) -> bool>;
+
 /// A tiny relay in memory: routes frames between sessions in order, and records everything it forwards.
 struct Room {
     secrets: RoomSecrets,
@@ -37,7 +40,7 @@ struct Room {
     ignore_purge: bool,
     ignore_kick: bool,
     /// A filter the test sets to drop frames on their way to a client.
-    drop: Option<Box<dyn Fn(&Delivered) -> bool>>,
+    drop: Option<DropFilter>,
 }
 
 impl Room {
@@ -517,10 +520,9 @@ fn clients_leave_on_a_signed_purge_the_relay_ignored() {
     room.run();
     for x in [b, c] {
         assert!(
-            room.events[x].iter().any(|e| *e
-                == Event::Ended {
-                    reason: EndReason::Purged { by: Some(member_a) }
-                }),
+            room.events[x].contains(&Event::Ended {
+                reason: EndReason::Purged { by: Some(member_a) }
+            }),
             "{:?}",
             room.events[x]
         );
