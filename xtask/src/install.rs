@@ -244,7 +244,10 @@ version = "0.2.99"
     fn reads_this_workspace_lockfile() {
         // Whatever the client depends on today, the real file parses and holds at most one version.
         let version = locked_wasm_bindgen().expect("Cargo.lock parses");
-        assert!(version.as_ref().is_none_or(|v| v.split('.').count() == 3), "{version:?}");
+        assert!(
+            version.as_ref().is_none_or(|v| v.split('.').count() == 3),
+            "{version:?}"
+        );
     }
 
     #[test]
