@@ -146,7 +146,7 @@ impl Connection<'_> {
                     Some(Err(error)) => {
                         if is_too_long(error) {
                             self.refuse(Refusal::FrameTooLarge);
-                            self.outbox.close(CloseCode::TooLarge);
+                            self.close(CloseCode::TooLarge, false);
                         }
                         return;
                     }
@@ -157,12 +157,12 @@ impl Connection<'_> {
                     let now = Instant::now();
                     if self.membership.is_none() && now >= handshake_deadline && !self.outbox.is_closing() {
                         tracing::debug!("handshake timed out");
-                        self.outbox.close(CloseCode::Timeout);
+                        self.close(CloseCode::Timeout, false);
                     }
                     if now >= next_ping {
                         if now.saturating_duration_since(last_pong) > config.idle_timeout {
                             tracing::debug!("idle timeout");
-                            self.outbox.abort(CloseCode::Timeout);
+                            self.close(CloseCode::Timeout, true);
                         } else {
                             self.outbox.ping();
                         }
@@ -205,9 +205,22 @@ impl Connection<'_> {
         self.refuse(Refusal::RateLimited);
         if !self.strikes.try_count(now, FLOOD_WINDOW, self.app.config.flood_strikes) {
             tracing::debug!("closing a flooding connection");
-            self.outbox.close(CloseCode::Flooding);
+            self.close(CloseCode::Flooding, false);
         }
         false
+    }
+
+    /// Closes the connection for a reason of its own (a timeout, a flood, a broken rule) and leaves the room at
+    /// once, so that the others hear `dropped` now rather than after the close handshake has run its course.
+    fn close(&mut self, code: CloseCode, abort: bool) {
+        if abort {
+            self.outbox.abort(code);
+        } else {
+            self.outbox.close(code);
+        }
+        if let Some(membership) = self.membership.take() {
+            membership.leave(LeftReason::Dropped);
+        }
     }
 
     fn refuse(&self, refusal: Refusal) {
@@ -222,7 +235,7 @@ impl Connection<'_> {
             self.bad_frames += 1;
             self.refuse(Refusal::BadFrame);
             if self.bad_frames >= MAX_BAD_FRAMES {
-                self.outbox.close(CloseCode::PolicyViolation);
+                self.close(CloseCode::PolicyViolation, false);
             }
             return;
         };

@@ -95,7 +95,14 @@ async fn direct_reaches_only_its_target() {
     );
     // A marker broadcast proves that nothing reached Alice before it.
     carol.broadcast(b"marker").await;
-    assert!(matches!(alice.frame().await, RelayFrame::Frame { from: 3, direct: false, .. }));
+    assert!(matches!(
+        alice.frame().await,
+        RelayFrame::Frame {
+            from: 3,
+            direct: false,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -120,7 +127,14 @@ async fn joins_need_the_right_token_and_one_room_per_connection() {
     // The creator's `created` and a joiner's `joined` carry the same expiry.
     let mut late = relay.connect().await;
     late.send(&room.join()).await;
-    assert!(matches!(late.frame().await, RelayFrame::Joined { member: 3, expires_in: 590..=600, .. }));
+    assert!(matches!(
+        late.frame().await,
+        RelayFrame::Joined {
+            member: 3,
+            expires_in: 590..=600,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -169,7 +183,10 @@ async fn kick_tells_the_kicked_and_the_others() {
     alice.send(&ClientFrame::Kick { member: 42 }).await;
     assert_eq!(alice.error().await, "unknown_member");
     alice.send(&ClientFrame::Kick { member: 2 }).await;
-    assert_eq!(bob.until_close().await, (vec![RelayFrame::Kicked { by: 1 }], Some(4002)));
+    assert_eq!(
+        bob.until_close().await,
+        (vec![RelayFrame::Kicked { by: 1 }], Some(4002))
+    );
     let left = RelayFrame::MemberLeft {
         member: 2,
         reason: LeftReason::Kicked,
@@ -217,5 +234,8 @@ async fn expiry_sends_the_warnings_then_purges() {
     assert_eq!(relay.metric("sanctum_tombstones").await, 0);
     let mut again = relay.connect().await;
     assert_eq!(again.create(&room, 3).await, 1);
-    assert!(matches!(again.next().await, Event::Frame(RelayFrame::Expiring { seconds: 2 })));
+    assert!(matches!(
+        again.next().await,
+        Event::Frame(RelayFrame::Expiring { seconds: 2 })
+    ));
 }

@@ -80,7 +80,9 @@ impl Relay {
     pub async fn connect_with(&self, headers: &[(&'static str, &str)]) -> Result<Client, tungstenite::Error> {
         let mut request = self.ws_url().into_client_request()?;
         for (name, value) in headers {
-            request.headers_mut().insert(*name, HeaderValue::from_str(value).expect("header value"));
+            request
+                .headers_mut()
+                .insert(*name, HeaderValue::from_str(value).expect("header value"));
         }
         // The client accepts anything the relay may send; the relay's own limits are what the tests exercise.
         let config = WebSocketConfig::default().max_message_size(None).max_frame_size(None);
@@ -95,7 +97,10 @@ impl Relay {
     /// One HTTP/1.1 request; returns the status, the lowercase headers and the body.
     pub async fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
         let mut stream = TcpStream::connect(self.addr).await.expect("connect");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n", self.addr);
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.addr
+        );
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -127,7 +132,10 @@ impl Relay {
             if now == value {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{sample} stayed at {now}, expected {value}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{sample} stayed at {now}, expected {value}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -297,11 +305,15 @@ impl RoomKeys {
     pub fn new(seed: u8) -> Self {
         let mut id = [0u8; ROOM_ID_LEN];
         for (i, byte) in id.iter_mut().enumerate() {
-            *byte = seed.wrapping_mul(31).wrapping_add((i as u8).wrapping_mul(7).wrapping_add(1));
+            *byte = seed
+                .wrapping_mul(31)
+                .wrapping_add((i as u8).wrapping_mul(7).wrapping_add(1));
         }
         let mut token = [0u8; AUTH_TOKEN_LEN];
         for (i, byte) in token.iter_mut().enumerate() {
-            *byte = seed.wrapping_mul(17).wrapping_add((i as u8).wrapping_mul(13).wrapping_add(5));
+            *byte = seed
+                .wrapping_mul(17)
+                .wrapping_add((i as u8).wrapping_mul(13).wrapping_add(5));
         }
         Self {
             id: RoomId(id),
