@@ -94,23 +94,32 @@ impl Relay {
         }
     }
 
-    /// One HTTP/1.1 request; returns the status, the lowercase headers and the body.
+    /// One HTTP/1.1 request; returns the status, the lowercase headers and the body (none after a 101).
     pub async fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
         let mut stream = TcpStream::connect(self.addr).await.expect("connect");
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
-            self.addr
-        );
+        let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n", self.addr);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
+            request.push_str("connection: close\r\n");
+        }
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
         stream.write_all(request.as_bytes()).await.expect("write");
-        let mut raw = Vec::new();
-        tokio::time::timeout(EVENT_DEADLINE, stream.read_to_end(&mut raw))
+        let read = async {
+            let mut raw = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut chunk).await.expect("read");
+                raw.extend_from_slice(&chunk[..n]);
+                if n == 0 || is_complete(&raw) {
+                    return raw;
+                }
+            }
+        };
+        let raw = tokio::time::timeout(EVENT_DEADLINE, read)
             .await
-            .expect("response in time")
-            .expect("read");
+            .expect("response in time");
         Response::parse(&raw)
     }
 
@@ -155,6 +164,21 @@ impl Relay {
     pub fn is_running(&self) -> bool {
         !self.task.is_finished()
     }
+}
+
+/// Whether `raw` holds a whole response: its head, then nothing after a 101, or as many bytes as its length says.
+fn is_complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    if raw.starts_with(b"HTTP/1.1 101") {
+        return true;
+    }
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|len| len.trim().parse::<usize>().ok())
+        .is_some_and(|len| raw.len() >= end + 4 + len)
 }
 
 /// The value of `sample` in Prometheus text, or a panic naming it.

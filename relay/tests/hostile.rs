@@ -1,0 +1,233 @@
+//! Hostile and malformed input, the Origin check, the security headers on every response, and the metrics.
+
+mod common;
+
+use common::{RawClient, Relay, RoomKeys, roomy_config};
+use futures_util::SinkExt;
+use sanctum_protocol::{ClientFrame, PROTOCOL_VERSION, RelayFrame};
+use sanctum_relay::Config;
+
+const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+                   connect-src 'self'; img-src 'self' blob:; media-src blob:; style-src 'self'; font-src 'self'; \
+                   base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
+                   require-trusted-types-for 'script'; trusted-types sanctum dompurify";
+
+fn assert_security_headers(response: &common::Response, what: &str) {
+    assert_eq!(response.header("content-security-policy"), Some(CSP), "{what}");
+    assert_eq!(response.header("referrer-policy"), Some("no-referrer"), "{what}");
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        response.header("cross-origin-opener-policy"),
+        Some("same-origin"),
+        "{what}"
+    );
+    assert_eq!(response.header("cache-control"), Some("no-store"), "{what}");
+}
+
+const UPGRADE: [(&str, &str); 4] = [
+    ("upgrade", "websocket"),
+    ("connection", "upgrade"),
+    ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ("sec-websocket-version", "13"),
+];
+
+#[tokio::test]
+async fn malformed_frames_get_their_error_and_never_a_panic() {
+    let relay = Relay::start(roomy_config()).await;
+    let room = RoomKeys::new(1);
+    let mut bystander = relay.connect().await;
+    bystander.create(&room, 600).await;
+
+    let mut hostile = relay.connect().await;
+    for text in [
+        "{not json",
+        "",
+        "null",
+        "[\"purge\"]",
+        r#"{"type":"shout"}"#,
+        r#"{"type":"kick","member":-1}"#,
+        r#"{"type":"broadcast","payload":"!!!"}"#,
+        r#"{"type":"join","v":1,"room":"AAEC","token":"AAAA"}"#,
+    ] {
+        hostile.send_text(text).await;
+        assert_eq!(hostile.error().await, "bad_frame", "{text:?}");
+    }
+    let mut create = room.create(600);
+    if let ClientFrame::Create { v, .. } = &mut create {
+        *v = PROTOCOL_VERSION + 1;
+    }
+    hostile.send(&create).await;
+    assert_eq!(hostile.error().await, "unsupported_version");
+    hostile.send(&RoomKeys::new(2).create(0)).await;
+    assert_eq!(hostile.error().await, "bad_request");
+    hostile
+        .ws
+        .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+            0xff, 0x00, 0x13, 0x37,
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(hostile.error().await, "binary_frame");
+    // The connection still works after all of that.
+    assert_eq!(hostile.join(&room).await, (2, vec![1]));
+
+    // A frame over the limit is refused with its error and close 1009.
+    let oversize = format!(r#"{{"type":"broadcast","payload":"{}"}}"#, "A".repeat(70_000));
+    hostile.send_text(&oversize).await;
+    let (frames, code) = hostile.until_close().await;
+    assert!(matches!(&frames[..], [RelayFrame::Error { code, .. }] if code.as_str() == "frame_too_large"));
+    assert_eq!(code, Some(1009));
+    assert_eq!(bystander.frame().await, RelayFrame::MemberJoined { member: 2 });
+    assert!(matches!(
+        bystander.frame().await,
+        RelayFrame::MemberLeft { member: 2, .. }
+    ));
+
+    // A raw oversize binary frame, announced by its header alone, is refused the same way.
+    let mut raw = RawClient::connect(relay.addr).await;
+    raw.send(0x2, &vec![0u8; 100_000]).await;
+    assert_eq!(raw.close_code().await, Some(1009));
+
+    // A connection that only sends garbage is closed with 1008.
+    let mut garbage = relay.connect().await;
+    for _ in 0..16 {
+        garbage.send_text("}{").await;
+    }
+    let (frames, code) = garbage.until_close().await;
+    assert_eq!(frames.len(), 16);
+    assert_eq!(code, Some(1008));
+
+    assert!(relay.is_running());
+    assert_eq!(relay.http("GET", "/healthz", &[]).await.body, "ok");
+    bystander.broadcast(b"still here").await;
+    assert!(relay.metric("sanctum_rejections_total{code=\"bad_frame\"}").await >= 24);
+    assert_eq!(
+        relay.metric("sanctum_rejections_total{code=\"frame_too_large\"}").await,
+        2
+    );
+    assert_eq!(relay.metric("sanctum_rejections_total{code=\"binary_frame\"}").await, 1);
+    assert_eq!(
+        relay
+            .metric("sanctum_rejections_total{code=\"unsupported_version\"}")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_at_upgrade_and_the_own_origin_is_not() {
+    let relay = Relay::start(roomy_config()).await;
+    let port = relay.addr.port();
+    let mut headers = UPGRADE.to_vec();
+    headers.push(("origin", "https://evil.example"));
+    let refused = relay.http("GET", "/ws", &headers).await;
+    assert_eq!(refused.status, 403);
+    assert_security_headers(&refused, "403 at upgrade");
+
+    for origin in [format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")] {
+        let client = relay.connect_with(&[("origin", &origin)]).await;
+        assert!(client.is_ok(), "{origin} is the relay's own origin");
+    }
+    let null = relay.connect_with(&[("origin", "null")]).await;
+    assert!(null.is_err());
+
+    // A configured public origin replaces the default.
+    let relay = Relay::start(Config {
+        public_origins: vec!["https://chat.example.org".into()],
+        connect_src: vec!["wss://relay.example.org".into()],
+        ..roomy_config()
+    })
+    .await;
+    assert!(
+        relay
+            .connect_with(&[("origin", "https://chat.example.org")])
+            .await
+            .is_ok()
+    );
+    assert!(
+        relay
+            .connect_with(&[("origin", &format!("http://127.0.0.1:{port}"))])
+            .await
+            .is_err()
+    );
+    let csp = relay.http("GET", "/healthz", &[]).await;
+    assert!(
+        csp.header("content-security-policy")
+            .is_some_and(|v| v.contains("connect-src 'self' wss://relay.example.org;"))
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let web = std::env::temp_dir().join(format!("sanctum-relay-web-{}", std::process::id()));
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>Sanctum</title>").unwrap();
+    std::fs::write(web.join("app.mjs"), "export {};").unwrap();
+    std::fs::write(web.join("worker.js"), "self.onmessage = () => {};").unwrap();
+    std::fs::write(web.join("sanctum_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let relay = Relay::start(Config {
+        web_dir: Some(web.clone()),
+        ..roomy_config()
+    })
+    .await;
+
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16, Option<&str>)> = vec![
+        ("GET", "/", vec![], 200, Some("text/html")),
+        ("GET", "/app.mjs", vec![], 200, Some("text/javascript")),
+        ("GET", "/worker.js", vec![], 200, Some("text/javascript")),
+        ("GET", "/sanctum_bg.wasm", vec![], 200, Some("application/wasm")),
+        ("GET", "/missing.js", vec![], 404, None),
+        ("GET", "/healthz", vec![], 200, None),
+        ("GET", "/metrics", vec![], 200, Some("text/plain")),
+        ("POST", "/healthz", vec![], 405, None),
+        ("GET", "/ws", vec![], 400, None),
+        ("GET", "/ws", vec![("origin", "https://evil.example")], 403, None),
+    ];
+    for (method, path, headers, status, content_type) in cases {
+        let response = relay.http(method, path, &headers).await;
+        let what = format!("{method} {path}");
+        assert_eq!(response.status, status, "{what}");
+        assert_security_headers(&response, &what);
+        if let Some(expected) = content_type {
+            let got = response.header("content-type").unwrap_or_default();
+            assert!(got.starts_with(expected), "{what}: {got}");
+        }
+    }
+    // The upgrade response itself carries them too.
+    let upgraded = relay.http("GET", "/ws", &UPGRADE).await;
+    assert_eq!(upgraded.status, 101);
+    assert_security_headers(&upgraded, "101");
+    std::fs::remove_dir_all(web).unwrap();
+}
+
+#[tokio::test]
+async fn metrics_count_frames_bytes_rooms_and_rejections() {
+    let relay = Relay::start(roomy_config()).await;
+    let room = RoomKeys::new(3);
+    let mut alice = relay.connect().await;
+    alice.create(&room, 600).await;
+    let mut bob = relay.connect().await;
+    bob.join(&room).await;
+    alice.frame().await;
+    alice.broadcast(b"hello").await;
+    bob.frame().await;
+    bob.send_text("nonsense").await;
+    bob.error().await;
+
+    let text = relay.metrics().await;
+    let value = |sample: &str| common::metric_value(&text, sample);
+    assert_eq!(value("sanctum_connections"), 2);
+    assert_eq!(value("sanctum_rooms"), 1);
+    assert_eq!(value("sanctum_members"), 2);
+    assert_eq!(value("sanctum_rooms_created_total"), 1);
+    assert_eq!(value("sanctum_frames_in_total"), 4);
+    assert!(value("sanctum_bytes_in_total") > 100);
+    // Two welcomes, created, joined, member_joined, the frame and the error.
+    assert_eq!(value("sanctum_frames_out_total"), 7);
+    assert!(value("sanctum_bytes_out_total") > value("sanctum_bytes_in_total") / 2);
+    assert_eq!(value("sanctum_rejections_total{code=\"bad_frame\"}"), 1);
+    assert_eq!(value("sanctum_slow_readers_total"), 0);
+    assert_eq!(value("sanctum_queued_bytes"), 0);
+    assert_eq!(value("sanctum_rooms_purged_total{reason=\"purged\"}"), 0);
+    assert_eq!(value("sanctum_tombstones"), 0);
+}
