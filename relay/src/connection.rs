@@ -239,6 +239,7 @@ impl Connection<'_> {
             }
             return;
         };
+        tracing::trace!(kind = kind(&frame), "frame received");
         let result = match frame {
             ClientFrame::Create {
                 v,
@@ -330,6 +331,19 @@ impl Connection<'_> {
         membership.leave(LeftReason::Left);
         self.outbox.close(CloseCode::Normal);
         Ok(())
+    }
+}
+
+/// The name of a frame's type, for trace events that must not carry its content.
+fn kind(frame: &ClientFrame) -> &'static str {
+    match frame {
+        ClientFrame::Create { .. } => "create",
+        ClientFrame::Join { .. } => "join",
+        ClientFrame::Broadcast { .. } => "broadcast",
+        ClientFrame::Direct { .. } => "direct",
+        ClientFrame::Kick { .. } => "kick",
+        ClientFrame::Purge => "purge",
+        ClientFrame::Leave => "leave",
     }
 }
 
