@@ -466,9 +466,9 @@ async function onAttachment(message) {
   state.blobUrls.push(url);
 }
 
-function onNotice({ kind, text }) {
-  const tone = { join: 'good', leave: '', kick: 'warn', unverified: 'bad', duplicate: 'warn', gap: 'warn' }[kind] ?? '';
-  view.appendNotice(text, tone);
+function onNotice({ kind, code, text }) {
+  const tone = { join: 'good', leave: '', unverified: 'bad', duplicate: 'warn', relay: 'bad' }[kind] ?? '';
+  view.appendNotice(kind === 'relay' ? explain(code, text) : text, tone);
 }
 
 function onExpiring({ seconds }) {
@@ -503,11 +503,13 @@ const ENDED_WORDS = {
   expired: 'The room reached the end of its lifetime.',
   kicked: 'A member removed you from the room. The others can still talk; you need the link and password to return.',
   not_found: 'The relay no longer knows this room: it may have restarted, which ends every room.',
+  unverifiable: 'The relay served a room description that does not open with the room key, so it is not serving this room faithfully.',
 };
 
-function onEnded({ reason, by }) {
+function onEnded({ reason, by, code }) {
   if (!state.self && reason !== 'kicked') return;
-  let text = ENDED_WORDS[reason] ?? ENDED_WORDS.purged;
+  if (reason === 'left') return;
+  let text = reason === 'refused' ? explain(code) : ENDED_WORDS[reason] ?? ENDED_WORDS.purged;
   if (reason === 'purged' && by) text = `${by} purged the room.`;
   if (reason === 'kicked' && by) text = `${by} removed you from the room. The others can still talk; you need the link and password to return.`;
   wipeEverything();

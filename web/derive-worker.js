@@ -1,7 +1,7 @@
 // A short-lived Worker that stretches the room password with Argon2id (64 MiB) and then ends.
 //
 // WebAssembly memory never shrinks, so the 64 MiB that Argon2 needs live in this Worker's own wasm instance and are
-// released when the parent Worker terminates it. It posts back the room secrets, which go to the parent Worker only.
+// released when the parent Worker terminates it. It posts back the room secrets (as a resume blob without an alias), which go to the parent Worker only.
 import init, { derive_room_secrets } from './pkg/sanctum.js';
 
 self.addEventListener('message', async (event) => {
@@ -17,7 +17,7 @@ self.addEventListener('message', async (event) => {
       }
     }
     const secrets = derive_room_secrets(link, password, Date.now());
-    self.postMessage({ ok: true, secrets }, [secrets.buffer]);
+    self.postMessage({ ok: true, secrets });
   } catch (error) {
     self.postMessage({ ok: false, code: error?.code ?? 'derive', message: String(error?.message ?? error) });
   }

@@ -28,6 +28,13 @@ const WORDS = {
   alias_invalid: 'Choose an alias of 1 to 32 characters.',
   attachment_too_large: 'That file is larger than the largest attachment allowed.',
   cancelled: 'Cancelled.',
+  too_long: 'That message is too long to send.',
+  room_name_invalid: 'Choose a room name of at most 128 characters.',
+  attachment_invalid: 'That file could not be sent.',
+  exhausted: 'This session has sent all the messages it can. Leave and join again to go on.',
+  resume_invalid: 'The saved session could not be read. Open the link again.',
+  bad_password: 'Enter a password of at most 1024 characters.',
+  derive: 'The password could not be stretched: this device may be short of memory.',
 };
 
 /** Plain words for an error code, falling back to the relay's own message or a generic sentence. */

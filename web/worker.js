@@ -43,15 +43,11 @@ self.addEventListener('message', async (event) => {
   const { id, op, args } = event.data ?? {};
   try {
     const result = await handle(op, args ?? {});
-    self.postMessage({ id, ok: true, result }, transferables(result));
+    self.postMessage({ id, ok: true, result });
   } catch (error) {
     self.postMessage({ id, ok: false, error: { code: error?.code ?? 'failed', message: String(error?.message ?? error) } });
   }
 });
-
-function transferables() {
-  return [];
-}
 
 async function handle(op, args) {
   await ready;
@@ -96,7 +92,7 @@ async function create({ alias, roomName, password, lifetime }) {
   const fragment = new_link(granted, Date.now());
   const link = `${new URL('./', self.location.href).href}#${fragment}`;
   const secrets = await derive(link, password);
-  client = Client.create(secrets, String(alias), String(roomName ?? ''), granted, Date.now());
+  client = Client.create(secrets, String(alias), String(roomName ?? ''), Date.now());
   const result = await enter(() => client.create_frame(Date.now()));
   return { ...result, link };
 }
@@ -245,7 +241,7 @@ function dispatch(item) {
       emit('message', item);
       return;
     case 'attachment':
-      self.postMessage({ event: 'attachment', data: item }, [item.bytes.buffer]);
+      self.postMessage({ event: 'attachment', data: { ...item, type: item.mime } }, [item.bytes.buffer]);
       return;
     case 'notice':
       emit('notice', { kind: item.kind, text: item.text });
@@ -254,7 +250,7 @@ function dispatch(item) {
       emit('expiring', { seconds: item.seconds });
       return;
     case 'relay_error':
-      emit('notice', { kind: 'unverified', text: item.text });
+      emit('notice', { kind: 'relay', code: item.code, text: item.text });
       return;
     case 'ended':
       finish(item);
@@ -267,8 +263,8 @@ function dispatch(item) {
 function finish(item) {
   if (ended) return;
   ended = true;
-  emit('ended', { reason: item.reason, by: item.by ?? null });
-  closeSocket();
+  emit('ended', { reason: item.reason, by: item.by ?? null, code: item.code ?? null });
+  closeSocket({ flush: true });
   client?.free();
   client = null;
 }
@@ -291,9 +287,13 @@ function onClose(event) {
   emit('disconnected', { code: event.code });
 }
 
-function closeSocket() {
+/** Closes the socket; with `flush`, the frames still waiting (a purge, a goodbye) go out first, unpaced. */
+function closeSocket({ flush = false } = {}) {
   clearTimeout(pumpTimer);
   pumpTimer = null;
+  if (flush && socket?.readyState === WebSocket.OPEN) {
+    for (const { frame } of outbox) socket.send(frame);
+  }
   outbox.length = 0;
   if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000, 'bye');
   socket = null;
