@@ -171,7 +171,9 @@ async fn every_response_carries_the_security_headers() {
     })
     .await;
 
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16, Option<&str>)> = vec![
+    // (method, path, request headers, status, content type)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("GET", "/", vec![], 200, Some("text/html")),
         ("GET", "/app.mjs", vec![], 200, Some("text/javascript")),
         ("GET", "/worker.js", vec![], 200, Some("text/javascript")),

@@ -379,6 +379,7 @@ impl RawClient {
     /// Opens `/ws` on `addr` and completes the upgrade.
     pub async fn connect(addr: SocketAddr) -> Self {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
         let request = format!(
             "GET /ws HTTP/1.1\r\nhost: {addr}\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
              sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"

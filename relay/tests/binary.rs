@@ -1,0 +1,203 @@
+//! The `sanctum-relay` binary: its flags, its one line on stdout, dual-stack listening, SIGTERM,
+//! refusing a bad configuration, and the memory an idle member costs.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::{RawClient, RoomKeys};
+use sanctum_protocol::ClientFrame;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sanctum-relay");
+
+/// A relay process, killed when dropped.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts the binary with `args` and parses its listening line.
+    async fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the relay");
+        let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
+        let mut line = String::new();
+        tokio::time::timeout(common::EVENT_DEADLINE, BufReader::new(stdout).read_line(&mut line))
+            .await
+            .expect("the listening line in time")
+            .unwrap();
+        let addr = line
+            .trim_end()
+            .strip_prefix("sanctum-relay listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("a socket address");
+        Self { child, addr }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+async fn healthz(addr: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let request = format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.starts_with("HTTP/1.1 200") && response.ends_with("ok")
+}
+
+#[test]
+fn help_documents_every_flag_with_its_default_and_environment_variable() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for (flag, default) in [
+        ("--listen", Some("127.0.0.1:8080")),
+        ("--web-dir", None),
+        ("--public-origin", None),
+        ("--connect-src", None),
+        ("--max-lifetime", Some("3600")),
+        ("--expiry-warnings", Some("300,60")),
+        ("--max-frame-bytes", Some("65536")),
+        ("--max-members", Some("50")),
+        ("--max-membership-events", Some("60")),
+        ("--max-rooms", Some("10000")),
+        ("--max-connections", Some("10000")),
+        ("--creates-per-minute", Some("10")),
+        ("--failed-joins-per-connection", Some("5")),
+        ("--failed-joins-per-address", Some("20")),
+        ("--queue-bytes", Some("262144")),
+        ("--frames-per-second", Some("30")),
+        ("--frame-burst", Some("60")),
+        ("--flood-strikes", Some("20")),
+        ("--handshake-timeout", Some("10")),
+        ("--idle-timeout", Some("60")),
+        ("--trusted-proxy", None),
+        ("--forwarded-header", Some("x-forwarded-for")),
+        ("--log", Some("warn,sanctum_relay=info")),
+    ] {
+        let start = help.find(flag).unwrap_or_else(|| panic!("{flag} missing from --help"));
+        let entry = &help[start..];
+        let entry = &entry[..entry[2..].find("\n  -").map_or(entry.len(), |end| end + 2)];
+        let env = format!("SANCTUM_{}", flag[2..].to_uppercase().replace('-', "_"));
+        assert!(entry.contains(&format!("[env: {env}")), "{flag} names {env}: {entry}");
+        if let Some(default) = default {
+            assert!(
+                entry.contains(&format!("[default: {default}]")),
+                "{flag} default: {entry}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_frame_limit_below_the_protocol_is_refused_at_start() {
+    let output = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--max-frame-bytes", "1024"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing is printed as listening");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("frame limit"));
+}
+
+#[tokio::test]
+async fn the_ipv6_wildcard_serves_both_families_and_sigterm_closes_members_with_1012() {
+    let relay = Process::start(&["--listen", "[::]:0"]).await;
+    let port = relay.addr.port();
+    assert!(healthz(SocketAddr::from(([127, 0, 0, 1], port))).await);
+    assert!(healthz(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))).await);
+
+    let mut member = RawClient::connect(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    member.send(0x1, RoomKeys::new(1).create(60).encode().as_bytes()).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &relay.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(member.close_code().await, Some(1012));
+    let mut relay = relay;
+    let exit = relay.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// Opens idle members (40 rooms of 50) against the binary and reports the resident memory each one costs.
+#[tokio::test]
+async fn an_idle_member_costs_less_than_8_kib_of_relay_memory() {
+    const ROOMS: usize = 40;
+    const MEMBERS: usize = 50;
+    let relay = Process::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--creates-per-minute",
+        "1000",
+        "--max-membership-events",
+        "1000",
+        "--handshake-timeout",
+        "600",
+    ])
+    .await;
+    let mut clients = Vec::new();
+    // A warm-up room, so that the runtime's threads and the allocator's arenas exist before the baseline.
+    clients.extend(open_room(relay.addr, RoomKeys::new(255), MEMBERS).await);
+    let before = relay.rss_kib();
+    for seed in 0..ROOMS {
+        clients.extend(open_room(relay.addr, RoomKeys::new(seed as u8), MEMBERS).await);
+    }
+    let after = relay.rss_kib();
+    let per_member = (after.saturating_sub(before) * 1024) / (ROOMS * MEMBERS) as u64;
+    println!(
+        "idle members: {}; relay RSS {before} KiB -> {after} KiB; {per_member} bytes per member",
+        ROOMS * MEMBERS
+    );
+    assert!(per_member < 8 * 1024, "{per_member} bytes per idle member");
+    drop(clients);
+}
+
+/// Creates a room and fills it with idle members that never read again; the joins run concurrently.
+async fn open_room(addr: SocketAddr, room: RoomKeys, members: usize) -> Vec<RawClient> {
+    let creator = open_member(addr, room.create(3600)).await;
+    let joins = (1..members).map(|_| open_member(addr, room.join()));
+    let mut clients = futures_util::future::join_all(joins).await;
+    clients.push(creator);
+    clients
+}
+
+/// Connects, sends `frame` (create or join) and waits until the relay confirms it.
+async fn open_member(addr: SocketAddr, frame: ClientFrame) -> RawClient {
+    let mut client = RawClient::connect(addr).await;
+    client.send(0x1, frame.encode().as_bytes()).await;
+    loop {
+        let (_, payload) = client.frame().await.expect("the relay answers");
+        let text = String::from_utf8_lossy(&payload);
+        if text.contains("\"type\":\"created\"") || text.contains("\"type\":\"joined\"") {
+            return client;
+        }
+        assert!(!text.contains("\"type\":\"error\""), "{text}");
+    }
+}
