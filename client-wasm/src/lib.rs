@@ -26,6 +26,9 @@ mod vectors;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
+/// The RNG traits a [`Session`] takes, and `OsRng` for callers that use the system's randomness.
+pub use rand_core;
+
 pub use attachment::{AttachmentError, CHUNK_LEN, MAX_ATTACHMENT_LEN, MAX_INCOMING_BYTES};
 pub use chain::{ChainError, MAX_SKIP};
 pub use codec::CodecError;
