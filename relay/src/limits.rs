@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use tokio::time::Instant;
 
 /// The window of the per-minute counters.
@@ -45,7 +45,7 @@ impl AddressKey {
     /// forwarding header names (the right-most entry that is not itself a trusted proxy).
     ///
     /// A trusted proxy's request without a usable header counts as the proxy's own address.
-    pub(crate) fn of_client(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr], header: &str) -> Self {
+    pub(crate) fn of_client(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr], header: &HeaderName) -> Self {
         let peer_ip = peer.ip().to_canonical();
         if !trusted.iter().any(|t| t.to_canonical() == peer_ip) {
             return Self::from_ip(peer_ip);
@@ -301,21 +301,23 @@ mod tests {
     #[test]
     fn forwarding_header_is_believed_only_from_trusted_proxies() {
         let proxy: SocketAddr = "10.0.0.1:5555".parse().unwrap();
+        // Configured as written in a flag; header names are case-insensitive.
+        let xff = HeaderName::try_from("X-Forwarded-For").unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.9, 203.0.113.7"));
         let trusted = [ip("10.0.0.1")];
         assert_eq!(
-            AddressKey::of_client(proxy, &headers, &trusted, "x-forwarded-for"),
+            AddressKey::of_client(proxy, &headers, &trusted, &xff),
             AddressKey::from_ip(ip("203.0.113.7"))
         );
         assert_eq!(
-            AddressKey::of_client(proxy, &headers, &[], "x-forwarded-for"),
+            AddressKey::of_client(proxy, &headers, &[], &xff),
             AddressKey::from_ip(ip("10.0.0.1"))
         );
         // A chain of trusted proxies is skipped from the right.
         let trusted = [ip("10.0.0.1"), ip("203.0.113.7")];
         assert_eq!(
-            AddressKey::of_client(proxy, &headers, &trusted, "x-forwarded-for"),
+            AddressKey::of_client(proxy, &headers, &trusted, &xff),
             AddressKey::from_ip(ip("198.51.100.9"))
         );
         let mut headers = HeaderMap::new();
@@ -324,13 +326,18 @@ mod tests {
             HeaderValue::from_static("for=\"[2001:db8::7]:443\";proto=https"),
         );
         assert_eq!(
-            AddressKey::of_client(proxy, &headers, &[ip("10.0.0.1")], "forwarded"),
+            AddressKey::of_client(
+                proxy,
+                &headers,
+                &[ip("10.0.0.1")],
+                &HeaderName::from_static("forwarded")
+            ),
             AddressKey::from_ip(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)))
         );
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(
-            AddressKey::of_client(proxy, &headers, &[ip("10.0.0.1")], "x-forwarded-for"),
+            AddressKey::of_client(proxy, &headers, &[ip("10.0.0.1")], &xff),
             AddressKey::from_ip(ip("10.0.0.1"))
         );
     }

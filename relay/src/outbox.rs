@@ -14,6 +14,9 @@ use tokio::sync::Notify;
 
 use crate::metrics::{self, Metrics};
 
+/// Entries an empty queue may keep allocated, so that steady traffic does not allocate for every frame.
+const IDLE_QUEUE_CAPACITY: usize = 8;
+
 /// A cloneable handle to one connection's outgoing queue.
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox(Arc<Shared>);
@@ -139,8 +142,8 @@ impl Outbox {
         if let Some(frame) = state.queue.pop_front() {
             state.bytes -= frame.len();
             metrics::shift(&self.0.metrics.queued_bytes, -(frame.len() as i64));
-            if state.queue.is_empty() {
-                // A burst may have grown the buffer; an idle connection should hold none.
+            if state.queue.is_empty() && state.queue.capacity() > IDLE_QUEUE_CAPACITY {
+                // A burst grew the buffer; an idle connection should not keep it.
                 state.queue = VecDeque::new();
             }
             return Some(Next::Frame(frame));

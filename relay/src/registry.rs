@@ -153,13 +153,7 @@ impl Registry {
         drop(state);
         metrics::add(&self.0.metrics.rooms_created, 1);
         self.0.timer.notify_one();
-        Ok(Membership {
-            registry: self.clone(),
-            key,
-            room,
-            member,
-            outbox: outbox.clone(),
-        })
+        Ok(self.membership(key, room, member, outbox))
     }
 
     /// Joins room `id` with `token`.
@@ -179,13 +173,17 @@ impl Registry {
         }
         let member = guard.admit(outbox.clone(), false, Instant::now())?;
         drop(guard);
-        Ok(Membership {
+        Ok(self.membership(key, room, member, outbox))
+    }
+
+    fn membership(&self, key: RoomKey, room: SharedRoom, member: MemberId, outbox: &Outbox) -> Membership {
+        Membership {
             registry: self.clone(),
             key,
             room,
             member,
             outbox: outbox.clone(),
-        })
+        }
     }
 
     /// Ends room `key` if it is still `room`: members are told and closed, and a purge leaves a tombstone.

@@ -360,6 +360,16 @@ mod tests {
         Outbox::new(10_000, Arc::default())
     }
 
+    /// Admits `n` members (the first as creator) and reads what they were told, so their outboxes are empty.
+    fn filled(room: &mut Room, n: usize, now: Instant) -> Vec<Outbox> {
+        let outboxes: Vec<Outbox> = (0..n).map(|_| outbox()).collect();
+        for (i, o) in outboxes.iter().enumerate() {
+            room.admit(o.clone(), i == 0, now).unwrap();
+        }
+        outboxes.iter().for_each(|o| drop(drain(o)));
+        outboxes
+    }
+
     fn drain(outbox: &Outbox) -> Vec<RelayFrame> {
         let mut frames = Vec::new();
         while let Some(Next::Frame(text)) = outbox.try_next() {
@@ -422,13 +432,7 @@ mod tests {
     async fn a_broadcast_is_encoded_once_and_skips_its_sender() {
         let mut room = room(60, limits(3, 100, &[]));
         let now = Instant::now();
-        let (a, b, c) = (outbox(), outbox(), outbox());
-        room.admit(a.clone(), true, now).unwrap();
-        room.admit(b.clone(), false, now).unwrap();
-        room.admit(c.clone(), false, now).unwrap();
-        for o in [&a, &b, &c] {
-            drain(o);
-        }
+        let [a, b, c] = <[Outbox; 3]>::try_from(filled(&mut room, 3, now)).unwrap();
         room.broadcast(1, Payload::new(b"sealed".to_vec()).unwrap(), now);
         assert_eq!(a.try_next(), None);
         let (Some(Next::Frame(to_b)), Some(Next::Frame(to_c))) = (b.try_next(), c.try_next()) else {
@@ -469,13 +473,7 @@ mod tests {
     async fn kick_tells_the_kicked_and_the_others() {
         let mut room = room(60, limits(3, 100, &[]));
         let now = Instant::now();
-        let (a, b, c) = (outbox(), outbox(), outbox());
-        room.admit(a.clone(), true, now).unwrap();
-        room.admit(b.clone(), false, now).unwrap();
-        room.admit(c.clone(), false, now).unwrap();
-        drain(&a);
-        drain(&b);
-        drain(&c);
+        let [a, b, c] = <[Outbox; 3]>::try_from(filled(&mut room, 3, now)).unwrap();
         assert_eq!(room.kick(1, 1, now).map_err(Refusal::code), Err(ErrorCode::BadRequest));
         assert_eq!(room.kick(1, 9, now), Err(Refusal::UnknownMember));
         assert_eq!(room.kick(1, 2, now), Ok(()));

@@ -38,6 +38,8 @@ pub(crate) struct App {
     pub(crate) metrics: Arc<Metrics>,
     /// Origins allowed to open `/ws`, lowercase, without a trailing slash.
     origins: Vec<String>,
+    /// The header a trusted proxy names the client in.
+    forwarded_header: HeaderName,
     /// The welcome frame, encoded once and shared by every connection.
     pub(crate) welcome: Utf8Bytes,
     pub(crate) cancel: CancellationToken,
@@ -60,7 +62,11 @@ impl App {
             max_members: config.max_members,
             max_frames_per_second: config.frames_per_second,
         });
+        // `validate` has checked the name; the fallback only keeps this constructor total.
+        let forwarded_header = HeaderName::try_from(config.forwarded_header.as_str())
+            .unwrap_or(HeaderName::from_static(crate::config::DEFAULT_FORWARDED_HEADER));
         Self {
+            forwarded_header,
             registry: Registry::new(&config, metrics.clone()),
             limits: AddressLimits::new(config.creates_per_minute, config.failed_joins_per_address),
             metrics,
@@ -189,7 +195,7 @@ async fn upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     let config = &app.config;
-    let address = AddressKey::of_client(peer, &headers, &config.trusted_proxies, &config.forwarded_header);
+    let address = AddressKey::of_client(peer, &headers, &config.trusted_proxies, &app.forwarded_header);
     let permit = ConnectionPermit::try_acquire(&app.metrics, config.max_connections);
     let tracker = app.tracker.clone();
     // No extension is negotiated, so permessage-deflate stays off: compression next to secrets invites

@@ -205,12 +205,7 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn metrics_count_frames_bytes_rooms_and_rejections() {
     let relay = Relay::start(roomy_config()).await;
-    let room = RoomKeys::new(3);
-    let mut alice = relay.connect().await;
-    alice.create(&room, 600).await;
-    let mut bob = relay.connect().await;
-    bob.join(&room).await;
-    alice.frame().await;
+    let [mut alice, mut bob] = relay.populated_room(&RoomKeys::new(3)).await;
     alice.broadcast(b"hello").await;
     bob.frame().await;
     bob.send_text("nonsense").await;

@@ -224,16 +224,7 @@ async fn a_slow_reader_is_cut_off_while_the_others_keep_receiving() {
         ..roomy_config()
     })
     .await;
-    let room = RoomKeys::new(40);
-    let mut sender = relay.connect().await;
-    sender.create(&room, 600).await;
-    let mut fast = relay.connect().await;
-    fast.join(&room).await;
-    let mut slow = relay.connect().await;
-    slow.join(&room).await;
-    sender.frame().await;
-    sender.frame().await;
-    fast.frame().await;
+    let [mut sender, mut fast, mut slow] = relay.populated_room(&RoomKeys::new(40)).await;
 
     // Enough to fill the slow reader's socket buffers and then its queue, many times over.
     const FRAMES: usize = 600;

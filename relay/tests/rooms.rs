@@ -62,16 +62,7 @@ async fn a_broadcast_reaches_every_other_member_once_in_order_and_no_other_room(
 #[tokio::test]
 async fn direct_reaches_only_its_target() {
     let relay = Relay::start(roomy_config()).await;
-    let room = RoomKeys::new(3);
-    let mut alice = relay.connect().await;
-    alice.create(&room, 600).await;
-    let mut bob = relay.connect().await;
-    bob.join(&room).await;
-    let mut carol = relay.connect().await;
-    carol.join(&room).await;
-    alice.frame().await;
-    alice.frame().await;
-    bob.frame().await;
+    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::new(3)).await;
 
     let whisper = Payload::new(b"for carol only".to_vec()).unwrap();
     bob.send(&ClientFrame::Direct {
@@ -141,11 +132,7 @@ async fn joins_need_the_right_token_and_one_room_per_connection() {
 async fn purge_disconnects_everyone_and_the_id_stays_dead() {
     let relay = Relay::start(roomy_config()).await;
     let room = RoomKeys::new(5);
-    let mut alice = relay.connect().await;
-    alice.create(&room, 600).await;
-    let mut bob = relay.connect().await;
-    bob.join(&room).await;
-    alice.frame().await;
+    let [mut alice, mut bob] = relay.populated_room(&room).await;
 
     bob.send(&ClientFrame::Purge).await;
     let purged = RelayFrame::Purged {
@@ -167,16 +154,7 @@ async fn purge_disconnects_everyone_and_the_id_stays_dead() {
 #[tokio::test]
 async fn kick_tells_the_kicked_and_the_others() {
     let relay = Relay::start(roomy_config()).await;
-    let room = RoomKeys::new(6);
-    let mut alice = relay.connect().await;
-    alice.create(&room, 600).await;
-    let mut bob = relay.connect().await;
-    bob.join(&room).await;
-    let mut carol = relay.connect().await;
-    carol.join(&room).await;
-    alice.frame().await;
-    alice.frame().await;
-    bob.frame().await;
+    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::new(6)).await;
 
     alice.send(&ClientFrame::Kick { member: 1 }).await;
     assert_eq!(alice.error().await, "bad_request");

@@ -8,12 +8,7 @@ use common::{Relay, RoomKeys, roomy_config};
 async fn shutdown_closes_every_member_with_1012_and_run_returns() {
     let relay = Relay::start(roomy_config()).await;
     let addr = relay.addr;
-    let room = RoomKeys::new(1);
-    let mut alice = relay.connect().await;
-    alice.create(&room, 600).await;
-    let mut bob = relay.connect().await;
-    bob.join(&room).await;
-    alice.frame().await;
+    let [alice, bob] = relay.populated_room(&RoomKeys::new(1)).await;
     // A connection that has not joined yet is closed the same way.
     let lurker = relay.connect().await;
 

@@ -94,6 +94,28 @@ impl Relay {
         }
     }
 
+    /// A room of `N` clients (the first creates it for 600 s, the others join in order), with every
+    /// `member_joined` notice already read, so that each client's next frame is whatever the test does next.
+    pub async fn populated_room<const N: usize>(&self, room: &RoomKeys) -> [Client; N] {
+        let mut clients: Vec<Client> = Vec::with_capacity(N);
+        for n in 0..N {
+            let mut client = self.connect().await;
+            if n == 0 {
+                client.create(room, 600).await;
+            } else {
+                client.join(room).await;
+            }
+            for earlier in &mut clients {
+                assert!(matches!(earlier.frame().await, RelayFrame::MemberJoined { .. }));
+            }
+            clients.push(client);
+        }
+        match clients.try_into() {
+            Ok(clients) => clients,
+            Err(_) => unreachable!("exactly N clients were pushed"),
+        }
+    }
+
     /// One HTTP/1.1 request; returns the status, the lowercase headers and the body (none after a 101).
     pub async fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
         let mut stream = TcpStream::connect(self.addr).await.expect("connect");
