@@ -1,3 +1,4 @@
 //! Shared helpers for the cross-crate tests in `tests/tests/`.
 
-pub mod client;
+pub mod raw_ws;
+pub mod relay_harness;
