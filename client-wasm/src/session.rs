@@ -649,19 +649,39 @@ impl Session {
         }
     }
 
-    fn on_hello(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
-        let room_id = *self.secrets.link().room_id_bytes();
+    /// Opens a hello or an answer under the room key; such items carry no generation or counter.
+    fn open_room_item(&self, item: &[u8], kind: Kind, recipient: &SessionKey) -> Result<seal::Opened, Rejected> {
         let binding = Binding {
-            room_id: &room_id,
+            room_id: self.secrets.link().room_id_bytes(),
             sender: &NOBODY,
-            recipient: &NOBODY,
+            recipient,
         };
         let opened = seal::open(self.secrets.room_key().expose(), item, &binding)?;
-        if opened.header != Header::new(Kind::Hello, 0, 0) {
+        if opened.header != Header::new(kind, 0, 0) {
             return Err(Rejected::Forged);
         }
+        Ok(opened)
+    }
+
+    /// Checks a hello's or an answer's signature against the session key it announces.
+    fn verify_room_item(
+        &self,
+        opened: &seal::Opened,
+        signer: &SessionKey,
+        recipient: &SessionKey,
+    ) -> Result<(), Rejected> {
+        let binding = Binding {
+            room_id: self.secrets.link().room_id_bytes(),
+            sender: &NOBODY,
+            recipient,
+        };
+        Ok(opened.verify(signer, &binding)?)
+    }
+
+    fn on_hello(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
+        let opened = self.open_room_item(item, Kind::Hello, &NOBODY)?;
         let hello = Announce::decode_hello(opened.body())?;
-        opened.verify(&hello.session, &binding)?;
+        self.verify_room_item(&opened, &hello.session, &NOBODY)?;
         // The relay assigns member ids in increasing order and never reuses one, so a genuine hello is from a session
         // that joined after this one; an earlier member's hello can only be a replay, and earlier members answer instead.
         let me = self.me.unwrap_or(MemberId::MAX);
@@ -690,19 +710,10 @@ impl Session {
     }
 
     fn on_answer(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
-        let room_id = *self.secrets.link().room_id_bytes();
         let my_key = self.session_key;
-        let binding = Binding {
-            room_id: &room_id,
-            sender: &NOBODY,
-            recipient: &my_key,
-        };
-        let opened = seal::open(self.secrets.room_key().expose(), item, &binding)?;
-        if opened.header != Header::new(Kind::Answer, 0, 0) {
-            return Err(Rejected::Forged);
-        }
+        let opened = self.open_room_item(item, Kind::Answer, &my_key)?;
         let answer = AnswerBody::decode(opened.body())?;
-        opened.verify(&answer.announce.session, &binding)?;
+        self.verify_room_item(&opened, &answer.announce.session, &my_key)?;
         let fresh: bool = answer.in_reply_to.ct_eq(&self.nonce).into();
         if !fresh
             || answer.announce.member != from
@@ -1027,17 +1038,23 @@ impl Session {
         }
     }
 
+    /// Seals one group message and queues it for every member.
+    fn broadcast(&mut self, now_ms: u64, content: Content) -> Result<(), SessionError> {
+        let payload = self.seal_group(&Message {
+            sent_at: now_ms,
+            content,
+        })?;
+        self.outgoing.push(ClientFrame::Broadcast { payload });
+        Ok(())
+    }
+
     /// Sends a text message to the room.
     pub fn send_text(&mut self, text: &str, now_ms: u64) -> Result<(), SessionError> {
         self.require_active(now_ms)?;
         if text.len() > MAX_TEXT_LEN {
             return Err(SessionError::TooLong);
         }
-        let payload = self.seal_group(&Message {
-            sent_at: now_ms,
-            content: Content::Text(text.to_owned()),
-        })?;
-        self.outgoing.push(ClientFrame::Broadcast { payload });
+        self.broadcast(now_ms, Content::Text(text.to_owned()))?;
         Ok(())
     }
 
@@ -1090,11 +1107,7 @@ impl Session {
     pub fn kick(&mut self, member: MemberId, now_ms: u64) -> Result<Vec<Event>, SessionError> {
         self.require_active(now_ms)?;
         let target = self.peers.get(&member).ok_or(SessionError::UnknownMember)?.session;
-        let payload = self.seal_group(&Message {
-            sent_at: now_ms,
-            content: Content::Kick(target),
-        })?;
-        self.outgoing.push(ClientFrame::Broadcast { payload });
+        self.broadcast(now_ms, Content::Kick(target))?;
         self.outgoing.push(ClientFrame::Kick { member });
         let mut events = Vec::new();
         self.remove_peer(member, LeaveReason::Kicked { by: self.me }, &mut events);
@@ -1104,11 +1117,7 @@ impl Session {
     /// Purges the room: a signed purge every client honours, then the relay's purge.
     pub fn purge(&mut self, now_ms: u64) -> Result<Vec<Event>, SessionError> {
         self.require_active(now_ms)?;
-        let payload = self.seal_group(&Message {
-            sent_at: now_ms,
-            content: Content::Purge,
-        })?;
-        self.outgoing.push(ClientFrame::Broadcast { payload });
+        self.broadcast(now_ms, Content::Purge)?;
         self.outgoing.push(ClientFrame::Purge);
         // The leave that follows matters only when the relay ignored the purge: this client is out either way.
         let mut events = Vec::new();
@@ -1122,11 +1131,7 @@ impl Session {
         if farewell.len() > MAX_TEXT_LEN {
             return Err(SessionError::TooLong);
         }
-        let payload = self.seal_group(&Message {
-            sent_at: now_ms,
-            content: Content::Goodbye(farewell.to_owned()),
-        })?;
-        self.outgoing.push(ClientFrame::Broadcast { payload });
+        self.broadcast(now_ms, Content::Goodbye(farewell.to_owned()))?;
         let mut events = Vec::new();
         self.end(EndReason::Left, true, &mut events);
         Ok(events)

@@ -250,6 +250,11 @@ impl Room {
         events
     }
 
+    /// Hands one relayed item straight to a session, as a misbehaving relay would.
+    fn inject_item(&mut self, to: usize, from: MemberId, direct: bool, payload: Payload) -> Vec<Event> {
+        self.inject(to, RelayFrame::Frame { from, direct, payload })
+    }
+
     fn texts(&self, c: usize) -> Vec<(String, bool)> {
         self.events[c]
             .iter()
@@ -607,32 +612,11 @@ fn replayed_and_reflected_whispers_are_rejected() {
     room.clients[a].whisper(member_b, "just for bob", NOW).unwrap();
     room.run();
     let (_, payload) = room.payloads_from(member_a, Kind::Whisper, true).pop().unwrap();
-    let replay = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: true,
-            payload: payload.clone(),
-        },
-    );
+    let replay = room.inject_item(b, member_a, true, payload.clone());
     assert_eq!(replay, vec![Event::CouldNotVerify { from: member_a }]);
-    let reflected = room.inject(
-        a,
-        RelayFrame::Frame {
-            from: member_b,
-            direct: true,
-            payload: payload.clone(),
-        },
-    );
+    let reflected = room.inject_item(a, member_b, true, payload.clone());
     assert_eq!(reflected, vec![Event::CouldNotVerify { from: member_b }]);
-    let as_broadcast = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: false,
-            payload,
-        },
-    );
+    let as_broadcast = room.inject_item(b, member_a, false, payload);
     assert_eq!(as_broadcast, vec![Event::CouldNotVerify { from: member_a }]);
     assert_eq!(room.texts(b).iter().filter(|(t, _)| t == "just for bob").count(), 1);
 }
@@ -643,23 +627,9 @@ fn replayed_and_reflected_handouts_are_rejected() {
     let (member_a, member_b) = (room.member(a), room.member(b));
     let handouts = room.payloads_from(member_a, Kind::Handout, true);
     let (to, payload) = handouts.into_iter().find(|(to, _)| *to == b).unwrap();
-    let replay = room.inject(
-        to,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: true,
-            payload: payload.clone(),
-        },
-    );
+    let replay = room.inject_item(to, member_a, true, payload.clone());
     assert_eq!(replay, vec![Event::CouldNotVerify { from: member_a }]);
-    let reflected = room.inject(
-        a,
-        RelayFrame::Frame {
-            from: member_b,
-            direct: true,
-            payload,
-        },
-    );
+    let reflected = room.inject_item(a, member_b, true, payload);
     assert_eq!(reflected, vec![Event::CouldNotVerify { from: member_b }]);
     room.send(a, "still fine");
     assert!(room.texts(b).iter().any(|(t, _)| t == "still fine"));
@@ -671,24 +641,10 @@ fn replayed_hellos_are_rejected() {
     let (member_b, member_c) = (room.member(b), room.member(c));
     let (_, hello_c) = room.payloads_from(member_c, Kind::Hello, false).pop().unwrap();
     // The same hello again, to a member that accepted it already.
-    let again = room.inject(
-        a,
-        RelayFrame::Frame {
-            from: member_c,
-            direct: false,
-            payload: hello_c.clone(),
-        },
-    );
+    let again = room.inject_item(a, member_c, false, hello_c.clone());
     assert_eq!(again, vec![Event::CouldNotVerify { from: member_c }]);
     // Bob replays carol's hello under his own member id.
-    let as_bob = room.inject(
-        a,
-        RelayFrame::Frame {
-            from: member_b,
-            direct: false,
-            payload: hello_c,
-        },
-    );
+    let as_bob = room.inject_item(a, member_b, false, hello_c);
     assert_eq!(as_bob, vec![Event::CouldNotVerify { from: member_b }]);
     assert_eq!(room.clients[a].members().len(), 2);
 }
@@ -704,23 +660,9 @@ fn a_departed_sessions_hello_is_not_accepted_by_a_newcomer() {
     let c = room.join("carol", 300);
     assert_eq!(room.clients[c].members().len(), 1);
     // The relay shows the departed session's hello to the newcomer, under its old id and under a fresh one.
-    let shown = room.inject(
-        c,
-        RelayFrame::Frame {
-            from: member_b,
-            direct: false,
-            payload: hello_b.clone(),
-        },
-    );
+    let shown = room.inject_item(c, member_b, false, hello_b.clone());
     assert_eq!(shown, vec![Event::CouldNotVerify { from: member_b }]);
-    let renamed = room.inject(
-        c,
-        RelayFrame::Frame {
-            from: 99,
-            direct: false,
-            payload: hello_b.clone(),
-        },
-    );
+    let renamed = room.inject_item(c, 99, false, hello_b.clone());
     assert_eq!(renamed, vec![Event::CouldNotVerify { from: 99 }]);
     // Alice listed bob among the departed in her answer, so carol refuses bob's key whatever id the hello carries.
     assert!(room.clients[c].seen.contains(&room.clients[a].departed[0]));
@@ -734,23 +676,9 @@ fn an_answer_replayed_to_another_newcomer_is_rejected() {
     let answers = room.payloads_from(member_a, Kind::Answer, true);
     let (_, to_b) = answers.into_iter().find(|(to, _)| *to == b).unwrap();
     let d = room.join("dave", 400);
-    let events = room.inject(
-        d,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: true,
-            payload: to_b.clone(),
-        },
-    );
+    let events = room.inject_item(d, member_a, true, to_b.clone());
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
-    let events = room.inject(
-        c,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: true,
-            payload: to_b,
-        },
-    );
+    let events = room.inject_item(c, member_a, true, to_b);
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
 }
 
@@ -772,42 +700,14 @@ fn group_messages_replayed_reordered_or_misattributed_are_rejected() {
         })
         .collect();
     // Reorder: "two" first, then "one" is behind the chain.
-    let events = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: false,
-            payload: payloads[1].clone(),
-        },
-    );
+    let events = room.inject_item(b, member_a, false, payloads[1].clone());
     assert!(matches!(&events[..], [Event::Message { text, .. }] if text == "two"));
-    let events = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: false,
-            payload: payloads[0].clone(),
-        },
-    );
+    let events = room.inject_item(b, member_a, false, payloads[0].clone());
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
-    let events = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: false,
-            payload: payloads[1].clone(),
-        },
-    );
+    let events = room.inject_item(b, member_a, false, payloads[1].clone());
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
     // Alice's message presented as carol's.
-    let events = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_c,
-            direct: false,
-            payload: payloads[0].clone(),
-        },
-    );
+    let events = room.inject_item(b, member_c, false, payloads[0].clone());
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_c }]);
     let _ = c;
 }
@@ -824,28 +724,14 @@ fn the_skip_window_is_bounded() {
     let Some(ClientFrame::Broadcast { payload }) = last else {
         panic!()
     };
-    let events = room.inject(
-        b,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: false,
-            payload,
-        },
-    );
+    let events = room.inject_item(b, member_a, false, payload);
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
     room.clients[a].send_text("next", NOW).unwrap();
     let Some(ClientFrame::Broadcast { payload }) = room.clients[a].take_outgoing().pop() else {
         panic!()
     };
     assert_eq!(
-        room.inject(
-            b,
-            RelayFrame::Frame {
-                from: member_a,
-                direct: false,
-                payload
-            }
-        ),
+        room.inject_item(b, member_a, false, payload),
         vec![Event::CouldNotVerify { from: member_a }]
     );
 }
@@ -1032,14 +918,7 @@ fn a_member_holding_anothers_chain_cannot_reseal_its_signed_messages() {
         assert_eq!(opened.body(), &body[..]);
         assert!(opened.verify(&alice_key, &binding).is_err(), "{forged_header:?}");
         let direct = forged_header.kind == Kind::Whisper;
-        let events = room.inject(
-            c,
-            RelayFrame::Frame {
-                from: member_a,
-                direct,
-                payload: Payload::new(item).unwrap(),
-            },
-        );
+        let events = room.inject_item(c, member_a, direct, Payload::new(item).unwrap());
         assert!(
             !events.iter().any(|e| matches!(e, Event::Message { .. })),
             "{forged_header:?}: {events:?}"
@@ -1062,14 +941,7 @@ fn a_member_holding_anothers_chain_cannot_reseal_its_signed_messages() {
         &mut ChaCha20Rng::seed_from_u64(9),
     )
     .unwrap();
-    let events = room.inject(
-        c,
-        RelayFrame::Frame {
-            from: member_a,
-            direct: false,
-            payload: Payload::new(item).unwrap(),
-        },
-    );
+    let events = room.inject_item(c, member_a, false, Payload::new(item).unwrap());
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
     assert!(!room.texts(c).iter().any(|(t, _)| t.starts_with("I, alice")));
 }
@@ -1102,14 +974,7 @@ fn a_forged_hello_is_rejected() {
         &mut ChaCha20Rng::seed_from_u64(1),
     )
     .unwrap();
-    let events = room.inject(
-        a,
-        RelayFrame::Frame {
-            from: 5,
-            direct: false,
-            payload: Payload::new(item).unwrap(),
-        },
-    );
+    let events = room.inject_item(a, 5, false, Payload::new(item).unwrap());
     assert_eq!(events, vec![Event::CouldNotVerify { from: 5 }]);
     assert!(room.clients[a].members().is_empty());
 }
