@@ -139,6 +139,9 @@ pub enum ConfigError {
     /// A public origin or connect-src entry is not of the form `scheme://host[:port]`.
     #[error("origins must look like https://host or http://host:port, without a path")]
     BadOrigin,
+    /// The web directory does not exist or is not a directory.
+    #[error("the web directory is not a readable directory")]
+    WebDir,
 }
 
 impl Config {
@@ -188,6 +191,9 @@ impl Config {
             .all(|o| is_origin(o))
         {
             return Err(ConfigError::BadOrigin);
+        }
+        if self.web_dir.as_ref().is_some_and(|dir| !dir.is_dir()) {
+            return Err(ConfigError::WebDir);
         }
         Ok(())
     }
@@ -259,5 +265,10 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config.validate(), Ok(()));
+        let config = Config {
+            web_dir: Some("/nonexistent/sanctum/web".into()),
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::WebDir));
     }
 }
