@@ -1,4 +1,5 @@
 //! Shared helpers for the cross-crate tests in `tests/tests/`.
 
+pub mod client;
 pub mod raw_ws;
 pub mod relay_harness;
