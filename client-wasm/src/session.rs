@@ -212,6 +212,9 @@ enum Rejected {
     Forged,
     /// Sealed under a chain position this session was never handed (sent before it was accepted).
     Stale,
+    /// A hello from a member that joined before this session: either a replay, or the hello of a member that joined
+    /// at the same moment and answers this session's own hello instead. Dropped without a report, since it is normal.
+    Ignored,
 }
 
 impl From<seal::OpenError> for Rejected {
@@ -684,13 +687,11 @@ impl Session {
         self.verify_room_item(&opened, &hello.session, &NOBODY)?;
         // The relay assigns member ids in increasing order and never reuses one, so a genuine hello is from a session
         // that joined after this one; an earlier member's hello can only be a replay, and earlier members answer instead.
-        let me = self.me.unwrap_or(MemberId::MAX);
-        if hello.member != from
-            || hello.member <= me
-            || self.peers.contains_key(&from)
-            || self.seen.contains(&hello.session)
-        {
+        if hello.member != from || self.peers.contains_key(&from) || self.seen.contains(&hello.session) {
             return Err(Rejected::Forged);
+        }
+        if hello.member <= self.me.unwrap_or(MemberId::MAX) {
+            return Err(Rejected::Ignored);
         }
         let their_nonce = hello.nonce;
         let session = hello.session;

@@ -1129,3 +1129,22 @@ fn the_relay_never_sees_plaintext_aliases_or_names() {
         }
     }
 }
+
+#[test]
+fn members_joining_at_the_same_moment_accept_each_other_without_alarms() {
+    let (mut room, a) = Room::create("alice");
+    let n1 = room.add("nina", 500);
+    let n2 = room.add("omar", 600);
+    // Both joins reach the relay before either newcomer has said hello, so omar sees nina's hello after joining.
+    for n in [n1, n2] {
+        let frame = room.clients[n].join_frame(NOW).unwrap();
+        room.client_frame(n, frame);
+    }
+    room.run();
+    for x in [a, n1, n2] {
+        assert_eq!(room.clients[x].members().len(), 2, "{x}");
+        assert!(!could_not_verify(&room.events[x]), "{x}: {:?}", room.events[x]);
+    }
+    room.send(n2, "hi nina");
+    assert_eq!(room.texts(n1), vec![("hi nina".into(), false)]);
+}
