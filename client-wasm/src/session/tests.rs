@@ -1148,3 +1148,84 @@ fn members_joining_at_the_same_moment_accept_each_other_without_alarms() {
     room.send(n2, "hi nina");
     assert_eq!(room.texts(n1), vec![("hi nina".into(), false)]);
 }
+
+/// One step of an honest room's life, for the churn property below.
+#[derive(Debug, Clone)]
+enum Step {
+    Join,
+    Text(usize),
+    Whisper(usize, usize),
+    Leave(usize),
+    Drop(usize),
+    Kick(usize, usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        2 => Just(Step::Join),
+        3 => any::<usize>().prop_map(Step::Text),
+        2 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Step::Whisper(a, b)),
+        1 => any::<usize>().prop_map(Step::Leave),
+        1 => any::<usize>().prop_map(Step::Drop),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Step::Kick(a, b)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Under any churn of joins, messages, whispers, leaves, drops and kicks through an honest relay, no session ever
+    /// reports an item it could not verify, and at the end every remaining member reads every other's message.
+    #[test]
+    fn honest_churn_keeps_every_member_in_sync(steps in proptest::collection::vec(step(), 1..24)) {
+        let (mut room, _) = Room::create("m0");
+        let mut seed = 1000;
+        for step in steps {
+            let present = room.present();
+            let pick = |i: usize| present[i % present.len()];
+            match step {
+                Step::Join if present.len() < 6 => {
+                    seed += 1;
+                    room.join(&format!("m{seed}"), seed);
+                }
+                Step::Join => {}
+                Step::Text(i) => room.send(pick(i), "hello"),
+                Step::Whisper(i, j) if present.len() > 1 && pick(i) != pick(j) => {
+                    let to = room.member(pick(j));
+                    room.clients[pick(i)].whisper(to, "psst", NOW).unwrap();
+                    room.run();
+                }
+                Step::Leave(i) if present.len() > 1 => {
+                    room.clients[pick(i)].leave("bye", NOW).unwrap();
+                    room.run();
+                }
+                Step::Drop(i) if present.len() > 1 => {
+                    let gone = pick(i);
+                    room.remove(gone, LeftReason::Dropped);
+                    room.run();
+                }
+                Step::Kick(i, j) if present.len() > 1 && pick(i) != pick(j) => {
+                    let target = room.member(pick(j));
+                    room.clients[pick(i)].kick(target, NOW).unwrap();
+                    room.run();
+                }
+                _ => {}
+            }
+        }
+        let present = room.present();
+        for &x in &present {
+            proptest::prop_assert!(!could_not_verify(&room.events[x]), "{:?}", room.events[x]);
+            proptest::prop_assert_eq!(room.clients[x].members().len(), present.len() - 1);
+        }
+        for &x in &present {
+            let marker = format!("final from {x}");
+            room.send(x, &marker);
+            for &y in &present {
+                if y != x {
+                    proptest::prop_assert!(room.texts(y).iter().any(|(t, _)| *t == marker), "{y} missed {marker}");
+                }
+            }
+        }
+    }
+}
