@@ -28,6 +28,12 @@ pub enum Command {
     Whisper(MemberId, String),
     /// Leave with a farewell.
     Leave(String),
+    /// Send an attachment: name, media type, bytes.
+    Attachment(String, String, Vec<u8>),
+    /// Kick a member.
+    Kick(MemberId),
+    /// Purge the room.
+    Purge,
 }
 
 /// Every text frame one client exchanged with the relay, in order.
@@ -115,6 +121,11 @@ impl NativeClient {
                             Some(Command::Text(text)) => session.send_text(&text, now).map(|()| Vec::new()),
                             Some(Command::Whisper(to, text)) => session.whisper(to, &text, now).map(|()| Vec::new()),
                             Some(Command::Leave(farewell)) => session.leave(&farewell, now),
+                            Some(Command::Attachment(name, mime, bytes)) => {
+                                session.send_attachment(&name, &mime, &bytes, now).map(|()| Vec::new())
+                            }
+                            Some(Command::Kick(member)) => session.kick(member, now),
+                            Some(Command::Purge) => session.purge(now),
                             None => return,
                         };
                         for event in result.unwrap_or_default() {

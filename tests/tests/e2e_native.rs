@@ -2,7 +2,7 @@
 //! never carry a plaintext, an alias, a room name or the password.
 
 use sanctum_client::rand_core::OsRng;
-use sanctum_client::{Event, LeaveReason, RoomLink, RoomSecrets, decode_resume};
+use sanctum_client::{EndReason, Event, LeaveReason, RoomLink, RoomSecrets, decode_resume};
 use sanctum_protocol::{ClientFrame, RelayFrame};
 use sanctum_relay::Config;
 use sanctum_tests::client::{Command, NativeClient, Wire, now_ms};
@@ -168,4 +168,98 @@ fn check_wire(wires: &[Wire]) {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_kick_and_purge_through_a_real_relay() -> anyhow::Result<()> {
+    let relay = TestRelay::start(Config::default()).await?;
+    let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
+    let secrets = RoomSecrets::derive(&link, PASSWORD)?;
+    let [alice_alias, bob_alias, carol_alias] = ALIASES;
+    let mut alice = NativeClient::start(relay.addr, &secrets, alice_alias, Some(ROOM_NAME)).await?;
+    alice.expect("alice in the room", joined).await?;
+    let mut bob = NativeClient::start(relay.addr, &secrets, bob_alias, None).await?;
+    bob.expect("bob accepts alice", accepted(alice_alias)).await?;
+    let mut carol = NativeClient::start(relay.addr, &secrets, carol_alias, None).await?;
+    carol.expect("carol accepts bob", accepted(bob_alias)).await?;
+    alice.expect("alice accepts carol", accepted(carol_alias)).await?;
+    bob.expect("bob accepts carol", accepted(carol_alias)).await?;
+
+    // Three chunks, two of them in the largest padding bucket: the relay's default frame limit carries them.
+    let file: Vec<u8> = (0..(2 * sanctum_client::CHUNK_LEN + 4321))
+        .map(|i| (i % 253) as u8)
+        .collect();
+    alice.command(Command::Attachment(
+        "map.bin".into(),
+        "application/octet-stream".into(),
+        file.clone(),
+    ));
+    for who in [&mut bob, &mut carol] {
+        let got = who
+            .expect("the attachment", |e| matches!(e, Event::Attachment { .. }))
+            .await?;
+        assert!(matches!(got, Event::Attachment { ref name, ref bytes, .. } if name == "map.bin" && *bytes == file));
+    }
+
+    // Alice kicks carol: carol's session ends, bob drops her and keeps talking with alice.
+    let carol_id = carol
+        .member()
+        .ok_or_else(|| anyhow::anyhow!("carol has no member id"))?;
+    alice.command(Command::Kick(carol_id));
+    carol
+        .expect("carol is kicked", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Kicked { .. }
+                }
+            )
+        })
+        .await?;
+    bob.expect(
+        "bob sees carol kicked",
+        |e| matches!(e, Event::MemberLeft { reason: LeaveReason::Kicked { .. }, member, .. } if *member == carol_id),
+    )
+    .await?;
+    alice.command(Command::Text(GROUP_TEXT.into()));
+    bob.expect("bob reads alice after the kick", message(GROUP_TEXT, false))
+        .await?;
+    let (carol_events, _) = carol.finished().await;
+    assert!(!carol_events.iter().any(|e| matches!(e, Event::Message { .. })));
+
+    // Bob purges: both sessions end, and the relay refuses the room from then on.
+    bob.command(Command::Purge);
+    alice
+        .expect("alice sees the purge", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Purged { .. }
+                }
+            )
+        })
+        .await?;
+    let (bob_events, _) = bob.finished().await;
+    assert!(bob_events.iter().any(|e| matches!(
+        e,
+        Event::Ended {
+            reason: EndReason::Purged { .. }
+        }
+    )));
+    let _ = alice.finished().await;
+    let mut late = NativeClient::start(relay.addr, &secrets, "Latecomer", None).await?;
+    let refused = late
+        .expect("the purged room is refused", |e| matches!(e, Event::Ended { .. }))
+        .await?;
+    assert!(
+        matches!(
+            refused,
+            Event::Ended {
+                reason: EndReason::Refused { .. }
+            }
+        ),
+        "{refused:?}"
+    );
+    relay.stop().await?;
+    Ok(())
 }
