@@ -32,14 +32,15 @@ async function boot() {
   state.config = await loadConfig();
   state.session = newSession();
 
-  // The link's fragment holds the room's secrets: read it once, then take it out of the address bar and history entry.
-  if (location.hash.length > 1) {
-    const link = location.href;
-    history.replaceState(null, '', location.pathname + location.search);
-    storage.clearEnded();
-    await openJoin(link);
-    return;
-  }
+  window.addEventListener('hashchange', () => {
+    // A link opened in a tab that already runs the app changes only the fragment; in a room, it is ignored.
+    if (state.self) {
+      history.replaceState(null, '', location.pathname + location.search);
+      return;
+    }
+    takeLinkFromAddress();
+  });
+  if (await takeLinkFromAddress()) return;
   if (storage.sessionEnded()) {
     view.showScreen('ended');
     return;
@@ -49,7 +50,29 @@ async function boot() {
     await resumeAfterRefresh(blob);
     return;
   }
+  // The person chose not to stay in on refresh: the same room, but the password again.
+  const kept = storage.loadLink();
+  if (kept) {
+    storage.forgetLink();
+    $('join-keep').checked = false;
+    await openJoin(kept);
+    if (!$('join-submit').disabled) view.setFieldError('join-error', 'The page was reloaded. Enter the password again to rejoin as a new session.');
+    return;
+  }
   view.showScreen('home');
+}
+
+/**
+ * The link's fragment holds the room's secrets: read it once, then take it out of the address bar and history entry.
+ * @returns {Promise<boolean>} whether there was a link
+ */
+async function takeLinkFromAddress() {
+  if (location.hash.length <= 1) return false;
+  const link = location.href;
+  history.replaceState(null, '', location.pathname + location.search);
+  storage.clearEnded();
+  await openJoin(link);
+  return true;
 }
 
 function newSession() {
@@ -428,8 +451,13 @@ function onEntered(result) {
   state.roomName = result.room.name || 'Chatroom';
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
   state.shownWarnings.clear();
-  if (state.keep) storage.saveResume(result.resume);
-  else storage.forgetResume();
+  if (state.keep) {
+    storage.saveResume(result.resume);
+    storage.forgetLink();
+  } else {
+    storage.forgetResume();
+    storage.saveLink(state.link);
+  }
   storage.clearEnded();
   view.clearLog();
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
@@ -467,6 +495,8 @@ async function onAttachment(message) {
 }
 
 function onNotice({ kind, code, text }) {
+  // A kicked member often leaves on the signed kick before the relay's kick lands: nothing to tell anyone.
+  if (kind === 'relay' && code === 'unknown_member') return;
   const tone = { join: 'good', leave: '', unverified: 'bad', duplicate: 'warn', relay: 'bad' }[kind] ?? '';
   view.appendNotice(kind === 'relay' ? explain(code, text) : text, tone);
 }

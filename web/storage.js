@@ -4,6 +4,7 @@
 // The page never reads inside the resume blob; it only keeps it and hands it to a new Worker after a refresh.
 
 const RESUME = 'sanctum.resume';
+const LINK = 'sanctum.link';
 const ENDED = 'sanctum.ended';
 
 function store() {
@@ -27,6 +28,24 @@ export function loadResume() {
 /** Forgets the resume blob (the "don't keep me in" choice, or a failed resume). */
 export function forgetResume() {
   store()?.removeItem(RESUME);
+}
+
+/**
+ * Keeps only the room link, for the "don't keep me in on refresh" choice: a refresh then asks for the password again.
+ * The link alone opens nothing without the password.
+ */
+export function saveLink(link) {
+  store()?.setItem(LINK, link);
+}
+
+/** The kept room link, or null. */
+export function loadLink() {
+  return store()?.getItem(LINK) ?? null;
+}
+
+/** Forgets the kept room link. */
+export function forgetLink() {
+  store()?.removeItem(LINK);
 }
 
 /** Wipes everything this tab stored, then remembers only that the session ended (no secret). */

@@ -300,11 +300,10 @@ export function renderMembers(members, { onWhisper, onKick }) {
   list.replaceChildren();
   for (const member of members) {
     const item = el('li', 'member');
-    const text = el('div');
-    const name = el('div', 'member-name', member.self ? `${member.alias} (you)` : member.alias);
-    const fp = el('div', 'member-fp', `key ${member.fingerprint}`);
-    text.append(name, fp);
-    if (member.duplicate) text.append(el('div', 'member-flag', 'Same alias as another member: compare keys'));
+    const text = el('div', 'member-name', member.self ? `${member.alias} (you)` : member.alias);
+    const details = el('div', 'member-details');
+    details.append(el('div', 'member-fp', `key ${member.fingerprint}`));
+    if (member.duplicate) details.append(el('div', 'member-flag', 'Same alias as another member: compare keys'));
     const actions = el('div', 'member-actions');
     if (!member.self) {
       const whisper = el('button', 'icon-button');
@@ -321,7 +320,7 @@ export function renderMembers(members, { onWhisper, onKick }) {
       kick.addEventListener('click', () => onKick(member));
       actions.append(whisper, kick);
     }
-    item.append(avatar(member), text, actions);
+    item.append(avatar(member), text, actions, details);
     list.append(item);
   }
   $('member-count').textContent = String(members.length);

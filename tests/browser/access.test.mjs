@@ -41,30 +41,35 @@ test('creating a room refuses a weak password with an explanation and a strength
   const page = alice.page;
   await page.goto(`${relay.origin}/`);
   await page.getByRole('button', { name: 'Create a room' }).click();
-  await page.getByLabel('Your alias').fill('alice');
-  await page.getByLabel('Room password').fill('password123');
+  await page.getByLabel('Your alias').filter({ visible: true }).fill('alice');
+  await page.getByLabel('Room password').filter({ visible: true }).fill('password123');
   await page.locator('#strength-text', { hasText: 'Too easy to guess' }).waitFor();
   const score = Number(await page.locator('#strength-bar').getAttribute('data-score'));
   assert.ok(score <= 1, `score ${score}`);
   await page.getByRole('button', { name: 'Create room' }).click();
   await page.locator('#create-error', { hasText: 'too easy to guess' }).waitFor();
   await waitScreen(page, 'create');
-  assert.equal(await page.getByLabel('Room password').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Room password').filter({ visible: true }).getAttribute('aria-invalid'), 'true');
 
-  await page.getByLabel('Room password').fill(STRONG_PASSWORD);
+  await page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
   await page.locator('#strength-text', { hasText: 'Good enough' }).waitFor();
   assert.ok(Number(await page.locator('#strength-bar').getAttribute('data-score')) >= 3);
 });
 
 test('a wrong password gets a clear message, not a hang', async () => {
   link = await createRoom(alice.page, relay.origin, { alias: 'alice' });
-  await joinRoom(carol.page, link, { alias: 'carol', password: 'not the room password at all', expectChat: false });
+  await joinRoom(carol.page, link, {
+    alias: 'carol',
+    password: 'not the room password at all',
+    keep: false,
+    expectChat: false,
+  });
   await carol.page.locator('#join-error', { hasText: 'Wrong password' }).waitFor({ timeout: 20_000 });
   await waitScreen(carol.page, 'join');
   await seeMembers(alice.page, 1);
 
   // The same form then gets in with the right password.
-  await carol.page.getByLabel('Room password').fill(STRONG_PASSWORD);
+  await carol.page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
   await carol.page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitScreen(carol.page, 'chat', 30_000);
   await seeMembers(alice.page, 2);
@@ -74,8 +79,8 @@ test('the page answers clicks while the password is being stretched', async () =
   const page = bob.page;
   await page.goto(link);
   await waitScreen(page, 'join');
-  await page.getByLabel('Your alias').fill('bob');
-  await page.getByLabel('Room password').fill(STRONG_PASSWORD);
+  await page.getByLabel('Your alias').filter({ visible: true }).fill('bob');
+  await page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitScreen(page, 'working');
   await page.locator('#work-steps li.active[data-step="derive"]').waitFor();
@@ -93,6 +98,19 @@ test('the page answers clicks while the password is being stretched', async () =
   });
   assert.ok(await page.locator('#work-steps li.active[data-step="derive"]').isVisible(), 'the clock ticked during it');
 
+  await waitScreen(page, 'chat', 30_000);
+  await seeMembers(page, 3);
+});
+
+test('choosing not to stay in on refresh asks for the password again', async () => {
+  const page = carol.page;
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('sanctum.resume')), null, 'no resume blob kept');
+  await page.reload();
+  await waitScreen(page, 'join');
+  await page.locator('#join-error', { hasText: 'Enter the password again' }).waitFor();
+  await page.getByLabel('Your alias').filter({ visible: true }).fill('carol');
+  await page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitScreen(page, 'chat', 30_000);
   await seeMembers(page, 3);
 });

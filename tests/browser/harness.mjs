@@ -133,10 +133,10 @@ export async function createRoom(page, origin, { alias = 'alice', room = 'Test r
   await page.goto(`${origin}/`);
   await waitScreen(page, 'home');
   await page.getByRole('button', { name: 'Create a room' }).click();
-  await page.getByLabel('Your alias').fill(alias);
-  await page.getByLabel('Room name').fill(room);
-  await page.getByLabel('Room password').fill(password);
-  if (!keep) await page.getByLabel('Keep me in the room when I refresh this tab').uncheck();
+  await page.getByLabel('Your alias').filter({ visible: true }).fill(alias);
+  await page.getByLabel('Room name').filter({ visible: true }).fill(room);
+  await page.getByLabel('Room password').filter({ visible: true }).fill(password);
+  if (!keep) await page.getByLabel('Keep me in the room when I refresh this tab').filter({ visible: true }).uncheck();
   await page.getByRole('button', { name: 'Create room' }).click();
   await waitScreen(page, 'link', 30_000);
   const link = await page.locator('#share-block-page-link').inputValue();
@@ -149,17 +149,17 @@ export async function createRoom(page, origin, { alias = 'alice', room = 'Test r
 export async function joinRoom(page, link, { alias = 'bob', password = STRONG_PASSWORD, keep = true, expectChat = true } = {}) {
   await page.goto(link);
   await waitScreen(page, 'join');
-  await page.getByLabel('Your alias').fill(alias);
-  await page.getByLabel('Room password').fill(password);
-  if (!keep) await page.getByLabel('Keep me in the room when I refresh this tab').uncheck();
+  await page.getByLabel('Your alias').filter({ visible: true }).fill(alias);
+  await page.getByLabel('Room password').filter({ visible: true }).fill(password);
+  if (!keep) await page.getByLabel('Keep me in the room when I refresh this tab').filter({ visible: true }).uncheck();
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   if (expectChat) await waitScreen(page, 'chat', 30_000);
 }
 
 /** Types a message in the composer and sends it with Enter. */
 export async function say(page, text) {
-  await page.getByLabel('Message', { exact: true }).fill(text);
-  await page.getByLabel('Message', { exact: true }).press('Enter');
+  await page.getByLabel('Message', { exact: true }).filter({ visible: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).filter({ visible: true }).press('Enter');
 }
 
 /** The chat log. */
