@@ -5,6 +5,7 @@
 //! receiver checks the digest over the whole before showing anything.
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::label;
 
@@ -81,7 +82,8 @@ pub(crate) fn start_for(
 pub(crate) struct Incoming {
     pub(crate) start: AttachmentStart,
     pub(crate) sent_at: u64,
-    data: Vec<u8>,
+    /// Reassembled plaintext, allocated once at its full size on the first chunk so it never moves, and wiped on drop.
+    data: Zeroizing<Vec<u8>>,
     next: u32,
 }
 
@@ -98,7 +100,7 @@ impl Incoming {
         Ok(Self {
             start,
             sent_at,
-            data: Vec::new(),
+            data: Zeroizing::new(Vec::new()),
             next: 0,
         })
     }
@@ -120,16 +122,18 @@ impl Incoming {
         if *id != self.start.id || index != self.next || data.len() != expected {
             return Err(AttachmentError::Corrupt);
         }
+        if self.data.capacity() == 0 {
+            self.data.reserve_exact(size);
+        }
         self.data.extend_from_slice(data);
         self.next += 1;
         if !last {
             return Ok(None);
         }
-        let bytes = std::mem::take(&mut self.data);
-        if digest(&self.start.id, &bytes) != self.start.digest {
+        if digest(&self.start.id, &self.data) != self.start.digest {
             return Err(AttachmentError::Corrupt);
         }
-        Ok(Some(bytes))
+        Ok(Some(std::mem::take(&mut *self.data)))
     }
 }
 
