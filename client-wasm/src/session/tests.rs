@@ -1229,3 +1229,45 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Arbitrary payloads, and real items with arbitrary bytes changed, from any member id never panic a session and
+    /// never produce a message or a new member.
+    #[test]
+    fn hostile_payloads_never_panic_or_get_through(
+        from in 0u32..6,
+        direct in proptest::prelude::any::<bool>(),
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1u8..=255), 1..4),
+        pick in proptest::prelude::any::<usize>(),
+    ) {
+        let (mut room, a) = Room::create("alice");
+        let b = room.join("bob", 200);
+        room.send(a, "x");
+        let items: Vec<Payload> = room
+            .log
+            .iter()
+            .filter_map(|d| match &d.frame {
+                RelayFrame::Frame { payload, .. } => Some(payload.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut bytes = items[pick % items.len()].as_bytes().to_vec();
+        for (at, x) in flips {
+            let at = at % bytes.len();
+            bytes[at] ^= x;
+        }
+        for payload in [Payload::new(junk).unwrap(), Payload::new(bytes).unwrap()] {
+            for to in [a, b] {
+                let events = room.clients[to].handle(RelayFrame::Frame { from, direct, payload: payload.clone() }, NOW);
+                proptest::prop_assert!(
+                    !events.iter().any(|e| matches!(e, Event::Message { .. } | Event::MemberAccepted(_) | Event::Ended { .. })),
+                    "{events:?}"
+                );
+            }
+        }
+        proptest::prop_assert_eq!(room.clients[a].members().len(), 1);
+    }
+}
