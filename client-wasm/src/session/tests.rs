@@ -1271,3 +1271,46 @@ proptest::proptest! {
         proptest::prop_assert_eq!(room.clients[a].members().len(), 1);
     }
 }
+
+#[test]
+fn a_third_member_cannot_read_a_whisper_between_two_others() {
+    let (mut room, a, b, c) = three();
+    let (member_a, member_b) = (room.member(a), room.member(b));
+    room.clients[b].whisper(member_a, "only alice", NOW).unwrap();
+    room.run();
+    let (_, payload) = room.payloads_from(member_b, Kind::Whisper, true).pop().unwrap();
+    // The relay hands carol the whisper as if bob had sent it to her: her channel with bob has other keys.
+    assert_eq!(
+        room.inject_item(c, member_b, true, payload.clone()),
+        vec![Event::CouldNotVerify { from: member_b }]
+    );
+    // Nor does any key carol holds open it: the room key, or any position of the sender chains she was handed.
+    let carol = &room.clients[c];
+    let header = Header::parse(payload.as_bytes()).unwrap();
+    let mut keys = vec![*carol.secrets.room_key().expose()];
+    for peer in carol.peers.values() {
+        if let Some(chain) = &peer.group {
+            keys.push(*chain.key_for(chain.next_for_test()).unwrap().key.expose());
+        }
+        keys.push(*peer.channel.recv.key_for(header.counter).unwrap().key.expose());
+    }
+    let sessions = [
+        NOBODY,
+        room.clients[a].session_key,
+        room.clients[b].session_key,
+        carol.session_key,
+    ];
+    for key in keys {
+        for sender in &sessions {
+            for recipient in &sessions {
+                let binding = Binding {
+                    room_id: carol.secrets.link().room_id_bytes(),
+                    sender,
+                    recipient,
+                };
+                assert!(seal::open(&key, payload.as_bytes(), &binding).is_err());
+            }
+        }
+    }
+    assert!(!room.texts(c).iter().any(|(t, _)| t == "only alice"));
+}
