@@ -4,11 +4,16 @@
 //! the clock (passing the current time in milliseconds since the Unix epoch) and the random number generator.
 //! `docs/protocol.md` describes every byte this crate produces.
 
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod attachment;
 mod chain;
 mod codec;
+/// Entry points for the cargo-fuzz targets in `fuzz/`; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod label;
 mod link;
 mod message;
