@@ -24,6 +24,9 @@ const CONFIG = Object.freeze({
   // Keep the text inside every removed element (script and style included): it is shown as inert text.
   KEEP_CONTENT: true,
   FORBID_CONTENTS: [],
+  // Parse everything into <body>, so that a leading <script>, <style> or <meta> is shown as text rather than
+  // hoisted into the parser's <head> and dropped.
+  FORCE_BODY: true,
   RETURN_DOM_FRAGMENT: true,
   USE_PROFILES: false,
 });
