@@ -1,0 +1,332 @@
+//! The processes a bench point runs: the server under test and the load generator clients, and what is read from them.
+//!
+//! Every server is its own process on loopback, found through the one line it prints on stdout and stopped by its
+//! process id. Its CPU time and resident memory come from `/proc/<pid>/stat` and `/proc/<pid>/status`,
+//! and the relay's own `/metrics` is read as a cross-check of the load generator's counts.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+
+/// Which server a point measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerKind {
+    /// The bare tokio-tungstenite fan-out.
+    Ceiling,
+    /// The Sanctum relay with its limits raised.
+    Relay,
+}
+
+impl ServerKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Ceiling => "ceiling",
+            Self::Relay => "relay",
+        }
+    }
+}
+
+/// The relay's flags for every bench run: limits raised so that only the machine limits a saturated run.
+///
+/// Frame and queue limits stay far above what the load generator's windows can put in flight,
+/// and the per-address limits go up because every simulated member connects from 127.0.0.1.
+pub(crate) const RELAY_FLAGS: &[&str] = &[
+    "--max-members",
+    "1000",
+    "--max-rooms",
+    "100000",
+    "--max-connections",
+    "100000",
+    "--creates-per-minute",
+    "1000000",
+    "--max-membership-events",
+    "1000000",
+    "--failed-joins-per-address",
+    "1000000",
+    "--frames-per-second",
+    "1000000",
+    "--frame-burst",
+    "1000000",
+    "--queue-bytes",
+    "67108864",
+    "--log",
+    "warn",
+];
+
+/// A running server.
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub(crate) kind: ServerKind,
+    child: Child,
+    pub(crate) pid: u32,
+    /// `127.0.0.1:port`.
+    pub(crate) addr: String,
+    /// Kept open so that the server never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    /// Starts `binary` on 127.0.0.1 port 0 and waits for its `listening on http://...` line.
+    pub(crate) fn start(kind: ServerKind, binary: &Path, log: &Path) -> Result<Self> {
+        let mut command = Command::new(binary);
+        command.args(["--listen", "127.0.0.1:0"]);
+        if kind == ServerKind::Relay {
+            command.args(RELAY_FLAGS);
+        }
+        let stderr = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id();
+        let mut stdout = BufReader::new(child.stdout.take().context("server stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line).context("reading the server's first line")?;
+        let Some(addr) = line.trim().split("listening on http://").nth(1).map(str::to_owned) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} did not print its listening line (got {line:?}); see {}",
+                binary.display(),
+                log.display()
+            );
+        };
+        Ok(Self {
+            kind,
+            child,
+            pid,
+            addr,
+            _stdout: stdout,
+        })
+    }
+
+    pub(crate) fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The relay's `/metrics`, summed over labels; empty for the ceiling, which has none.
+    pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
+        if self.kind == ServerKind::Relay {
+            scrape_metrics(&self.addr).unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    /// Waits until the relay reports no connections (or a few seconds pass), then lets the allocator settle.
+    pub(crate) fn settle(&self) {
+        if self.kind == ServerKind::Relay {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && self.metrics().get("sanctum_connections").copied().unwrap_or(0.0) > 0.0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Sends SIGTERM to the server's process id and waits for it, killing it if it lingers.
+    pub(crate) fn stop(mut self) -> Result<()> {
+        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A point that failed halfway must not leave its server behind; `kill` goes by this child's process id.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// CPU seconds (user plus system) the process has used so far.
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name in parentheses may hold spaces, so fields are counted after its closing parenthesis:
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after it.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    Ok((ticks(11) + ticks(12)) / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Resident memory of the process in bytes.
+pub(crate) fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .context("no VmRSS line")?;
+    Ok(kib * 1024)
+}
+
+/// GETs `/metrics` over plain HTTP/1.1 and sums each metric over its labels.
+fn scrape_metrics(addr: &str) -> Result<BTreeMap<String, f64>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok(parse_metrics(body))
+}
+
+/// Sums Prometheus text-format samples by metric name, ignoring comments and labels.
+pub(crate) fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let mut sums = BTreeMap::new();
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        let Some((series, value)) = line.trim().rsplit_once(' ') else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or(series);
+        if let Ok(value) = value.parse::<f64>() {
+            *sums.entry(name.to_owned()).or_insert(0.0) += value;
+        }
+    }
+    sums
+}
+
+/// One `sanctum-loadgen` process, paced through its stdin.
+#[derive(Debug)]
+pub(crate) struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    log: PathBuf,
+}
+
+impl Client {
+    pub(crate) fn start(binary: &Path, args: &[String], log: &Path) -> Result<Self> {
+        let stderr = File::options().create(true).append(true).open(log)?;
+        let mut child = Command::new(binary)
+            .args(args)
+            .args(["--control", "stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().context("client stdout")?);
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            log: log.to_owned(),
+        })
+    }
+
+    /// Reads the client's next JSON line, which must be the event `name`.
+    pub(crate) fn expect(&mut self, name: &str) -> Result<Value> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            let status = self.child.wait()?;
+            bail!(
+                "the load generator ended ({status}) while the bench waited for `{name}`; see {}",
+                self.log.display()
+            );
+        }
+        let value: Value = serde_json::from_str(&line).with_context(|| format!("load generator printed {line:?}"))?;
+        if value["event"] != name {
+            bail!("expected the load generator's `{name}` event, got {line:?}");
+        }
+        Ok(value)
+    }
+
+    /// Writes one line to the client's stdin.
+    pub(crate) fn say(&mut self, line: &str) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("client stdin closed")?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    /// Tells the client to close its connections and waits for it to exit.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        self.say("close")?;
+        self.expect("closed")?;
+        drop(self.stdin.take());
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the load generator failed ({status}); see {}", self.log.display());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_summed_over_labels() {
+        let text = "# HELP x\n# TYPE sanctum_rejections_total counter\nsanctum_connections 12\n\
+                    sanctum_rejections_total{code=\"bad_frame\"} 2\nsanctum_rejections_total{code=\"room_full\"} 3\n";
+        let metrics = parse_metrics(text);
+        assert_eq!(metrics.get("sanctum_connections"), Some(&12.0));
+        assert_eq!(metrics.get("sanctum_rejections_total"), Some(&5.0));
+        assert_eq!(metrics.len(), 2);
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_memory() {
+        let pid = std::process::id();
+        assert!(rss_bytes(pid).expect("rss") > 0);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {
+            std::hint::black_box(0);
+        }
+        assert!(cpu_seconds(pid).expect("cpu") > 0.0);
+    }
+}
