@@ -5,9 +5,10 @@
 import init, { derive_room_secrets } from './pkg/sanctum.js';
 
 self.addEventListener('message', async (event) => {
-  const { link, password, holdMs } = event.data ?? {};
+  const { module, link, password, holdMs } = event.data ?? {};
   try {
-    await init();
+    // The parent Worker sends its compiled module: a new instance of it, with its own memory, costs no download.
+    await init({ module_or_path: module });
     // A test-only hold (testDeriveHoldMs in config.json) keeps this Worker busy, as a slow device would be, so that a
     // browser test can show that the page still answers clicks during a derivation.
     if (holdMs > 0) {

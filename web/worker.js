@@ -5,7 +5,9 @@
 // blob). Argon2 runs in a nested, short-lived Worker (derive-worker.js) so its 64 MiB are released afterwards.
 import init, { Client, check_link, new_link, password_strength } from './pkg/sanctum.js';
 
-const ready = init();
+// The module is compiled once here and handed to each derivation Worker, which then neither fetches nor compiles it again.
+const compiled = WebAssembly.compileStreaming(fetch(new URL('./pkg/sanctum_bg.wasm', import.meta.url)));
+const ready = compiled.then((module) => init({ module_or_path: module }));
 
 const policy = self.trustedTypes?.createPolicy('sanctum', {
   createScriptURL(input) {
@@ -127,7 +129,9 @@ function derive(link, password) {
       worker.terminate();
       reject(failure('worker', 'the key derivation failed'));
     });
-    worker.postMessage({ link, password: String(password ?? ''), holdMs: settings.testDeriveHoldMs });
+    compiled.then((module) => {
+      worker.postMessage({ module, link, password: String(password ?? ''), holdMs: settings.testDeriveHoldMs });
+    }, reject);
   });
 }
 

@@ -79,7 +79,8 @@ test('the page answers clicks while the password is being stretched', async () =
   const page = bob.page;
   await page.goto(link);
   await waitScreen(page, 'join');
-  await page.getByLabel('Your alias').filter({ visible: true }).fill('bob');
+  // The same alias as a member already in the room: everyone is told to compare keys.
+  await page.getByLabel('Your alias').filter({ visible: true }).fill('carol');
   await page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitScreen(page, 'working');
@@ -100,6 +101,22 @@ test('the page answers clicks while the password is being stretched', async () =
 
   await waitScreen(page, 'chat', 30_000);
   await seeMembers(page, 3);
+});
+
+test('two members with the same alias are flagged, with their fingerprints', async () => {
+  await seeMembers(alice.page, 3);
+  const flagged = alice.page.locator('#member-list .member', { has: alice.page.locator('.member-flag') });
+  await flagged.nth(1).waitFor();
+  assert.equal(await flagged.count(), 2);
+  const keys = await flagged.locator('.member-fp').allTextContents();
+  assert.notEqual(keys[0], keys[1], 'the fingerprints tell them apart');
+  await log(alice.page).locator('.notice', { hasText: 'Two members use the alias carol' }).waitFor();
+  // A message from either shows its key beside the alias.
+  await say(carol.page, 'it is me, the first carol');
+  await log(alice.page).locator('.msg', { hasText: 'the first carol' }).locator('.tag.warn').waitFor();
+  // /purr cannot pick between them and says so.
+  await say(alice.page, '/purr carol which one are you?');
+  await log(alice.page).locator('.notice', { hasText: 'use the buttons in the member list' }).waitFor();
 });
 
 test('choosing not to stay in on refresh asks for the password again', async () => {
