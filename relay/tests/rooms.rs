@@ -76,6 +76,13 @@ async fn direct_reaches_only_its_target() {
     })
     .await;
     assert_eq!(bob.error().await, "unknown_member");
+    // A direct frame to oneself names no other member either.
+    bob.send(&ClientFrame::Direct {
+        to: 2,
+        payload: whisper.clone(),
+    })
+    .await;
+    assert_eq!(bob.error().await, "unknown_member");
     assert_eq!(
         carol.frame().await,
         RelayFrame::Frame {
