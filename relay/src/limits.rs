@@ -50,17 +50,19 @@ impl AddressKey {
         if !trusted.iter().any(|t| t.to_canonical() == peer_ip) {
             return Self::from_ip(peer_ip);
         }
-        let forwarded = headers
+        let entries: Vec<Option<IpAddr>> = headers
             .get_all(header)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(parse_forwarded_entry)
-            .collect::<Vec<_>>();
-        let client = forwarded
+            .flat_map(|value| value.to_str().unwrap_or("").split(','))
+            .map(parse_forwarded_entry)
+            .collect();
+        // Entries left of the first untrusted one were written by the client and prove nothing, so the walk
+        // stops there; if that entry cannot be read, the proxy's own address is the safe answer.
+        let client = entries
             .into_iter()
             .rev()
-            .find(|ip| !trusted.iter().any(|t| t.to_canonical() == ip.to_canonical()));
+            .find(|entry| !entry.is_some_and(|ip| trusted.iter().any(|t| t.to_canonical() == ip.to_canonical())))
+            .flatten();
         Self::from_ip(client.unwrap_or(peer_ip))
     }
 }
@@ -333,6 +335,13 @@ mod tests {
                 &HeaderName::from_static("forwarded")
             ),
             AddressKey::from_ip(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)))
+        );
+        // An unreadable entry appended after the client's own never lets the client's entry through.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.9, unknown"));
+        assert_eq!(
+            AddressKey::of_client(proxy, &headers, &[ip("10.0.0.1")], &xff),
+            AddressKey::from_ip(ip("10.0.0.1"))
         );
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
