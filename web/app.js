@@ -93,19 +93,24 @@ function newSession() {
 
 // The clock: the time of day, or the countdown to the room's expiry.
 
+function renderClock() {
+  const expiresAt = state.self ? state.session?.expiresAt : null;
+  if (!expiresAt) {
+    view.setClock('Time', new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+    return;
+  }
+  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+  const minutes = Math.floor(left / 60);
+  const seconds = String(left % 60).padStart(2, '0');
+  view.setClock('Left', `${minutes}:${seconds}`, left <= 60);
+  $('chat-expiry').textContent = `Room ends at ${new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+  // The Worker's core ends the session at expiry; this is the page's own backstop should the Worker be stuck.
+  if (left === 0 && Date.now() > expiresAt + 3000) onEnded({ reason: 'expired' });
+}
+
 function startClock() {
   const tick = () => {
-    const expiresAt = state.self ? state.session?.expiresAt : null;
-    if (!expiresAt) {
-      view.setClock('Time', new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
-    } else {
-      const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
-      const minutes = Math.floor(left / 60);
-      const seconds = String(left % 60).padStart(2, '0');
-      view.setClock('Left', `${minutes}:${seconds}`, left <= 60);
-      $('chat-expiry').textContent = `Room ends at ${new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
-      if (left === 0 && Date.now() > expiresAt + 3000) onEnded({ reason: 'expired' });
-    }
+    renderClock();
     setTimeout(tick, 1000 - (Date.now() % 1000));
   };
   tick();
@@ -282,18 +287,25 @@ function strengthWords({ score, acceptable, feedback }) {
   return acceptable ? `${base} Good enough for a room.${advice}` : `${base} Too easy to guess for a room.${advice}`;
 }
 
+/** Checks the alias field of the `create` or `join` form, marking it and saying why when it is refused. */
+function aliasAccepted(form, alias) {
+  const field = $(`${form}-alias`);
+  if (ALIAS.test(alias)) {
+    field.removeAttribute('aria-invalid');
+    return true;
+  }
+  view.setFieldError(`${form}-error`, 'Choose an alias of 1 to 32 characters without spaces.');
+  field.setAttribute('aria-invalid', 'true');
+  field.focus();
+  return false;
+}
+
 async function submitCreate() {
   const alias = $('create-alias').value.trim();
   const roomName = $('create-room').value.trim() || 'Chatroom';
   const password = $('create-password').value;
   const lifetime = Number($('create-lifetime').value);
-  if (!ALIAS.test(alias)) {
-    view.setFieldError('create-error', 'Choose an alias of 1 to 32 characters without spaces.');
-    $('create-alias').setAttribute('aria-invalid', 'true');
-    $('create-alias').focus();
-    return;
-  }
-  $('create-alias').removeAttribute('aria-invalid');
+  if (!aliasAccepted('create', alias)) return;
   let strength;
   try {
     strength = await state.session.strength(password);
@@ -349,13 +361,7 @@ async function openJoin(link) {
 async function submitJoin() {
   const alias = $('join-alias').value.trim();
   const password = $('join-password').value;
-  if (!ALIAS.test(alias)) {
-    view.setFieldError('join-error', 'Choose an alias of 1 to 32 characters without spaces.');
-    $('join-alias').setAttribute('aria-invalid', 'true');
-    $('join-alias').focus();
-    return;
-  }
-  $('join-alias').removeAttribute('aria-invalid');
+  if (!aliasAccepted('join', alias)) return;
   if (!password) {
     view.setFieldError('join-error', 'Enter the room password.');
     $('join-password').focus();
@@ -465,6 +471,7 @@ function onEntered(result) {
   document.title = `${state.roomName} · Sanctum`;
   onMembers({ members: result.members });
   view.setRelayStatus('Connected, end-to-end encrypted');
+  renderClock();
 }
 
 function enterChat() {

@@ -1,14 +1,16 @@
-// A room's lifetime: the warnings before its end, then every member wiped with the reason.
+// The end of a room without a purge: its lifetime runs out, or the relay restarts and forgets it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRoom, joinRoom, log, openMember, say, seeMessage, startRelay, waitScreen } from './harness.mjs';
+
+const FLAGS = ['--max-lifetime', '14', '--expiry-warnings', '9,5'];
 
 let relay;
 let alice;
 let bob;
 
 before(async () => {
-  relay = await startRelay(['--max-lifetime', '14', '--expiry-warnings', '9,5']);
+  relay = await startRelay(FLAGS);
   [alice, bob] = await Promise.all([openMember(), openMember()]);
 });
 
@@ -33,5 +35,26 @@ test('members are warned before expiry, then every view is wiped and says why', 
     assert.match(await member.page.locator('#gone-reason').textContent(), /end of its lifetime/);
     assert.equal(await log(member.page).locator('.msg').count(), 0);
     assert.deepEqual(await member.page.evaluate(() => Object.keys(sessionStorage)), []);
+  }
+});
+
+test('a dropped connection says so, tries again, and a relay that forgot the room is explained', async () => {
+  const link = await createRoom(alice.page, relay.origin, { alias: 'alice' });
+  await joinRoom(bob.page, link, { alias: 'bob' });
+  await say(bob.page, 'before the restart');
+  await seeMessage(alice.page, 'before the restart');
+
+  const port = new URL(relay.origin).port;
+  await relay.stop();
+  for (const member of [alice, bob]) {
+    await member.page.locator('#chat-banner', { hasText: 'Reconnecting' }).waitFor();
+    assert.match(await member.page.locator('#relay-status').textContent(), /Reconnecting/);
+  }
+  // The relay comes back on the same address with no rooms: the reconnect is refused and the app says why.
+  relay = await startRelay(FLAGS, { listen: `127.0.0.1:${port}` });
+  for (const member of [alice, bob]) {
+    await waitScreen(member.page, 'gone', 30_000);
+    assert.match(await member.page.locator('#gone-reason').textContent(), /no longer knows this room/);
+    assert.equal(await log(member.page).locator('.msg').count(), 0);
   }
 });

@@ -33,10 +33,11 @@ export const SEEN = 15_000;
 /**
  * Starts `sanctum-relay` on 127.0.0.1 port 0 serving the web app, and resolves once it prints its address.
  * @param {string[]} flags extra command-line flags, e.g. ['--max-lifetime', '8', '--expiry-warnings', '5,3']
+ * @param {{listen?: string}} [options] the address to listen on, to restart a relay on the port it had
  */
-export async function startRelay(flags = []) {
+export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
   if (!RELAY_BIN || !WEB_DIR) throw new Error('set SANCTUM_RELAY_BIN and SANCTUM_WEB_DIR (cargo xtask test does)');
-  const child = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--web-dir', WEB_DIR, ...flags], {
+  const child = spawn(RELAY_BIN, ['--listen', listen, '--web-dir', WEB_DIR, ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: undefined },
   });
@@ -174,7 +175,7 @@ export async function seeMessage(page, text, timeout = SEEN) {
 
 /** Waits until the member list shows `count` members. */
 export async function seeMembers(page, count, timeout = SEEN) {
-  await page.locator('#member-list > li').nth(count - 1).waitFor({ timeout });
+  await page.locator('#member-list > li').nth(count - 1).waitFor({ state: 'attached', timeout });
   await page.waitForFunction((n) => document.querySelectorAll('#member-list > li').length === n, count, { timeout });
 }
 
