@@ -150,8 +150,12 @@ impl Connection<'_> {
                         }
                         return;
                     }
-                    Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
-                    Some(Ok(message)) => self.on_message(message),
+                    Some(Ok(message)) => {
+                        if let Message::Pong(_) = message {
+                            last_pong = Instant::now();
+                        }
+                        self.on_message(message);
+                    }
                 },
                 () = &mut sleep => {
                     let now = Instant::now();
@@ -183,7 +187,11 @@ impl Connection<'_> {
         let (text, len) = match &message {
             Message::Text(text) => (Some(text.as_str()), text.len()),
             Message::Binary(bytes) => (None, bytes.len()),
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => {
+                self.charge_control();
+                return;
+            }
+            Message::Close(_) => return,
         };
         metrics::add(&self.app.metrics.frames_in, 1);
         metrics::add(&self.app.metrics.bytes_in, len as u64);
@@ -193,6 +201,19 @@ impl Connection<'_> {
         match text {
             Some(text) => self.on_text(text),
             None => self.refuse(Refusal::BinaryFrame),
+        }
+    }
+
+    /// Takes a token for a ping or pong, which cost the relay work too; past the rate it counts toward closing
+    /// a flood, but earns no error frame, since a pong may answer the relay's own ping.
+    fn charge_control(&mut self) {
+        let now = Instant::now();
+        if self.outbox.is_closing() || self.bucket.try_take(now) {
+            return;
+        }
+        if !self.strikes.try_count(now, FLOOD_WINDOW, self.app.config.flood_strikes) {
+            tracing::debug!("closing a flooding connection");
+            self.close(CloseCode::Flooding, false);
         }
     }
 

@@ -172,6 +172,22 @@ async fn a_flooding_connection_is_refused_then_closed() {
 }
 
 #[tokio::test]
+async fn a_ping_flood_is_closed_too() {
+    let relay = Relay::start(Config {
+        frames_per_second: 1,
+        frame_burst: 3,
+        flood_strikes: 5,
+        ..roomy_config()
+    })
+    .await;
+    let mut flooder = RawClient::connect(relay.addr).await;
+    for _ in 0..20 {
+        flooder.send(0x9, b"ping").await;
+    }
+    assert_eq!(flooder.close_code().await, Some(4009));
+}
+
+#[tokio::test]
 async fn a_connection_that_never_joins_times_out() {
     let relay = Relay::start(Config {
         handshake_timeout: Duration::from_secs(1),
