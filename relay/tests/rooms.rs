@@ -224,3 +224,36 @@ async fn expiry_sends_the_warnings_then_purges() {
         Event::Frame(RelayFrame::Expiring { seconds: 2 })
     ));
 }
+
+#[tokio::test]
+async fn frames_from_each_sender_keep_their_order_at_every_recipient() {
+    let relay = Relay::start(roomy_config()).await;
+    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::new(8)).await;
+    const EACH: u8 = 100;
+    for i in 0..EACH {
+        alice.broadcast(&[i]).await;
+        bob.broadcast(&[i]).await;
+    }
+    let mut next = [0u8; 3];
+    for _ in 0..2 * usize::from(EACH) {
+        let RelayFrame::Frame { from, payload, .. } = carol.frame().await else {
+            panic!("only frames are expected");
+        };
+        let sender = from as usize;
+        assert_eq!(
+            payload.as_bytes(),
+            [next[sender]],
+            "frame from member {from} out of order"
+        );
+        next[sender] += 1;
+    }
+    assert_eq!(next, [0, EACH, EACH]);
+    for (receiver, sender) in [(&mut alice, 2), (&mut bob, 1)] {
+        for i in 0..EACH {
+            let frame = receiver.frame().await;
+            assert!(
+                matches!(&frame, RelayFrame::Frame { from, payload, .. } if *from == sender && payload.as_bytes() == [i])
+            );
+        }
+    }
+}
