@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 /// Rooms live in memory only; nothing is written to disk. Terminate TLS in a proxy in front of it.
 /// Every limit below has a safe default; per-address limits count IPv6 clients by /64.
 #[derive(Debug, Parser)]
-#[command(name = "sanctum-relay", version, about, long_about = None)]
+#[command(name = "sanctum-relay", version)]
 struct Args {
     /// Address to listen on, IPv4 or IPv6; `[::]:PORT` accepts both. Port 0 picks a free port.
     #[arg(long, env = "SANCTUM_LISTEN", default_value = "127.0.0.1:8080")]
