@@ -50,8 +50,10 @@ test('create a room, join it from the link, and the fragment leaves the address 
   const started = Date.now();
   await bob.page.getByRole('button', { name: 'Join', exact: true }).click();
   await waitScreen(bob.page, 'chat', 30_000);
+  const joined = Date.now() - started;
   await seeMembers(bob.page, 2);
-  console.log(`# join-to-joined: ${Date.now() - started} ms (Argon2id in a nested Worker, connect, join, hellos)`);
+  console.log(`# join-to-joined: ${joined} ms to the chat (Argon2id in a nested Worker, connect, join);`
+    + ` ${Date.now() - started} ms until the other member's answer is verified`);
 
   await seeMembers(alice.page, 2);
   await alice.page.locator('.notice', { hasText: 'bob' }).first().waitFor();
@@ -172,6 +174,22 @@ test('an image travels as encrypted chunks and renders from a blob: URL', async 
   await download.waitFor({ timeout: 20_000 });
   assert.match(await download.getAttribute('href'), /^blob:/);
   assert.equal(await download.getAttribute('download'), 'notes.txt');
+
+  // Pasting a file into the message box, or dropping one on the chat, sends it the same way.
+  await bob.page.evaluate(() => {
+    const pasted = new DataTransfer();
+    pasted.items.add(new File(['pasted bytes'], 'pasted.txt', { type: 'text/plain' }));
+    document.getElementById('message').dispatchEvent(new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }));
+    const dropped = new DataTransfer();
+    dropped.items.add(new File([new Uint8Array([1, 2, 3, 4])], 'dropped.bin', { type: 'application/octet-stream' }));
+    const chat = document.getElementById('screen-chat');
+    chat.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dropped, bubbles: true }));
+    chat.dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
+  });
+  await log(alice.page).getByRole('link', { name: 'Download pasted.txt' }).waitFor({ timeout: 20_000 });
+  await log(alice.page).getByRole('link', { name: 'Download dropped.bin' }).waitFor({ timeout: 20_000 });
+  assert.equal(await bob.page.getByLabel('Message', { exact: true }).inputValue(), '', 'nothing pasted as text');
+  assert.ok(await bob.page.locator('#drop-hint').isHidden());
 });
 
 test('kick asks first, removes the member, and the others see it', async () => {
