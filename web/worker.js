@@ -63,11 +63,11 @@ async function handle(op, args) {
     case 'checkLink':
       return { expiresAt: check_link(String(args.link ?? ''), Date.now()) };
     case 'create':
-      return create(args);
+      return enterRoom(() => create(args));
     case 'join':
-      return join(args);
+      return enterRoom(() => join(args));
     case 'resume':
-      return resume(args);
+      return enterRoom(() => resume(args));
     case 'send':
       return act((c) => c.send_text(String(args.text ?? ''), Date.now()));
     case 'whisper':
@@ -86,6 +86,20 @@ async function handle(op, args) {
 }
 
 // Entering a room.
+
+/** Runs one way into a room; when it fails, nothing of the attempt (socket, keys) is kept. */
+async function enterRoom(attempt) {
+  if (client) throw failure('already_in_room');
+  try {
+    return await attempt();
+  } catch (error) {
+    entering = null;
+    closeSocket();
+    client?.free();
+    client = null;
+    throw error;
+  }
+}
 
 async function create({ alias, roomName, password, lifetime }) {
   // The relay's welcome says its longest lifetime; the link must carry the expiry the relay will grant.
