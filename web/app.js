@@ -170,9 +170,23 @@ function wireStaticControls() {
   $('error-home').addEventListener('click', startOver);
   $('share-button').addEventListener('click', () => view.openShareDialog(state.link, copyLink));
   $('members-toggle').addEventListener('click', () => {
-    const open = !$('members-panel').classList.contains('open');
-    $('members-panel').classList.toggle('open', open);
+    const panel = $('members-panel');
+    // On a wide screen the list is always shown beside the chat: the button takes the reader there.
+    if (getComputedStyle(panel).position !== 'absolute') {
+      $('members-title').tabIndex = -1;
+      $('members-title').focus();
+      return;
+    }
+    const open = !panel.classList.contains('open');
+    panel.classList.toggle('open', open);
     $('members-toggle').setAttribute('aria-expanded', String(open));
+  });
+  $('members-panel').addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && $('members-panel').classList.contains('open')) {
+      $('members-panel').classList.remove('open');
+      $('members-toggle').setAttribute('aria-expanded', 'false');
+      $('members-toggle').focus();
+    }
   });
   $('leave-button').addEventListener('click', () => confirmLeave(''));
   $('purge-button').addEventListener('click', confirmPurge);
@@ -587,6 +601,7 @@ function wipeEverything({ ended = false } = {}) {
   $('message').value = '';
   document.title = 'Sanctum';
   storage.wipe({ ended });
+  renderClock();
 }
 
 function startOver() {
