@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::member::{self, RoomKeys, SetupError, Socket};
 use crate::payload::{self, Header, Incoming, PayloadWriter};
-use crate::stats::{Latency, LatencyShards, ReceiverStats, Report};
+use crate::stats::{Latency, LatencyShards, ReceiverStats, Report, own_cpu_seconds};
 
 /// How the members send.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -292,6 +292,7 @@ impl Session {
             .store(self.shared.now_ns(), Ordering::Release);
         let delivered_at_start = self.shared.delivered.load(Ordering::Acquire);
         let sent_at_start = self.total_sent();
+        let cpu_at_start = own_cpu_seconds();
         on_event(Event::WindowStart);
 
         tokio::time::sleep_until(traffic_start + config.warmup + config.duration).await;
@@ -299,6 +300,7 @@ impl Session {
         let delivered_at_end = self.shared.delivered.load(Ordering::Acquire);
         let window_secs = window_opened.elapsed().as_secs_f64();
         let window_sent = self.total_sent() - sent_at_start;
+        let loadgen_cpu_secs = own_cpu_seconds().zip(cpu_at_start).map(|(end, start)| end - start);
         on_event(Event::WindowEnd);
 
         stop_sending.cancel();
@@ -335,6 +337,7 @@ impl Session {
             expected,
             window_delivered: delivered_at_end - delivered_at_start,
             deliveries_per_sec: (delivered_at_end - delivered_at_start) as f64 / window_secs,
+            loadgen_cpu_secs,
             ..Report::default()
         };
         while let Some(result) = self.readers.join_next().await {

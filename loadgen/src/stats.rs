@@ -193,6 +193,8 @@ pub struct Report {
     pub events: BTreeMap<String, u64>,
     /// Latency of payloads sent inside the measurement window.
     pub latency: Latency,
+    /// CPU seconds this load generator process used inside the measurement window, when the system says.
+    pub loadgen_cpu_secs: Option<f64>,
 }
 
 impl Report {
@@ -206,6 +208,16 @@ impl Report {
             && self.disconnected == 0
             && self.delivered == self.expected
     }
+}
+
+/// CPU seconds (user plus system) this process has used, from `/proc/self/stat`; `None` where there is no procfs.
+pub(crate) fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields are counted after the command name's closing parenthesis: utime and stime are the 12th and 13th after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture it exports to user space.
+    Some(ticks / 100.0)
 }
 
 #[cfg(test)]
@@ -238,6 +250,11 @@ mod tests {
         assert_eq!((stats.misattributed, stats.wrong_size), (1, 1));
         assert!(stats.record(&delivery(9, 0, 1), None, 1024).is_none());
         assert_eq!(stats.garbled, 1);
+    }
+
+    #[test]
+    fn own_cpu_time_is_read() {
+        assert!(own_cpu_seconds().is_some_and(|secs| secs >= 0.0));
     }
 
     #[test]
