@@ -167,7 +167,7 @@ fn bench_smoke(options: &Options) -> Result<Outcome> {
 }
 
 fn print_summary(rows: &[(&str, Duration, String)], total: Duration) {
-    println!("\nstep        time      result");
+    println!("\n{:<11} {:>8}  result", "step", "time");
     for (name, took, outcome) in rows {
         println!("{name:<11} {:>8}  {outcome}", human(*took));
     }
