@@ -46,6 +46,10 @@ test('home, create, join, chat, session ended and purged screens pass axe', asyn
   await seeMessage(alice.page, 'a whisper');
   await audit(alice.page, 'chat');
   await audit(bob.page, 'chat (dark)');
+  await alice.page.getByRole('button', { name: 'Share the room link' }).click();
+  await alice.page.locator('#share-dialog canvas.qr').waitFor();
+  await audit(alice.page, 'share dialog with the QR code');
+  await alice.page.getByRole('button', { name: 'Done' }).click();
 
   await bob.page.getByRole('button', { name: 'Leave the room' }).click();
   await confirm(bob.page);
