@@ -212,8 +212,9 @@ enum Rejected {
     Forged,
     /// Sealed under a chain position this session was never handed (sent before it was accepted).
     Stale,
-    /// A hello from a member that joined before this session: either a replay, or the hello of a member that joined
-    /// at the same moment and answers this session's own hello instead. Dropped without a report, since it is normal.
+    /// A hello from a member that joined before this session (either a replay, or the hello of a member that joined
+    /// at the same moment and answers this session's own hello instead), or an item from a member this session
+    /// dropped. Dropped without a report, since both are normal.
     Ignored,
 }
 
@@ -263,6 +264,8 @@ pub struct Session {
     peers: BTreeMap<MemberId, Peer>,
     seen: HashSet<SessionKey>,
     departed: VecDeque<SessionKey>,
+    /// Member ids of accepted peers this session dropped; whatever the relay still forwards as from them is ignored.
+    gone: HashSet<MemberId>,
     pending: VecDeque<(MemberId, Payload)>,
     outgoing: Vec<ClientFrame>,
 }
@@ -335,6 +338,7 @@ impl Session {
             peers: BTreeMap::new(),
             seen: HashSet::new(),
             departed: VecDeque::new(),
+            gone: HashSet::new(),
             pending: VecDeque::new(),
             outgoing: Vec::new(),
         })
@@ -641,6 +645,11 @@ impl Session {
         payload: Payload,
         events: &mut Vec<Event>,
     ) -> Result<(), Rejected> {
+        // A member this session dropped stays dropped, even if the relay never acted on its goodbye or kick: its items
+        // must neither be shown nor wait in the pre-hand-out buffer, where they would crowd out other members' items.
+        if self.gone.contains(&from) {
+            return Err(Rejected::Ignored);
+        }
         let header = Header::parse(payload.as_bytes())?;
         match (header.kind, direct) {
             (Kind::Hello, false) => self.on_hello(from, payload.as_bytes(), events),
@@ -1018,6 +1027,8 @@ impl Session {
         let Some(peer) = self.peers.remove(&member) else {
             return;
         };
+        self.gone.insert(member);
+        self.pending.retain(|(from, _)| *from != member);
         self.mark_departed(peer.session);
         events.push(Event::MemberLeft {
             member,

@@ -471,6 +471,46 @@ fn a_kicked_member_cannot_read_later_messages_even_if_the_relay_keeps_it() {
 }
 
 #[test]
+fn a_dropped_member_cannot_fill_the_pre_handout_buffer() {
+    let (mut room, a, b, c) = three();
+    room.ignore_kick = true;
+    let member_c = room.member(c);
+    // The relay neither acts on the kick nor shows carol the signed kick, and keeps forwarding what carol sends.
+    room.drop = Some(Box::new(move |d: &Delivered| {
+        d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: false, .. })
+    }));
+    room.clients[a].kick(member_c, NOW).unwrap();
+    room.run();
+    room.drop = None;
+    for i in 0..(2 * MAX_PENDING_PER_MEMBER) {
+        room.send(c, &format!("still here {i}"));
+    }
+    for x in [a, b] {
+        assert!(
+            room.clients[x].pending.is_empty(),
+            "{x}: {}",
+            room.clients[x].pending.len()
+        );
+        assert!(!room.texts(x).iter().any(|(t, _)| t.starts_with("still here")));
+    }
+    // The same for a member who said goodbye but whose earlier items the relay replays.
+    let member_b = room.member(b);
+    room.send(b, "before goodbye");
+    let (_, earlier) = room.payloads_from(member_b, Kind::Group, false).pop().unwrap();
+    room.clients[b].leave("", NOW).unwrap();
+    room.pump(b);
+    // Only the signed goodbye reaches alice: the relay does not announce that bob left.
+    room.queue.retain(|d| !matches!(d.frame, RelayFrame::MemberLeft { .. }));
+    room.run();
+    assert!(room.clients[a].members().is_empty());
+    for _ in 0..MAX_PENDING_PER_MEMBER {
+        let events = room.inject_item(a, member_b, false, earlier.clone());
+        assert!(events.is_empty(), "{events:?}");
+    }
+    assert!(room.clients[a].pending.is_empty());
+}
+
+#[test]
 fn a_kicked_member_is_told_and_ends() {
     let (mut room, a, _, c) = three();
     let member_c = room.member(c);
