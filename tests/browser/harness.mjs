@@ -141,6 +141,11 @@ export async function createRoom(page, origin, { alias = 'alice', room = 'Test r
   await page.getByRole('button', { name: 'Create room' }).click();
   await waitScreen(page, 'link', 30_000);
   const link = await page.locator('#share-block-page-link').inputValue();
+  // The link screen offers a QR code drawn locally and a copy button that really copies.
+  await page.locator('#share-block-page canvas.qr[aria-label="QR code of the room link"]').waitFor();
+  await page.getByRole('button', { name: 'Copy link' }).click();
+  await page.locator('#share-block-page .copy-status', { hasText: 'Link copied.' }).waitFor();
+  if ((await page.evaluate(() => navigator.clipboard.readText())) !== link) throw new Error('the copied link differs');
   await page.getByRole('button', { name: 'Enter the room' }).click();
   await waitScreen(page, 'chat');
   return link;
