@@ -343,6 +343,17 @@ impl Pumped {
     }
 }
 
+impl Pumped {
+    /// Takes every event that already arrived, without waiting; a long-running driver calls it to keep memory flat.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            events.push(event);
+        }
+        events
+    }
+}
+
 impl Drop for Pumped {
     fn drop(&mut self) {
         self.task.abort();
