@@ -3,7 +3,7 @@
 use std::{
     fs,
     io::Write,
-    path::{Component, Path},
+    path::{Component, Path, PathBuf},
     process::Stdio,
 };
 
@@ -20,6 +20,22 @@ use crate::{
 /// Expects `install` to have run: the wasm target, wasm-bindgen-cli and node_modules must be present.
 pub(crate) fn build_web() -> Result<()> {
     let web = root().join("web");
+    let module = build_bindings(&web.join("pkg"))?;
+    let raw = fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
+    let gzipped = gzip_size(&raw)?;
+    println!(
+        "build-web: web/pkg/sanctum_bg.wasm is {} raw, {} gzipped",
+        kib(raw.len() as u64),
+        kib(gzipped)
+    );
+    vendor(&web)
+}
+
+/// Builds the client for wasm32 in release and generates its bindings into `out_dir`, as the web app imports them
+/// (`sanctum.js` and `sanctum_bg.wasm`); returns the path of the generated wasm module.
+///
+/// `out_dir` is emptied first, so that no file from an older build lingers.
+pub(crate) fn build_bindings(out_dir: &Path) -> Result<PathBuf> {
     run(cargo().args([
         "build",
         "-p",
@@ -35,40 +51,23 @@ pub(crate) fn build_web() -> Result<()> {
             wasm.display()
         );
     }
-
-    if install::locked_wasm_bindgen()?.is_none() {
-        println!("build-web: sanctum-client does not use wasm-bindgen yet, so there are no bindings to generate");
-    } else {
-        bindings(&web, &wasm)?;
-    }
-    vendor(&web)?;
-    Ok(())
-}
-
-fn bindings(web: &Path, wasm: &Path) -> Result<()> {
     let Some(wasm_bindgen) = install::wasm_bindgen_program() else {
         bail!("wasm-bindgen is not installed; run `cargo xtask install`");
     };
-    let pkg = web.join("pkg");
-    // web/pkg is generated: start empty so that no file from an older build lingers.
-    remove_dir_if_present(&pkg)?;
+    remove_dir_if_present(out_dir)?;
     // wasm-opt is left out on purpose: Debian's binaryen rejects the bulk-memory and other features current Rust emits.
     run(command(wasm_bindgen)
-        .arg("--target")
-        .arg("web")
-        .args(["--no-typescript", "--out-dir"])
-        .arg(&pkg)
-        .args(["--out-name", "sanctum"])
-        .arg(wasm))?;
-    let module = pkg.join("sanctum_bg.wasm");
-    let raw = fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
-    let gzipped = gzip_size(&raw)?;
-    println!(
-        "build-web: web/pkg/sanctum_bg.wasm is {} raw, {} gzipped",
-        kib(raw.len() as u64),
-        kib(gzipped)
-    );
-    Ok(())
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "sanctum",
+            "--out-dir",
+        ])
+        .arg(out_dir)
+        .arg(&wasm))?;
+    Ok(out_dir.join("sanctum_bg.wasm"))
 }
 
 /// The size of `bytes` after `gzip -9`, which is what a static host serving compressed files sends.
