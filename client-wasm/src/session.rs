@@ -727,19 +727,32 @@ impl Session {
         let fresh: bool = answer.in_reply_to.ct_eq(&self.nonce).into();
         if !fresh
             || answer.announce.member != from
+            || Some(from) == self.me
             || self.peers.contains_key(&from)
             || self.seen.contains(&answer.announce.session)
         {
             return Err(Rejected::Forged);
         }
-        // Sessions the answerer saw leave are never accepted later, whatever the relay replays.
-        for key in answer.departed {
-            if key != my_key && key != answer.announce.session && !self.peers.values().any(|p| p.session == key) {
-                self.mark_departed(key);
-            }
-        }
+        let answerer = answer.announce.session;
         self.accept(answer.announce, events)?;
         self.send_handout(from);
+        // Sessions the answerer saw leave are never accepted later, whatever the relay replays; one that this session
+        // accepted before the answer arrived (a departed member answering again with its old key) is dropped now.
+        for key in answer.departed {
+            if key == my_key || key == answerer {
+                continue;
+            }
+            match self.peers.values().find(|p| p.session == key).map(|p| p.member) {
+                Some(member) => self.remove_peer(
+                    member,
+                    LeaveReason::Left {
+                        farewell: String::new(),
+                    },
+                    events,
+                ),
+                None => self.mark_departed(key),
+            }
+        }
         self.flush_pending(from, events);
         Ok(())
     }

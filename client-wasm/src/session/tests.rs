@@ -709,6 +709,89 @@ fn a_departed_sessions_hello_is_not_accepted_by_a_newcomer() {
     assert_eq!(room.clients[c].members().len(), 1);
 }
 
+/// An answer to `to`'s hello, sealed under the room key and signed with `signing`, as a member holding the room key
+/// could build it whatever session it claims.
+fn forged_answer(room: &Room, to: usize, member: MemberId, signing: &SigningKey, dh: [u8; 32]) -> Payload {
+    let newcomer = &room.clients[to];
+    let body = AnswerBody {
+        announce: Announce {
+            member,
+            session: signing.verifying_key().to_bytes(),
+            dh,
+            nonce: [9; 32],
+            alias: "bob".into(),
+        },
+        in_reply_to: newcomer.nonce,
+        departed: Vec::new(),
+    }
+    .encode()
+    .unwrap();
+    let binding = Binding {
+        room_id: room.secrets.link().room_id_bytes(),
+        sender: &NOBODY,
+        recipient: &newcomer.session_key,
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(member.into());
+    let item = seal::seal(
+        room.secrets.room_key().expose(),
+        Header::new(Kind::Answer, 0, 0),
+        &binding,
+        &body,
+        Some(signing),
+        &mut rng,
+    )
+    .unwrap();
+    Payload::new(item).unwrap()
+}
+
+#[test]
+fn a_departed_session_answering_first_is_dropped_when_an_answer_lists_it() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    // Bob keeps his session keys, says goodbye, and later answers a newcomer with them from a new connection.
+    let bob_signing = SigningKey::from_bytes(&room.clients[b].signing.to_bytes());
+    let bob_dh = room.clients[b].dh_public;
+    room.clients[b].leave("", NOW).unwrap();
+    room.run();
+    // The relay holds alice's answer to carol back until bob's has arrived.
+    let held = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let held_in = held.clone();
+    room.drop = Some(Box::new(move |d: &Delivered| {
+        let hold = d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. });
+        if hold {
+            held_in.borrow_mut().push(d.clone());
+        }
+        hold
+    }));
+    let c = room.join("carol", 300);
+    room.drop = None;
+    let bob_again = room.next_id;
+    let answer = forged_answer(&room, c, bob_again, &bob_signing, bob_dh);
+    let events = room.inject_item(c, bob_again, true, answer);
+    assert!(
+        matches!(&events[..], [Event::MemberAccepted(info)] if info.member == bob_again),
+        "{events:?}"
+    );
+    for d in held.take() {
+        room.inject(d.to, d.frame);
+    }
+    let members: Vec<MemberId> = room.clients[c].members().iter().map(|m| m.member).collect();
+    assert_eq!(
+        members,
+        vec![room.member(a)],
+        "alice's answer lists bob's old session as departed"
+    );
+    assert!(room.clients[c].gone.contains(&bob_again));
+    // An answer claiming carol's own member id is refused too.
+    let own = room.member(c);
+    let stranger = SigningKey::from_bytes(&[0x33; 32]);
+    let answer = forged_answer(&room, c, own, &stranger, bob_dh);
+    assert_eq!(
+        room.inject_item(c, own, true, answer),
+        vec![Event::CouldNotVerify { from: own }]
+    );
+}
+
 #[test]
 fn an_answer_replayed_to_another_newcomer_is_rejected() {
     let (mut room, a, b, c) = three();
