@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRoom, joinRoom, log, openMember, say, seeMessage, startRelay, waitScreen } from './harness.mjs';
 
-const FLAGS = ['--max-lifetime', '14', '--expiry-warnings', '9,5'];
+const FLAGS = ['--max-lifetime', '18', '--expiry-warnings', '10,5'];
 
 let relay;
 let alice;
@@ -27,7 +27,7 @@ test('members are warned before expiry, then every view is wiped and says why', 
   assert.match(await bob.page.locator('#clock-label').textContent(), /Left/);
 
   for (const member of [alice, bob]) {
-    await log(member.page).locator('.notice.warn', { hasText: /ends in 9 seconds/ }).waitFor({ timeout: 15_000 });
+    await log(member.page).locator('.notice.warn', { hasText: /ends in 10 seconds/ }).waitFor({ timeout: 15_000 });
     await log(member.page).locator('.notice.warn', { hasText: /ends in 5 seconds/ }).waitFor({ timeout: 15_000 });
   }
   for (const member of [alice, bob]) {
