@@ -500,6 +500,10 @@ impl Session {
         self.peers.clear();
         self.pending.clear();
         self.chain = SendChain::new(u32::MAX, ChainKey::random(&mut *self.rng));
+        // The session's own secrets go too (each is wiped as it is replaced), so an ended session that the app still
+        // holds can neither sign nor open anything the relay might keep sending it.
+        self.signing = SigningKey::generate(&mut *self.rng);
+        self.dh_secret = StaticSecret::random_from_rng(&mut *self.rng);
         events.push(Event::Ended { reason });
     }
 

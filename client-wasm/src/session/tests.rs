@@ -551,6 +551,23 @@ fn goodbye_rekeys_and_the_leaver_reads_nothing_after() {
 }
 
 #[test]
+fn an_ended_session_wipes_its_own_secrets() {
+    let (mut room, _, b, c) = three();
+    let signing = room.clients[c].signing.to_bytes();
+    let dh = room.clients[c].dh_secret.to_bytes();
+    room.clients[c].leave("", NOW).unwrap();
+    room.run();
+    assert!(room.clients[c].signing.to_bytes() != signing && room.clients[c].dh_secret.to_bytes() != dh);
+    assert!(room.clients[c].peers.is_empty());
+    assert!(
+        room.clients[b]
+            .members()
+            .iter()
+            .all(|m| m.fingerprint != room.clients[c].fingerprint())
+    );
+}
+
+#[test]
 fn clients_leave_on_a_signed_purge_the_relay_ignored() {
     let (mut room, a, b, c) = three();
     room.ignore_purge = true;
