@@ -505,9 +505,9 @@ function setWhisper(member) {
   $('message').focus();
 }
 
+// The log is role="log" with aria-live: screen readers hear each message and notice once, from the log itself.
 function onMessage(message) {
   view.appendMessage(message);
-  if (!message.mine) view.announce(`${message.whisper ? 'Whisper from' : 'Message from'} ${message.from.alias}`);
 }
 
 async function onAttachment(message) {
@@ -526,7 +526,6 @@ function onExpiring({ seconds }) {
   const minutes = Math.round(seconds / 60);
   const words = seconds >= 60 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${seconds} seconds`;
   view.appendNotice(`This room ends in ${words}. Everything will be wiped.`, 'warn');
-  view.announce(`The room ends in ${words}`);
 }
 
 function onSendProgress({ sent, total, name }) {

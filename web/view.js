@@ -24,15 +24,6 @@ export function currentScreen() {
   return document.body.dataset.screen ?? 'loading';
 }
 
-/** Says something to screen readers through the polite live region. */
-export function announce(text) {
-  const region = $('announcer');
-  region.textContent = '';
-  requestAnimationFrame(() => {
-    region.textContent = text;
-  });
-}
-
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
