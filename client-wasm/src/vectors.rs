@@ -12,7 +12,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::chain::ChainKey;
 use crate::link::{LinkSecret, RoomLink};
-use crate::message::{Announce, Content, Message};
+use crate::message::{Announce, AnswerBody, Content, DescriptorBody, HandoutBody, Message};
 use crate::pairwise::{self, PeerKeys};
 use crate::schedule::{self, RoomKey, RoomSecrets};
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
@@ -247,6 +247,134 @@ fn fail_sealed_message() -> Value {
     })
 }
 
+fn descriptor() -> Value {
+    let body = DescriptorBody {
+        name: "book club".into(),
+        expires_at: EXPIRES_AT,
+    }
+    .encode()
+    .unwrap();
+    let nonce = [0x26; 24];
+    let binding = Binding {
+        room_id: &ROOM_ID,
+        sender: &NOBODY,
+        recipient: &NOBODY,
+    };
+    let header = Header::new(Kind::Descriptor, 0, 0);
+    let item = seal::seal_with_nonce(&ROOM_KEY, header, &binding, &body, None, &nonce).unwrap();
+    json!({
+        "description": "A room descriptor sealed under the room key (unsigned): name \"book club\", the link's expiry.",
+        "room_id": h(&ROOM_ID),
+        "room_key": h(&ROOM_KEY),
+        "room_name": "book club",
+        "expires_at": EXPIRES_AT,
+        "aead_nonce": h(&nonce),
+        "header": h(&header.to_bytes()),
+        "body": h(&body),
+        "item": h(&item),
+    })
+}
+
+/// Session keys that the answer in `answer.json` lists as departed.
+fn departed_keys() -> Vec<[u8; 32]> {
+    vec![party(0xc1).2, party(0xd1).2]
+}
+
+fn answer() -> Value {
+    let (signing, _, session, dh_public) = party(0xb1);
+    let newcomer = party(0xa1).2;
+    let body = AnswerBody {
+        announce: Announce {
+            member: 1,
+            session,
+            dh: dh_public,
+            nonce: [0x6f; 32],
+            alias: "bob".into(),
+        },
+        in_reply_to: [0x5e; 32],
+        departed: departed_keys(),
+    }
+    .encode()
+    .unwrap();
+    let nonce = [0x25; 24];
+    let binding = Binding {
+        room_id: &ROOM_ID,
+        sender: &NOBODY,
+        recipient: &newcomer,
+    };
+    let header = Header::new(Kind::Answer, 0, 0);
+    let item = seal::seal_with_nonce(&ROOM_KEY, header, &binding, &body, Some(&signing), &nonce).unwrap();
+    let signature = sign::sign(&signing, &header.to_bytes(), &ROOM_ID, &newcomer, &body);
+    json!({
+        "description": "Member 1 (\"bob\") answers the hello of hello.json: addressed to its session key, in reply to its session nonce, listing two departed session keys.",
+        "room_id": h(&ROOM_ID),
+        "room_key": h(&ROOM_KEY),
+        "signing_seed": h(&[0xb1; 32]),
+        "dh_secret": h(&[0xb2; 32]),
+        "session_key": h(&session),
+        "dh_public": h(&dh_public),
+        "session_nonce": h(&[0x6f; 32]),
+        "member": 1,
+        "alias": "bob",
+        "recipient": h(&newcomer),
+        "in_reply_to": h(&[0x5e; 32]),
+        "departed": departed_keys().iter().map(|k| h(k)).collect::<Vec<_>>(),
+        "aead_nonce": h(&nonce),
+        "header": h(&header.to_bytes()),
+        "body": h(&body),
+        "signature": h(&signature),
+        "item": h(&item),
+    })
+}
+
+fn handout() -> Value {
+    let (signing, a_dh, a_session, a_dh_pub) = party(0xa1);
+    let (_, _, b_session, b_dh_pub) = party(0xb1);
+    let room_key = RoomKey::from_bytes(ROOM_KEY);
+    let me = PeerKeys {
+        session: &a_session,
+        dh: &a_dh_pub,
+    };
+    let peer = PeerKeys {
+        session: &b_session,
+        dh: &b_dh_pub,
+    };
+    let mut channel = pairwise::channel(&room_key, &a_dh, me, peer).unwrap();
+    let (counter, message_key) = channel.send.next().unwrap();
+    let body = HandoutBody {
+        generation: 3,
+        counter: 12,
+        chain_key: zeroize::Zeroizing::new([0xc5; 32]),
+    }
+    .encode();
+    let nonce = [0x27; 24];
+    let binding = Binding {
+        room_id: &ROOM_ID,
+        sender: &a_session,
+        recipient: &b_session,
+    };
+    let header = Header::new(Kind::Handout, 0, counter);
+    let item = seal::seal_with_nonce(message_key.expose(), header, &binding, &body, Some(&signing), &nonce).unwrap();
+    let signature = sign::sign(&signing, &header.to_bytes(), &ROOM_ID, &b_session, &body);
+    json!({
+        "description": "Session a of pairwise.json hands session b its sender chain (generation 3, next counter 12) with the first key of a's direction of their channel.",
+        "room_id": h(&ROOM_ID),
+        "signing_seed": h(&[0xa1; 32]),
+        "session_key": h(&a_session),
+        "recipient": h(&b_session),
+        "pairwise_counter": counter,
+        "message_key": h(message_key.expose()),
+        "generation": 3,
+        "counter": 12,
+        "chain_key": h(&[0xc5; 32]),
+        "aead_nonce": h(&nonce),
+        "header": h(&header.to_bytes()),
+        "body": h(&body),
+        "signature": h(&signature),
+        "item": h(&item),
+    })
+}
+
 fn all() -> Vec<(&'static str, Value)> {
     vec![
         ("key_schedule.json", key_schedule()),
@@ -256,6 +384,9 @@ fn all() -> Vec<(&'static str, Value)> {
         ("sealed_message.json", sealed_message()),
         ("signature.json", signature_vector()),
         ("fail_sealed_message.json", fail_sealed_message()),
+        ("descriptor.json", descriptor()),
+        ("answer.json", answer()),
+        ("handout.json", handout()),
     ]
 }
 
@@ -318,6 +449,326 @@ fn stored_items_open_and_verify() {
     let secrets = RoomSecrets::derive(&link, schedule["password"].as_str().unwrap()).unwrap();
     assert_eq!(hex::encode(secrets.room_key().expose()), schedule["room_key"]);
     assert_eq!(hex::encode(secrets.verifier().0), schedule["verifier"]);
+}
+
+#[test]
+fn new_items_open_verify_and_decode() {
+    let d = load("descriptor.json");
+    let binding = Binding {
+        room_id: &unhex(&d["room_id"]),
+        sender: &NOBODY,
+        recipient: &NOBODY,
+    };
+    let opened = seal::open(&unhex(&d["room_key"]), &bytes(&d["item"]), &binding).unwrap();
+    assert_eq!(opened.header, Header::new(Kind::Descriptor, 0, 0));
+    let body = DescriptorBody::decode(opened.body()).unwrap();
+    assert_eq!(
+        (body.name.as_str(), body.expires_at),
+        (d["room_name"].as_str().unwrap(), EXPIRES_AT)
+    );
+    assert_eq!(
+        opened.inner_for_test(),
+        &bytes(&d["body"])[..],
+        "the descriptor carries no signature"
+    );
+
+    let a = load("answer.json");
+    let recipient: [u8; 32] = unhex(&a["recipient"]);
+    let binding = Binding {
+        room_id: &unhex(&a["room_id"]),
+        sender: &NOBODY,
+        recipient: &recipient,
+    };
+    let opened = seal::open(&unhex(&a["room_key"]), &bytes(&a["item"]), &binding).unwrap();
+    assert_eq!(opened.header, Header::new(Kind::Answer, 0, 0));
+    let answer = AnswerBody::decode(opened.body()).unwrap();
+    opened.verify(&answer.announce.session, &binding).unwrap();
+    assert_eq!(answer.announce.session, unhex::<32>(&a["session_key"]));
+    assert_eq!(answer.announce.alias, a["alias"]);
+    assert_eq!(answer.in_reply_to, unhex::<32>(&load("hello.json")["session_nonce"]));
+    let departed: Vec<[u8; 32]> = a["departed"].as_array().unwrap().iter().map(unhex).collect();
+    assert_eq!(answer.departed, departed);
+    // Addressed to one newcomer: it does not open for anyone else.
+    let elsewhere = Binding {
+        recipient: &NOBODY,
+        ..binding
+    };
+    assert!(seal::open(&unhex(&a["room_key"]), &bytes(&a["item"]), &elsewhere).is_err());
+
+    let o = load("handout.json");
+    let sender: [u8; 32] = unhex(&o["session_key"]);
+    let recipient: [u8; 32] = unhex(&o["recipient"]);
+    let binding = Binding {
+        room_id: &unhex(&o["room_id"]),
+        sender: &sender,
+        recipient: &recipient,
+    };
+    // The message key is the first of the sender's direction of the channel in pairwise.json.
+    let p = load("pairwise.json");
+    let direction = if p["lo"] == "a" {
+        "chain_lo_to_hi"
+    } else {
+        "chain_hi_to_lo"
+    };
+    let (first, _) = ChainKey::from_bytes(unhex(&p[direction])).step();
+    assert_eq!(h(first.expose()), o["message_key"]);
+    let opened = seal::open(first.expose(), &bytes(&o["item"]), &binding).unwrap();
+    opened.verify(&sender, &binding).unwrap();
+    assert_eq!(opened.header, Header::new(Kind::Handout, 0, 0));
+    let handout = HandoutBody::decode(opened.body()).unwrap();
+    assert_eq!((handout.generation, handout.counter), (3, 12));
+    assert_eq!(*handout.chain_key, unhex::<32>(&o["chain_key"]));
+}
+
+/// HMAC-SHA256 (RFC 2104) written out, to check the document's claim that a chain step is one HMAC each.
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// Rebuilds every layout of `docs/protocol.md` by hand from the vector files' inputs, with the primitives alone and
+/// none of the crate's encoders, so that the document and the code cannot drift apart.
+#[test]
+fn layouts_match_the_document() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    use hkdf::Hkdf;
+    use sha2::{Digest, Sha256};
+
+    let str16 = |text: &str| [&(text.len() as u16).to_be_bytes()[..], text.as_bytes()].concat();
+
+    // Room link and key schedule.
+    let k = load("key_schedule.json");
+    let (room_id, link_secret) = (bytes(&k["room_id"]), bytes(&k["link_secret"]));
+    let expires_at = k["expires_at"].as_u64().unwrap();
+    let link_text = format!(
+        "v1.{}.{}.{expires_at}",
+        URL_SAFE_NO_PAD.encode(&room_id),
+        URL_SAFE_NO_PAD.encode(&link_secret)
+    );
+    assert_eq!(k["link"], link_text);
+    let salt = Sha256::new()
+        .chain_update(b"sanctum v1 argon2id salt")
+        .chain_update(&room_id)
+        .chain_update(&link_secret)
+        .chain_update(expires_at.to_be_bytes())
+        .finalize();
+    assert_eq!(h(&salt), k["argon2_salt"]);
+    let hkdf = Hkdf::<Sha256>::new(Some(&[&room_id[..], &link_secret].concat()), &bytes(&k["stretched"]));
+    for (label, field) in [
+        (&b"sanctum v1 auth token"[..], "auth_token"),
+        (b"sanctum v1 room key", "room_key"),
+    ] {
+        let mut out = [0u8; 32];
+        hkdf.expand(label, &mut out).unwrap();
+        assert_eq!(h(&out), k[field], "{field}");
+    }
+    assert_eq!(h(&Sha256::digest(bytes(&k["auth_token"]))), k["verifier"]);
+
+    // Pairwise channel.
+    let p = load("pairwise.json");
+    let (lo, hi) = if p["lo"] == "a" {
+        (&p["a"], &p["b"])
+    } else {
+        (&p["b"], &p["a"])
+    };
+    let mut info = b"sanctum v1 pairwise".to_vec();
+    for side in [lo, hi] {
+        info.extend(bytes(&side["session_key"]));
+        info.extend(bytes(&side["dh_public"]));
+    }
+    let mut okm = [0u8; 64];
+    Hkdf::<Sha256>::new(Some(&bytes(&p["room_key"])), &bytes(&p["x25519_shared"]))
+        .expand(&info, &mut okm)
+        .unwrap();
+    assert_eq!(
+        (h(&okm[..32]), h(&okm[32..])),
+        (p["chain_lo_to_hi"].clone(), p["chain_hi_to_lo"].clone())
+    );
+    assert!(bytes(&lo["session_key"]) < bytes(&hi["session_key"]));
+
+    // Chain steps are one HMAC-SHA256 each.
+    for step in load("chain.json")["steps"].as_array().unwrap() {
+        let ck: [u8; 32] = unhex(&step["chain_key"]);
+        assert_eq!(h(&hmac_sha256(&ck, b"sanctum v1 message key\x01")), step["message_key"]);
+        assert_eq!(
+            h(&hmac_sha256(&ck, b"sanctum v1 chain step\x01")),
+            step["next_chain_key"]
+        );
+    }
+
+    // Bodies.
+    let hello = load("hello.json");
+    let announce = |v: &Value| {
+        [
+            &(v["member"].as_u64().unwrap() as u32).to_be_bytes()[..],
+            &bytes(&v["session_key"]),
+            &bytes(&v["dh_public"]),
+            &bytes(&v["session_nonce"]),
+            &str16(v["alias"].as_str().unwrap()),
+        ]
+        .concat()
+    };
+    assert_eq!(announce(&hello), bytes(&hello["body"]));
+    let answer = load("answer.json");
+    let departed = answer["departed"].as_array().unwrap();
+    let mut body = announce(&answer);
+    body.extend(bytes(&answer["in_reply_to"]));
+    body.extend((departed.len() as u16).to_be_bytes());
+    departed.iter().for_each(|key| body.extend(bytes(key)));
+    assert_eq!(body, bytes(&answer["body"]));
+    let handout = load("handout.json");
+    let body = [
+        &(handout["generation"].as_u64().unwrap() as u32).to_be_bytes()[..],
+        &(handout["counter"].as_u64().unwrap() as u32).to_be_bytes(),
+        &bytes(&handout["chain_key"]),
+    ]
+    .concat();
+    assert_eq!(body, bytes(&handout["body"]));
+    let descriptor = load("descriptor.json");
+    let body = [
+        &str16(descriptor["room_name"].as_str().unwrap())[..],
+        &descriptor["expires_at"].as_u64().unwrap().to_be_bytes(),
+    ]
+    .concat();
+    assert_eq!(body, bytes(&descriptor["body"]));
+    let message = load("sealed_message.json");
+    let text = message["text"].as_str().unwrap();
+    let body = [
+        &[1u8][..],
+        &message["sent_at"].as_u64().unwrap().to_be_bytes(),
+        &(text.len() as u32).to_be_bytes(),
+        text.as_bytes(),
+    ]
+    .concat();
+    assert_eq!(body, bytes(&message["body"]));
+
+    // Sealed items: header, nonce, ciphertext under the associated data, padding and signature, all by hand.
+    let signature_file = load("signature.json");
+    let whisper_context = [
+        &b"sanctum v1 signature"[..],
+        &bytes(&signature_file["header"]),
+        &bytes(&signature_file["room_id"]),
+        &bytes(&signature_file["session_key"]),
+        &bytes(&signature_file["recipient"]),
+        &bytes(&signature_file["body"]),
+    ]
+    .concat();
+    assert_eq!(whisper_context, bytes(&signature_file["signed_message"]));
+    let zeros = vec![0u8; 32];
+    // (file, kind, generation, counter, key, sender in the aad, recipient)
+    let cases = [
+        (
+            &hello,
+            2u8,
+            0u32,
+            0u32,
+            bytes(&hello["room_key"]),
+            zeros.clone(),
+            zeros.clone(),
+        ),
+        (
+            &answer,
+            3,
+            0,
+            0,
+            bytes(&answer["room_key"]),
+            zeros.clone(),
+            bytes(&answer["recipient"]),
+        ),
+        (
+            &handout,
+            4,
+            0,
+            handout["pairwise_counter"].as_u64().unwrap() as u32,
+            bytes(&handout["message_key"]),
+            bytes(&handout["session_key"]),
+            bytes(&handout["recipient"]),
+        ),
+        (
+            &message,
+            6,
+            2,
+            7,
+            bytes(&message["message_key"]),
+            bytes(&message["session_key"]),
+            zeros.clone(),
+        ),
+        (
+            &descriptor,
+            1,
+            0,
+            0,
+            bytes(&descriptor["room_key"]),
+            zeros.clone(),
+            zeros.clone(),
+        ),
+    ];
+    for (file, kind, generation, counter, key, sender, recipient) in cases {
+        let header = [&[1u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
+        let item = bytes(&file["item"]);
+        assert_eq!(item[..10], header[..], "kind {kind}");
+        assert_eq!(item[10..34], bytes(&file["aead_nonce"])[..], "kind {kind}");
+        let room = bytes(&file["room_id"]);
+        let aad = [&b"sanctum v1 item"[..], &header, &room, &sender, &recipient].concat();
+        let padded = XChaCha20Poly1305::new_from_slice(&key)
+            .unwrap()
+            .decrypt(
+                XNonce::from_slice(&item[10..34]),
+                Payload {
+                    msg: &item[34..],
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        let len = u32::from_be_bytes(padded[..4].try_into().unwrap()) as usize;
+        let bucket = [256, 1024, 4096, 16384, 32768]
+            .into_iter()
+            .find(|&b| b >= 4 + len)
+            .unwrap();
+        assert_eq!(padded.len(), bucket, "kind {kind}");
+        assert_eq!(item.len(), 10 + 24 + bucket + 16, "kind {kind}");
+        assert!(padded[4 + len..].iter().all(|&b| b == 0));
+        let inner = &padded[4..4 + len];
+        let body = bytes(&file["body"]);
+        if kind == 1 {
+            assert_eq!(inner, &body[..]);
+            continue;
+        }
+        assert_eq!(inner[..inner.len() - 64], body[..], "kind {kind}");
+        let signer = if kind == 2 || kind == 3 {
+            bytes(&file["session_key"])
+        } else {
+            sender.clone()
+        };
+        let context = [&b"sanctum v1 signature"[..], &header, &room, &signer, &recipient, &body].concat();
+        let signature = ed25519_dalek::Signature::from_slice(&inner[inner.len() - 64..]).unwrap();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&signer.try_into().unwrap()).unwrap();
+        key.verify_strict(&context, &signature).unwrap();
+    }
+
+    // Fingerprint of the hello's session.
+    let digest = Sha256::new()
+        .chain_update(b"sanctum v1 fingerprint")
+        .chain_update(bytes(&hello["session_key"]))
+        .chain_update(bytes(&hello["dh_public"]))
+        .finalize();
+    let hex = hex::encode(&digest[..10]);
+    let groups: Vec<&str> = (0..5).map(|i| &hex[4 * i..4 * i + 4]).collect();
+    assert_eq!(
+        crate::session::fingerprint(&unhex(&hello["session_key"]), &unhex(&hello["dh_public"])),
+        groups.join(" ")
+    );
 }
 
 #[cfg(feature = "write-vectors")]
