@@ -3,13 +3,13 @@
 //! Both sides run `client-wasm/benches/crypto/ops.rs`: natively through `cargo bench`, and in the browser through the
 //! wasm build's bench exports, called from a Worker on the page in `bench/wasm/` (driven by `bench/wasm/run.mjs`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
-use crate::install::{Browser, chromium_path, install};
-use crate::shell::{cargo, command, output, root, run, target_dir};
+use crate::install::{Browser, chromium_path, install, wasm_bindgen_program};
+use crate::shell::{cargo, command, output, run, target_dir};
 
 /// The operations, in the order the table lists them.
 const OPS: [&str; 7] = [
@@ -33,12 +33,12 @@ pub(crate) fn run_all() -> Result<Vec<Value>> {
 
     println!("bench: client crypto, in headless Chromium's Worker");
     install(Browser::Install)?;
-    crate::web::build_web()?;
+    let pkg = wasm_bindings()?;
     let out = output(
         command("node")
             .arg("bench/wasm/run.mjs")
             .env("CHROMIUM_PATH", chromium_path())
-            .env("SANCTUM_PKG_DIR", root().join("web/pkg")),
+            .env("SANCTUM_PKG_DIR", &pkg),
     )?;
     let wasm: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
         .with_context(|| format!("bench/wasm/run.mjs printed {out:?}"))?;
@@ -69,6 +69,7 @@ pub(crate) fn run_all() -> Result<Vec<Value>> {
             "native_ns": native_ns,
             "wasm_ns": wasm_ns,
             "wasm_over_native": ratio,
+            "wasm_min_ns": wasm["ops"][op]["min_ns"],
             "wasm_samples": wasm["ops"][op]["samples"],
             "wasm_per_sample": wasm["ops"][op]["per_sample"],
         }));
@@ -78,15 +79,45 @@ pub(crate) fn run_all() -> Result<Vec<Value>> {
     Ok(lines)
 }
 
-/// Criterion's mean estimate of each operation, in nanoseconds.
+/// Builds the client for wasm32 exactly as `build-web` does, with bindings generated into the target directory,
+/// so that the bench never rewrites web/pkg/ under a browser test that may be serving it.
+fn wasm_bindings() -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "-p",
+        "sanctum-client",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--release",
+    ]))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/release/sanctum_client.wasm");
+    let Some(wasm_bindgen) = wasm_bindgen_program() else {
+        bail!("wasm-bindgen is not installed; run `cargo xtask install`");
+    };
+    let pkg = target_dir().join("bench-pkg");
+    run(command(wasm_bindgen)
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "sanctum",
+            "--out-dir",
+        ])
+        .arg(&pkg)
+        .arg(&wasm))?;
+    Ok(pkg)
+}
+
+/// Criterion's median estimate of each operation, in nanoseconds, to compare with the browser's median.
 fn native_estimates(dir: &Path) -> Result<std::collections::BTreeMap<&'static str, f64>> {
     let mut estimates = std::collections::BTreeMap::new();
     for op in OPS {
         let path = dir.join(op).join("new/estimates.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let value: Value = serde_json::from_str(&text)?;
-        let Some(ns) = value["mean"]["point_estimate"].as_f64() else {
-            bail!("{} has no mean estimate", path.display());
+        let Some(ns) = value["median"]["point_estimate"].as_f64() else {
+            bail!("{} has no median estimate", path.display());
         };
         estimates.insert(op, ns);
     }
@@ -123,7 +154,7 @@ mod tests {
             std::fs::create_dir_all(&path).expect("temp dir");
             std::fs::write(
                 path.join("estimates.json"),
-                format!(r#"{{"mean":{{"point_estimate":{i}.5}}}}"#),
+                format!(r#"{{"median":{{"point_estimate":{i}.5}}}}"#),
             )
             .expect("write");
         }
