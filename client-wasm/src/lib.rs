@@ -50,8 +50,8 @@ pub use schedule::{
 };
 pub use seal::{HEADER_LEN, ITEM_VERSION, Kind, MAX_ITEM_LEN, NONCE_LEN, OpenError, SealError, TAG_LEN};
 pub use session::{
-    EndReason, Event, LeaveReason, MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session, SessionError,
-    fingerprint,
+    EndReason, Event, LeaveReason, MAX_KNOWN_SESSIONS, MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session,
+    SessionError, fingerprint,
 };
 pub use sign::{SIGNATURE_LEN, SignatureError};
 pub use strength::{MIN_CREATE_SCORE, Strength, password_strength};

@@ -32,6 +32,10 @@ use crate::sign::SessionKey;
 pub const MAX_PENDING_ITEMS: usize = 64;
 /// Most relayed items held for one sender.
 pub const MAX_PENDING_PER_MEMBER: usize = 32;
+/// Most session keys a session remembers, accepted or departed; once full it accepts no one new, so that a hostile
+/// relay working with someone who holds the room key cannot grow its memory without bound through answers' departed
+/// lists. An honest room stays far below it: each answer lists at most 512 keys, and they are mostly the same ones.
+pub const MAX_KNOWN_SESSIONS: usize = 65_536;
 
 /// What the app shows about one accepted member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -762,6 +766,10 @@ impl Session {
     }
 
     fn mark_departed(&mut self, key: SessionKey) {
+        // When the set is full nothing new is recorded, and nothing new is accepted either (see `accept`).
+        if self.seen.len() >= MAX_KNOWN_SESSIONS && !self.seen.contains(&key) {
+            return;
+        }
         if self.seen.insert(key) || !self.departed.contains(&key) {
             self.departed.push_back(key);
             while self.departed.len() > MAX_DEPARTED_LISTED {
@@ -771,6 +779,9 @@ impl Session {
     }
 
     fn accept(&mut self, announce: Announce, events: &mut Vec<Event>) -> Result<(), Rejected> {
+        if self.seen.len() >= MAX_KNOWN_SESSIONS {
+            return Err(Rejected::Forged);
+        }
         let me = PeerKeys {
             session: &self.session_key,
             dh: &self.dh_public,

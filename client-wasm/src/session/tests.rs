@@ -810,6 +810,72 @@ fn a_departed_session_answering_first_is_dropped_when_an_answer_lists_it() {
 }
 
 #[test]
+fn remembered_session_keys_are_bounded() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    let c = room.add("carol", 300);
+    let frame = room.clients[c].join_frame(NOW).unwrap();
+    room.client_frame(c, frame);
+    // Carol's answers are withheld; forged answers, each listing 512 made-up departed keys, arrive instead.
+    room.drop = Some(Box::new(|d: &Delivered| {
+        d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. })
+    }));
+    room.run();
+    room.drop = None;
+    let mut accepted = 0;
+    for i in 0..(MAX_KNOWN_SESSIONS / MAX_DEPARTED_LISTED + 4) {
+        let member = 100 + i as MemberId;
+        let signing = SigningKey::from_bytes(&Sha256::digest((i as u64).to_be_bytes()).into());
+        let newcomer = &room.clients[c];
+        let departed = (0..MAX_DEPARTED_LISTED)
+            .map(|j| Sha256::digest([&(i as u64).to_be_bytes()[..], &(j as u64).to_be_bytes()].concat()).into())
+            .collect();
+        let body = AnswerBody {
+            announce: Announce {
+                member,
+                session: signing.verifying_key().to_bytes(),
+                dh: room.clients[b].dh_public,
+                nonce: [9; 32],
+                alias: "m".into(),
+            },
+            in_reply_to: newcomer.nonce,
+            departed,
+        }
+        .encode()
+        .unwrap();
+        let binding = Binding {
+            room_id: room.secrets.link().room_id_bytes(),
+            sender: &NOBODY,
+            recipient: &newcomer.session_key,
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(i as u64);
+        let item = seal::seal(
+            room.secrets.room_key().expose(),
+            Header::new(Kind::Answer, 0, 0),
+            &binding,
+            &body,
+            Some(&signing),
+            &mut rng,
+        )
+        .unwrap();
+        let events = room.clients[c].handle(
+            RelayFrame::Frame {
+                from: member,
+                direct: true,
+                payload: Payload::new(item).unwrap(),
+            },
+            NOW,
+        );
+        let _ = room.clients[c].take_outgoing();
+        accepted += events.iter().filter(|e| matches!(e, Event::MemberAccepted(_))).count();
+        assert!(room.clients[c].seen.len() <= MAX_KNOWN_SESSIONS);
+    }
+    assert_eq!(room.clients[c].seen.len(), MAX_KNOWN_SESSIONS);
+    assert!(accepted < MAX_KNOWN_SESSIONS / MAX_DEPARTED_LISTED + 4, "{accepted}");
+    let _ = a;
+}
+
+#[test]
 fn an_answer_replayed_to_another_newcomer_is_rejected() {
     let (mut room, a, b, c) = three();
     let member_a = room.member(a);
