@@ -5,7 +5,7 @@
 
 use crate::schedule::MAX_PASSWORD_LEN;
 
-/// The lowest zxcvbn score (0 to 4) a password needs to create a room: 3, "safely unguessable" (about 10^10 guesses).
+/// The lowest zxcvbn score (0 to 4) a password needs to create a room: 3, "safely unguessable" (at least 10^8 guesses).
 pub const MIN_CREATE_SCORE: u8 = 3;
 
 /// Only this many leading characters are scored, which bounds the estimator's time; longer passwords score at least as well.
