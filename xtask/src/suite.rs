@@ -118,7 +118,8 @@ fn step(name: &str, options: &Options) -> Result<Outcome> {
         }
         "fmt" => run(cargo().args(["fmt", "--all", "--check"]))?,
         "clippy" => run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?,
-        "test" => run(cargo().args(["test", "--workspace"]))?,
+        // --no-fail-fast runs every test binary, so one run shows every failure rather than the first.
+        "test" => run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?,
         "build-web" => web::build_web()?,
         "relay" => {
             relay::build_for_tests()?;
