@@ -63,12 +63,29 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   node.setAttribute('target', '_blank');
 });
 
+// Matches the start of an allowed opening or closing tag: `<b>`, `</b>`, `<a href=...>`, `<br/>`.
+const ALLOWED_TAG_START = new RegExp(`^</?(?:${ALLOWED_TAGS.join('|')})(?=[\\s/>])`, 'i');
+// Longer than the longest allowed tag start, `</blockquote` and the character after it.
+const TAG_START_WINDOW = 16;
+
+/**
+ * Escapes every `<` that does not start an allowed tag, so the parser never builds any other element or comment,
+ * and text such as `x<y and z>w` or `<div>` is shown exactly as the member typed it.
+ * The element hook above stays as a second line of defence for whatever the parser still builds.
+ * @param {string} text
+ * @returns {string}
+ */
+export function escapeForeignMarkup(text) {
+  return text.replace(/</g, (lt, offset) =>
+    ALLOWED_TAG_START.test(text.slice(offset, offset + TAG_START_WINDOW)) ? lt : '&lt;');
+}
+
 /**
  * Turns a member's message text into a fragment holding only allowed formatting and plain text.
  * @param {string} text
  * @returns {DocumentFragment}
  */
 export function renderFormatted(text) {
-  const fragment = DOMPurify.sanitize(String(text), CONFIG);
+  const fragment = DOMPurify.sanitize(escapeForeignMarkup(String(text)), CONFIG);
   return document.importNode(fragment, true);
 }

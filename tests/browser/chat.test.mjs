@@ -18,7 +18,12 @@ import {
   waitScreen,
 } from './harness.mjs';
 
-const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
+// The README's screenshot is rewritten only on request, so that a test run leaves the tree clean;
+// otherwise the picture goes to target/, where a developer can still look at it.
+const SCREENSHOT = fileURLToPath(new URL(
+  process.env.SANCTUM_UPDATE_SCREENSHOT ? '../../docs/screenshot.png' : '../../target/chat-screenshot.png',
+  import.meta.url,
+));
 
 let relay;
 let alice;

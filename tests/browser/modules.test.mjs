@@ -37,6 +37,10 @@ test('sanitize.js keeps the allowed formatting, writes other markup out as text,
       js: render('<a href="javascript:alert(1)">js</a>'),
       attributes: render('<b style="color:red" onclick="x()" title="t">b</b>'),
       plain: render('a < b && c > d'),
+      comparison: render('x<y and z>w'),
+      comment: render('<!-- hidden --><b>shown</b>'),
+      unclosed: render('<b'),
+      nested: render('<b>bold <img src=x onerror=alert(1)> still bold</b>'),
     };
   });
   assert.equal(cases.tags.length, 21);
@@ -53,6 +57,10 @@ test('sanitize.js keeps the allowed formatting, writes other markup out as text,
   assert.equal(cases.js.html, '<a>js</a>');
   assert.equal(cases.attributes.html, '<b>b</b>');
   assert.equal(cases.plain.text, 'a < b && c > d');
+  assert.equal(cases.comparison.text, 'x<y and z>w');
+  assert.equal(cases.comment.html, '&lt;!-- hidden --&gt;<b>shown</b>');
+  assert.equal(cases.unclosed.text, '<b');
+  assert.equal(cases.nested.html, '<b>bold &lt;img src=x onerror=alert(1)&gt; still bold</b>');
 });
 
 test('commands.js parses the slash commands and their usage errors', async () => {
