@@ -655,7 +655,8 @@ impl Session {
     ) -> Result<(), Rejected> {
         // A member this session dropped stays dropped, even if the relay never acted on its goodbye or kick: its items
         // must neither be shown nor wait in the pre-hand-out buffer, where they would crowd out other members' items.
-        if self.gone.contains(&from) {
+        // The same holds for this session's own items reflected back by the relay.
+        if Some(from) == self.me || self.gone.contains(&from) {
             return Err(Rejected::Ignored);
         }
         let header = Header::parse(payload.as_bytes())?;
