@@ -116,6 +116,28 @@ mod tests {
     }
 
     #[test]
+    fn layout_matches_the_document() {
+        // blob = u8(1) || room_id || link_secret || u64(expires_at) || room_key || auth_token || str16(alias)
+        let secrets = fixed_secrets(5);
+        let link = secrets.link();
+        let by_hand = [
+            &[1u8][..],
+            link.room_id_bytes(),
+            link.secret().expose(),
+            &link.expires_at().to_be_bytes(),
+            secrets.room_key().expose(),
+            &secrets.auth_token().0,
+            &[0, 3],
+            b"eve",
+        ]
+        .concat();
+        assert_eq!(
+            *encode_resume(&secrets, "eve").unwrap(),
+            URL_SAFE_NO_PAD.encode(by_hand)
+        );
+    }
+
+    #[test]
     fn holds_exactly_the_room_secrets_and_alias() {
         let text = encode_resume(&fixed_secrets(3), "alice").unwrap();
         let len = URL_SAFE_NO_PAD.decode(text.as_bytes()).unwrap().len();
