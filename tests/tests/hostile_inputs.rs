@@ -839,6 +839,13 @@ async fn upgrade_status(ctx: &Ctx, options: &Options) -> io::Result<Outcome> {
     }
 }
 
+/// The status of an upgrade whose request carries `Origin: origin`, as a browser page on that origin sends it.
+async fn upgrade_from_origin(ctx: Ctx, origin: &'static str) -> io::Result<Outcome> {
+    let mut options = ctx.options(0);
+    options.headers.push(("Origin".into(), origin.into()));
+    upgrade_status(&ctx, &options).await
+}
+
 /// Sends `request` as raw HTTP and returns the response's status and head.
 async fn raw_http(ctx: &Ctx, request: &str) -> io::Result<(u16, String)> {
     let mut stream = raw_ws::tcp(ctx.addr, &Options::default()).await?;
@@ -860,21 +867,13 @@ fn upgrade_rows() -> Vec<Case> {
             "foreign_origin",
             "an upgrade from a browser page on another origin",
             Http(403),
-            |ctx| async move {
-                let mut options = ctx.options(0);
-                options.headers.push(("Origin".into(), "https://evil.example".into()));
-                upgrade_status(&ctx, &options).await
-            },
+            |ctx| upgrade_from_origin(ctx, "https://evil.example"),
         ),
         case(
             "null_origin",
             "an upgrade with `Origin: null` (a sandboxed frame or a file)",
             Http(403),
-            |ctx| async move {
-                let mut options = ctx.options(0);
-                options.headers.push(("Origin".into(), "null".into()));
-                upgrade_status(&ctx, &options).await
-            },
+            |ctx| upgrade_from_origin(ctx, "null"),
         ),
         case(
             "not_an_upgrade",
@@ -1236,6 +1235,11 @@ fn is_table_row(line: &str) -> bool {
 fn the_threat_model_lists_the_same_table() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/threat-model.md"))
         .expect("docs/threat-model.md is readable");
+    // Only the section of the table counts: other tables of the document have rows of the same shape.
+    let section = doc
+        .split("\n## ")
+        .find(|part| part.starts_with("Hostile-input table"))
+        .expect("docs/threat-model.md has a section \"Hostile-input table\"");
     let rows: Vec<String> = tables()
         .into_iter()
         .flat_map(|(_, _, cases)| cases)
@@ -1243,9 +1247,9 @@ fn the_threat_model_lists_the_same_table() {
         .collect();
     let missing: Vec<&String> = rows
         .iter()
-        .filter(|row| !doc.lines().any(|line| line == row.as_str()))
+        .filter(|row| !section.lines().any(|line| line == row.as_str()))
         .collect();
-    let documented = doc.lines().filter(|line| is_table_row(line)).count();
+    let documented = section.lines().filter(|line| is_table_row(line)).count();
     assert!(
         missing.is_empty(),
         "docs/threat-model.md lacks these rows of the hostile-input table:\n{}",
