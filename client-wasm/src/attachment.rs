@@ -78,13 +78,23 @@ pub(crate) fn start_for(
 }
 
 /// One attachment being received from one sender.
-#[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) start: AttachmentStart,
     pub(crate) sent_at: u64,
     /// Reassembled plaintext, allocated once at its full size on the first chunk so it never moves, and wiped on drop.
     data: Zeroizing<Vec<u8>>,
     next: u32,
+}
+
+impl std::fmt::Debug for Incoming {
+    /// Shows progress only: the reassembled bytes are plaintext and never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("size", &self.start.size)
+            .field("chunks", &self.start.chunks)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Incoming {
@@ -172,6 +182,18 @@ mod tests {
         let mut huge = max;
         huge.size = u64::MAX;
         assert!(Incoming::new(huge, 0, 0).is_err());
+    }
+
+    #[test]
+    fn debug_omits_the_plaintext() {
+        let bytes = b"top secret attachment bytes".to_vec();
+        let start = start_for([4; 16], "secret-name.txt", "text/plain", &bytes).unwrap();
+        let mut incoming = Incoming::new(start.clone(), 0, 0).unwrap();
+        let mut half = Incoming::new(start_for([4; 16], "x", "y", &vec![7; CHUNK_LEN + 1]).unwrap(), 0, 0).unwrap();
+        half.push(&[4; 16], 0, &[7; CHUNK_LEN]).unwrap();
+        let text = format!("{incoming:?} {half:?}");
+        assert!(!text.contains("secret") && !text.contains("7, 7"), "{text}");
+        assert_eq!(incoming.push(&start.id, 0, &bytes), Ok(Some(bytes)));
     }
 
     #[test]
