@@ -633,6 +633,11 @@ async function submitComposer() {
     else await state.session.send(text);
   } catch (error) {
     view.appendNotice(`Not sent: ${explain(error.code, error.message)}`, 'bad');
+    // Offline, the text goes back into an empty message box, so that it can be sent again after the reconnect.
+    if (error.code === 'offline' && !box.value) {
+      box.value = text;
+      autoGrow();
+    }
   }
 }
 
@@ -726,7 +731,12 @@ async function confirmPurge() {
   if (!ok || !state.self) return;
   try {
     await state.session.purge();
-  } catch {
+  } catch (error) {
+    // Offline, nothing was sent: the room lives on, so this tab must not say it purged it.
+    if (error.code === 'offline') {
+      view.appendNotice(`Not purged: ${explain(error.code)}`, 'bad');
+      return;
+    }
     /* The purge is also signed in-band; whatever the relay says, this tab wipes itself. */
   }
   wipeEverything();

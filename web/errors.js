@@ -23,6 +23,7 @@ const WORDS = {
   link_expired: 'This link has expired. The room is gone.',
   unreachable: 'Cannot reach the relay. Check your connection; the app retries on its own while the room lives.',
   reconnecting: 'Connection lost. Reconnecting…',
+  offline: 'The connection to the relay is lost and the app is reconnecting. Try again once it is back.',
   kicked: 'A member removed you from the room.',
   worker: 'The encryption engine stopped unexpectedly. Reload the page.',
   alias_invalid: 'Choose an alias of 1 to 32 characters.',

@@ -51,7 +51,9 @@ export class RoomSession {
       if (bridge === this.#bridge) this.#onDisconnected(data);
     });
     bridge.on('failed', (data) => {
-      if (bridge === this.#bridge) this.#handlers.failed?.(data);
+      // While reconnecting, a Worker that cannot start (its script cannot be fetched while the network is down) is one
+      // more failed attempt: its pending resume is rejected, and the loop tries again with a fresh Worker.
+      if (bridge === this.#bridge && !this.#reconnecting) this.#handlers.failed?.(data);
     });
     this.#bridge = bridge;
     bridge.request('configure', { relayUrl: this.#config.relayUrl, testDeriveHoldMs: this.#config.testDeriveHoldMs })
@@ -91,26 +93,39 @@ export class RoomSession {
     return result;
   }
 
+  /**
+   * Sends a request to the Worker of the session in the room; while the connection is being restored there is none,
+   * and the request fails with the code `offline` instead of reaching a Worker that is still rejoining.
+   */
+  #inRoom(op, args, transfer) {
+    if (this.#reconnecting || !this.#bridge) {
+      return Promise.reject(Object.assign(new Error('reconnecting'), { code: 'offline' }));
+    }
+    return this.#bridge.request(op, args, transfer);
+  }
+
   send(text) {
-    return this.#bridge.request('send', { text });
+    return this.#inRoom('send', { text });
   }
 
   whisper(member, text) {
-    return this.#bridge.request('whisper', { member: member.id, text });
+    return this.#inRoom('whisper', { member: member.id, text });
   }
 
   /** Sends a file as encrypted chunks; the bytes are moved into the Worker. */
   attach(name, type, bytes) {
-    return this.#bridge.request('attach', { name, type, bytes }, [bytes]);
+    return this.#inRoom('attach', { name, type, bytes }, [bytes]);
   }
 
   kick(member) {
-    return this.#bridge.request('kick', { member: member.id });
+    return this.#inRoom('kick', { member: member.id });
   }
 
   async purge() {
-    this.#closing = true;
-    return this.#bridge.request('purge');
+    const purged = this.#inRoom('purge');
+    // An offline purge sent nothing, so the reconnect loop goes on; one that reached the Worker ends this session.
+    if (!this.#reconnecting) this.#closing = true;
+    return purged;
   }
 
   /** Says the farewell (if any), leaves, and ends the Worker. */
