@@ -4,6 +4,7 @@
 // Each member is its own persistent browser context in a fresh temporary profile, so nothing is shared between them.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -72,6 +73,73 @@ export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Starts a TCP proxy on 127.0.0.1 port 0 that forwards every connection to a relay, so that a test can cut a
+ * member's connection the way a network does: the browser sees its WebSocket fail without a close frame, and the relay
+ * sees the member's socket end, while the room lives on.
+ * Pages load through the proxy's origin, so the relay must list it with `--public-origin`; that is why the proxy
+ * listens before the relay starts and learns the relay's address afterwards, from `forwardTo`.
+ */
+export async function startProxy() {
+  const open = new Set();
+  let target = null;
+  let refusing = false;
+  let refused = 0;
+  const server = createServer((client) => {
+    if (refusing || !target) {
+      refused += 1;
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(target.port, target.hostname);
+    const pair = [client, upstream];
+    const end = () => {
+      for (const socket of pair) {
+        socket.destroy();
+        open.delete(socket);
+      }
+    };
+    for (const socket of pair) {
+      open.add(socket);
+      socket.setNoDelay(true);
+      socket.on('error', end);
+      socket.on('close', end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return {
+    origin: `http://127.0.0.1:${server.address().port}`,
+    /** Sets the relay's origin, e.g. `http://127.0.0.1:43125`, that new connections go to. */
+    forwardTo(origin) {
+      target = new URL(origin);
+    },
+    /** While true, every new connection is reset as soon as it arrives, as if the network were down. */
+    refuse(value) {
+      refusing = value;
+    },
+    /** How many connections were reset on arrival so far. */
+    get refused() {
+      return refused;
+    },
+    /** Resets every proxied connection, both the browser's end and the relay's, at once; returns how many it cut. */
+    cut() {
+      const sockets = [...open];
+      open.clear();
+      for (const socket of sockets) socket.resetAndDestroy();
+      return sockets.length / 2;
+    },
+    async close() {
+      this.cut();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }

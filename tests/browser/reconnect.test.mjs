@@ -1,0 +1,116 @@
+// A dropped connection: each member reaches the relay through a TCP proxy of their own, so that the test can cut one
+// member's connections the way a network does while the relay, the room and the other member carry on.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  createRoom,
+  joinRoom,
+  log,
+  openMember,
+  say,
+  seeMembers,
+  seeMessage,
+  startProxy,
+  startRelay,
+  violations,
+} from './harness.mjs';
+
+let relay;
+let aliceProxy;
+let bobProxy;
+let alice;
+let bob;
+
+before(async () => {
+  [aliceProxy, bobProxy] = await Promise.all([startProxy(), startProxy()]);
+  relay = await startRelay(['--public-origin', aliceProxy.origin, '--public-origin', bobProxy.origin]);
+  aliceProxy.forwardTo(relay.origin);
+  bobProxy.forwardTo(relay.origin);
+  [alice, bob] = await Promise.all([openMember(), openMember()]);
+});
+
+after(async () => {
+  await Promise.all([alice, bob].map((member) => member?.close()));
+  await Promise.all([aliceProxy, bobProxy].map((proxy) => proxy?.close()));
+  await relay?.stop();
+});
+
+/** The value of an unlabelled counter or gauge in the relay's Prometheus text. */
+function metric(text, name) {
+  const line = text.split('\n').find((row) => row.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in the metrics`);
+  return Number(line.slice(name.length + 1));
+}
+
+async function ownFingerprint(page) {
+  return (await page.locator('#fact-fingerprint-value').textContent()).trim();
+}
+
+test('a dropped connection comes back as a new session, and what was said during the gap is not shown', async () => {
+  const link = await createRoom(alice.page, aliceProxy.origin, { alias: 'alice' });
+  await joinRoom(bob.page, link.replace(aliceProxy.origin, bobProxy.origin), { alias: 'bob' });
+  await seeMembers(alice.page, 2);
+  await seeMembers(bob.page, 2);
+  await say(alice.page, 'before the drop');
+  await seeMessage(bob.page, 'before the drop');
+  const before = await ownFingerprint(alice.page);
+
+  // The network goes down for alice: her connections end without a close frame, and new ones fail for a while.
+  aliceProxy.refuse(true);
+  assert.ok(aliceProxy.cut() >= 1, 'alice had a connection to cut');
+  await alice.page.locator('#chat-banner', { hasText: 'Reconnecting' }).waitFor();
+  assert.match(await alice.page.locator('#relay-status').textContent(), /Reconnecting/);
+  await log(bob.page).locator('.notice', { hasText: 'alice lost their connection' }).waitFor();
+  await seeMembers(bob.page, 1);
+
+  // What alice types meanwhile is refused in plain words and given back to her, not silently lost.
+  await say(alice.page, 'typed while offline');
+  await log(alice.page).locator('.notice.bad', { hasText: /Not sent: .*reconnecting/i }).waitFor();
+  assert.equal(await alice.page.getByLabel('Message', { exact: true }).inputValue(), 'typed while offline');
+  await alice.page.getByLabel('Message', { exact: true }).fill('');
+
+  // Bob speaks during the gap; the relay has his frame before alice can connect again.
+  const framesIn = metric(await relay.metrics(), 'sanctum_frames_in_total');
+  await say(bob.page, 'said during the gap');
+  await seeMessage(bob.page, 'said during the gap');
+  for (let tries = 0; metric(await relay.metrics(), 'sanctum_frames_in_total') <= framesIn; tries += 1) {
+    assert.ok(tries < 100, 'the relay never received the message sent during the gap');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // At least one attempt to reconnect fails before the network comes back, and the app keeps trying.
+  for (let tries = 0; aliceProxy.refused === 0; tries += 1) {
+    assert.ok(tries < 200, 'alice never tried to reconnect');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  aliceProxy.refuse(false);
+
+  // Alice is back on her own, as a new session with new keys, and is told about the gap.
+  await log(alice.page).locator('.notice', { hasText: 'Reconnected as a new session' }).waitFor({ timeout: 30_000 });
+  assert.match(
+    await log(alice.page).locator('.notice', { hasText: 'Reconnected as a new session' }).textContent(),
+    /Messages sent while you were disconnected are not shown/,
+  );
+  assert.ok(await alice.page.locator('#chat-banner').isHidden());
+  assert.match(await alice.page.locator('#relay-status').textContent(), /Connected/);
+  const after = await ownFingerprint(alice.page);
+  assert.notEqual(after, before, 'the new session has new keys');
+  await seeMembers(alice.page, 2);
+
+  // Bob sees the new session join under its new key.
+  await log(bob.page).locator('.notice', { hasText: `alice joined · key ${after}` }).waitFor();
+  await seeMembers(bob.page, 2);
+  await bob.page.locator('#member-list .member', { hasText: `key ${after}` }).waitFor();
+  assert.equal(await bob.page.locator('#member-list .member', { hasText: `key ${before}` }).count(), 0);
+
+  // Chat flows both ways again; what was on alice's screen before the drop stays, the gap's message never arrives.
+  await say(alice.page, 'back again');
+  await seeMessage(bob.page, 'back again');
+  await say(bob.page, 'welcome back');
+  await seeMessage(alice.page, 'welcome back');
+  await seeMessage(alice.page, 'before the drop');
+  assert.equal(await log(alice.page).getByText('said during the gap').count(), 0);
+
+  assert.deepEqual(await violations(alice.page), []);
+  assert.deepEqual(await violations(bob.page), []);
+  assert.deepEqual([...alice.errors, ...bob.errors], []);
+});
