@@ -146,7 +146,7 @@ test('/help lists the commands', async () => {
   }
 });
 
-test('an image travels as encrypted chunks and renders from a blob: URL', async () => {
+test('attachments travel as encrypted chunks: an image and a video render from blob: URLs, other files download', async () => {
   const png = makePng(96, 64);
   await alice.page.locator('#file-input').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: png });
   for (const member of [bob, carol]) {
@@ -179,6 +179,25 @@ test('an image travels as encrypted chunks and renders from a blob: URL', async 
   await download.waitFor({ timeout: 20_000 });
   assert.match(await download.getAttribute('href'), /^blob:/);
   assert.equal(await download.getAttribute('download'), 'notes.txt');
+  const notes = log(alice.page).locator('.attachment', { has: alice.page.getByRole('link', { name: 'Download notes.txt' }) });
+  assert.equal(await notes.locator('img, video, audio').count(), 0, 'a generic file is never rendered');
+  assert.equal((await notes.locator('.file-name').textContent()).trim(), 'notes.txt');
+
+  // A video plays from a blob: URL: a WebM recorded from a canvas in bob's page, decoded at its size in alice's.
+  const webm = await recordWebm(bob.page, 64, 48);
+  await bob.page.locator('#file-input').setInputFiles({ name: 'clip.webm', mimeType: 'video/webm', buffer: webm });
+  const video = log(alice.page).locator('.attachment video[aria-label="clip.webm"]');
+  await video.waitFor({ timeout: 20_000 });
+  assert.match(await video.getAttribute('src'), /^blob:http:\/\/127\.0\.0\.1:\d+\//);
+  assert.equal(await video.evaluate((node) => node.controls), true);
+  const size = await video.evaluate((node) => new Promise((resolve, reject) => {
+    const report = () => resolve([node.videoWidth, node.videoHeight]);
+    if (node.readyState >= HTMLMediaElement.HAVE_METADATA) report();
+    node.addEventListener('loadedmetadata', report, { once: true });
+    node.addEventListener('error', () => reject(new Error(`the video did not load: ${node.error?.message}`)), { once: true });
+  }));
+  assert.deepEqual(size, [64, 48]);
+  await log(alice.page).getByRole('link', { name: 'Download clip.webm' }).waitFor();
 
   // Pasting a file into the message box, or dropping one on the chat, sends it the same way.
   await bob.page.evaluate(() => {
@@ -296,4 +315,31 @@ function makePng(width, height) {
     chunk('IDAT', deflateSync(raw)),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+/**
+ * Records a short WebM (VP8) of a changing canvas with the page's MediaRecorder, so the test needs no fixture file.
+ * @returns {Promise<Buffer>}
+ */
+async function recordWebm(page, width, height) {
+  const bytes = await page.evaluate(async ([w, h]) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = w;
+    canvas.height = h;
+    const context = canvas.getContext('2d');
+    const recorder = new MediaRecorder(canvas.captureStream(20), { mimeType: 'video/webm;codecs=vp8' });
+    const chunks = [];
+    recorder.addEventListener('dataavailable', (event) => chunks.push(event.data));
+    const stopped = new Promise((resolve) => recorder.addEventListener('stop', resolve, { once: true }));
+    recorder.start();
+    for (let frame = 0; frame < 10; frame += 1) {
+      context.fillStyle = `rgb(${frame * 25}, 120, 200)`;
+      context.fillRect(0, 0, w, h);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    recorder.stop();
+    await stopped;
+    return Array.from(new Uint8Array(await new Blob(chunks).arrayBuffer()));
+  }, [width, height]);
+  return Buffer.from(bytes);
 }
