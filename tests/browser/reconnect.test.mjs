@@ -42,6 +42,14 @@ function metric(text, name) {
   return Number(line.slice(name.length + 1));
 }
 
+/** Polls a condition of the test's own processes (the relay's metrics, the proxy) until it holds, for up to 10 s. */
+async function until(check, what) {
+  for (const started = Date.now(); !(await check());) {
+    if (Date.now() - started > 10_000) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function ownFingerprint(page) {
   return (await page.locator('#fact-fingerprint-value').textContent()).trim();
 }
@@ -70,18 +78,13 @@ test('a dropped connection comes back as a new session, and what was said during
   await alice.page.getByLabel('Message', { exact: true }).fill('');
 
   // Bob speaks during the gap; the relay has his frame before alice can connect again.
-  const framesIn = metric(await relay.metrics(), 'sanctum_frames_in_total');
+  const framesInNow = async () => metric(await relay.metrics(), 'sanctum_frames_in_total');
+  const framesIn = await framesInNow();
   await say(bob.page, 'said during the gap');
   await seeMessage(bob.page, 'said during the gap');
-  for (let tries = 0; metric(await relay.metrics(), 'sanctum_frames_in_total') <= framesIn; tries += 1) {
-    assert.ok(tries < 100, 'the relay never received the message sent during the gap');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(async () => (await framesInNow()) > framesIn, 'the relay receives the message sent during the gap');
   // At least one attempt to reconnect fails before the network comes back, and the app keeps trying.
-  for (let tries = 0; aliceProxy.refused === 0; tries += 1) {
-    assert.ok(tries < 200, 'alice never tried to reconnect');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(() => aliceProxy.refused > 0, 'alice tries to reconnect');
   aliceProxy.refuse(false);
 
   // Alice is back on her own, as a new session with new keys, and is told about the gap.
