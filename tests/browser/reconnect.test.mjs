@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  confirm,
   createRoom,
   joinRoom,
   log,
@@ -13,6 +14,7 @@ import {
   startProxy,
   startRelay,
   violations,
+  waitScreen,
 } from './harness.mjs';
 
 let relay;
@@ -76,6 +78,11 @@ test('a dropped connection comes back as a new session, and what was said during
   await log(alice.page).locator('.notice.bad', { hasText: /Not sent: .*reconnecting/i }).waitFor();
   assert.equal(await alice.page.getByLabel('Message', { exact: true }).inputValue(), 'typed while offline');
   await alice.page.getByLabel('Message', { exact: true }).fill('');
+  // A purge asked for offline sends nothing, so the tab must not claim the room is gone.
+  await alice.page.getByRole('button', { name: 'Purge the room for everyone' }).click();
+  await confirm(alice.page);
+  await log(alice.page).locator('.notice.bad', { hasText: /Not purged: .*reconnecting/i }).waitFor();
+  await waitScreen(alice.page, 'chat');
 
   // Bob speaks during the gap; the relay has his frame before alice can connect again.
   const framesInNow = async () => metric(await relay.metrics(), 'sanctum_frames_in_total');
