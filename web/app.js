@@ -286,7 +286,7 @@ async function onPasswordInput() {
     return;
   }
   try {
-    const result = await state.session.strength(password);
+    const result = await state.session.strength(password, $('create-alias').value.trim(), $('create-room').value.trim());
     if (seq !== strengthSeq) return;
     view.setStrength(result.score, strengthWords(result));
   } catch {
@@ -322,7 +322,7 @@ async function submitCreate() {
   if (!aliasAccepted('create', alias)) return;
   let strength;
   try {
-    strength = await state.session.strength(password);
+    strength = await state.session.strength(password, alias, roomName);
   } catch (error) {
     view.setFieldError('create-error', explain(error.code, error.message));
     return;

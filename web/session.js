@@ -61,9 +61,9 @@ export class RoomSession {
     return bridge;
   }
 
-  /** Password strength from the core's estimator: {score, acceptable, feedback}. */
-  strength(password) {
-    return this.#engine().request('strength', { password });
+  /** Password strength from the core's estimator, which also penalises the alias and room name: {score, acceptable, feedback}. */
+  strength(password, alias = '', roomName = '') {
+    return this.#engine().request('strength', { password, alias, roomName });
   }
 
   /** Checks a link without a password: {expiresAt} or an error with code link_invalid or link_expired. */

@@ -59,7 +59,7 @@ async function handle(op, args) {
       settings.testDeriveHoldMs = Number(args.testDeriveHoldMs) || 0;
       return true;
     case 'strength':
-      return password_strength(String(args.password ?? ''));
+      return password_strength(String(args.password ?? ''), String(args.alias ?? ''), String(args.roomName ?? ''));
     case 'checkLink':
       return { expiresAt: check_link(String(args.link ?? ''), Date.now()) };
     case 'create':

@@ -126,8 +126,13 @@ impl Fields {
 
 /// The core's password estimate as `{score, acceptable, feedback}`.
 #[wasm_bindgen]
-pub fn password_strength(password: &str) -> JsValue {
-    let strength = estimate(password, &["sanctum"]);
+pub fn password_strength(password: &str, alias: &str, room_name: &str) -> JsValue {
+    // A password built from what the other members see (the alias, the room name, the app's name) is easier to guess.
+    let inputs: Vec<&str> = ["sanctum", alias, room_name]
+        .into_iter()
+        .filter(|input| !input.is_empty())
+        .collect();
+    let strength = estimate(password, &inputs);
     let mut feedback: Vec<String> = strength.warning.into_iter().collect();
     feedback.extend(strength.suggestions);
     Fields::new()

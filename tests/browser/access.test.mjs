@@ -54,6 +54,12 @@ test('creating a room refuses a weak password with an explanation and a strength
   await page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
   await page.locator('#strength-text', { hasText: 'Good enough' }).waitFor();
   assert.ok(Number(await page.locator('#strength-bar').getAttribute('data-score')) >= 3);
+
+  // The same passphrase is refused once it is the room's name, which every member sees.
+  await page.getByLabel('Room name').filter({ visible: true }).fill(STRONG_PASSWORD);
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await page.locator('#create-error', { hasText: 'too easy to guess' }).waitFor();
+  await waitScreen(page, 'create');
 });
 
 test('a wrong password gets a clear message, not a hang', async () => {
