@@ -67,12 +67,12 @@ pub async fn run(
         }
     };
     tracing::info!("relay started");
-    // axum's `on_upgrade` spawns sockets outside the server's graceful shutdown, so they are tracked separately.
     // Frames are small and latency matters: without TCP_NODELAY a frame can wait for the peer's delayed ACK of the
     // previous one (about 5 ms at the median in `cargo xtask bench`, against 0.15 ms with it).
     let listener = listener.tap_io(|stream| {
         let _ = stream.set_nodelay(true);
     });
+    // axum's `on_upgrade` spawns sockets outside the server's graceful shutdown, so they are tracked separately.
     axum::serve(
         listener,
         web::router(app).into_make_service_with_connect_info::<SocketAddr>(),
