@@ -134,6 +134,7 @@ struct Options {
     only: Option<String>,
     servers: Vec<ServerKind>,
     crypto: bool,
+    crypto_only: bool,
 }
 
 impl Options {
@@ -145,6 +146,7 @@ impl Options {
             only: None,
             servers: vec![ServerKind::Ceiling, ServerKind::Relay],
             crypto: true,
+            crypto_only: false,
         };
         let mut release = None;
         let mut reps = None;
@@ -155,7 +157,7 @@ impl Options {
                 "--release" => release = Some(true),
                 "--debug" => release = Some(false),
                 "--reps" => reps = Some(args.next().context("--reps needs a number")?.parse()?),
-                "--only" => options.only = Some(args.next().context("--only needs a scenario name")?.clone()),
+                "--only" => options.only = Some(args.next().context("--only needs scenario names")?.clone()),
                 "--server" => {
                     options.servers = match args.next().map(String::as_str) {
                         Some("relay") => vec![ServerKind::Relay],
@@ -165,9 +167,10 @@ impl Options {
                     }
                 }
                 "--skip-crypto" => options.crypto = false,
+                "--crypto-only" => options.crypto_only = true,
                 other => bail!(
                     "unknown option {other:?} for `cargo xtask bench` \
-                     (--quick, --release, --debug, --reps N, --only SCENARIO, --server relay|ceiling|both, --skip-crypto)"
+                     (--quick, --release, --debug, --reps N, --only SCENARIO[,SCENARIO...], --server relay|ceiling|both, --skip-crypto, --crypto-only)"
                 ),
             }
         }
@@ -210,11 +213,15 @@ pub(crate) fn main(args: Vec<String>) -> Result<()> {
     } else {
         full_scenarios()
     };
+    if options.crypto_only {
+        scenarios.clear();
+    }
     if let Some(only) = &options.only {
-        scenarios.retain(|scenario| scenario.name == only);
-        if scenarios.is_empty() {
-            bail!("no scenario named {only:?}");
+        let names: Vec<&str> = only.split(',').collect();
+        if let Some(unknown) = names.iter().find(|name| !scenarios.iter().any(|s| s.name == **name)) {
+            bail!("no scenario named {unknown:?}");
         }
+        scenarios.retain(|scenario| names.contains(&scenario.name));
     }
 
     let results_dir = root().join("bench-results");
