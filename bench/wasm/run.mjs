@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+// The same Chromium flags as the browser tests.
+import { CHROMIUM_ARGS } from '../../tests/browser/harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PKG = resolve(process.env.SANCTUM_PKG_DIR ?? join(HERE, '../../web/pkg'));
@@ -41,19 +43,7 @@ const server = createServer(async (request, response) => {
 await new Promise((done) => server.listen(0, '127.0.0.1', done));
 const { port } = server.address();
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 try {
   const page = await browser.newPage();
   page.on('console', (message) => process.stderr.write(`page: ${message.text()}\n`));
