@@ -16,6 +16,7 @@ mod metrics;
 mod outbox;
 mod registry;
 mod room;
+mod server;
 mod web;
 
 use std::future::Future;
@@ -23,7 +24,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -67,18 +67,10 @@ pub async fn run(
         }
     };
     tracing::info!("relay started");
-    // Frames are small and latency matters: without TCP_NODELAY a frame can wait for the peer's delayed ACK of the
-    // previous one (about 5 ms at the median in `cargo xtask bench`, against 0.15 ms with it).
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    // axum's `on_upgrade` spawns sockets outside the server's graceful shutdown, so they are tracked separately.
-    axum::serve(
-        listener,
-        web::router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await?;
+    // A request's headers get the handshake timeout too; upgraded sockets leave the HTTP server and are tracked
+    // separately, since axum's `on_upgrade` spawns them outside its graceful shutdown.
+    let header_timeout = app.config.handshake_timeout;
+    server::serve(listener, web::router(app), header_timeout, signal).await;
     cancel.cancel();
     tracker.close();
     tracker.wait().await;

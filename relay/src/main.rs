@@ -95,7 +95,7 @@ struct Args {
     #[arg(long, env = "SANCTUM_FLOOD_STRIKES", default_value_t = sanctum_relay::DEFAULT_FLOOD_STRIKES)]
     flood_strikes: u32,
 
-    /// Seconds a new connection has to create or join a room (close 4010 after).
+    /// Seconds a connection has to send its request headers, then, once upgraded, to create or join a room (close 4010 after).
     #[arg(long, env = "SANCTUM_HANDSHAKE_TIMEOUT", default_value_t = sanctum_relay::DEFAULT_HANDSHAKE_TIMEOUT_SECS)]
     handshake_timeout: u64,
 

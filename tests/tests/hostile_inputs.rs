@@ -1001,7 +1001,7 @@ fn timeout_rows() -> Vec<Case> {
         case(
             "slowloris_upgrade",
             "100 upgrade requests whose headers never finish",
-            StillOpen,
+            TcpClosed,
             |ctx| async move {
                 let mut streams = Vec::new();
                 for _ in 0..100 {
@@ -1011,7 +1011,7 @@ fn timeout_rows() -> Vec<Case> {
                         .await?;
                     streams.push(stream);
                 }
-                // They hold no WebSocket state: the gauges stay at their baseline and the canary keeps talking meanwhile.
+                // The relay drops each after its header read timeout; meanwhile they hold no WebSocket state.
                 let mut open = 0;
                 let deadline = tokio::time::Instant::now() + SLOW_REQUEST_WAIT;
                 for stream in &mut streams {
@@ -1029,7 +1029,7 @@ fn timeout_rows() -> Vec<Case> {
         case(
             "silent_tcp",
             "a TCP connection that sends nothing",
-            StillOpen,
+            TcpClosed,
             |ctx| async move {
                 let mut stream = raw_ws::tcp(ctx.addr, &Options::default()).await?;
                 let deadline = tokio::time::Instant::now() + SLOW_REQUEST_WAIT;
