@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
-use crate::install::{Browser, chromium_path, install, wasm_bindgen_program};
+use crate::install::{Browser, chromium_path, install};
 use crate::shell::{cargo, command, output, run, target_dir};
 
 /// The operations, in the order the table lists them.
@@ -82,30 +82,8 @@ pub(crate) fn run_all() -> Result<Vec<Value>> {
 /// Builds the client for wasm32 exactly as `build-web` does, with bindings generated into the target directory,
 /// so that the bench never rewrites web/pkg/ under a browser test that may be serving it.
 fn wasm_bindings() -> Result<PathBuf> {
-    run(cargo().args([
-        "build",
-        "-p",
-        "sanctum-client",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--release",
-    ]))?;
-    let wasm = target_dir().join("wasm32-unknown-unknown/release/sanctum_client.wasm");
-    let Some(wasm_bindgen) = wasm_bindgen_program() else {
-        bail!("wasm-bindgen is not installed; run `cargo xtask install`");
-    };
     let pkg = target_dir().join("bench-pkg");
-    run(command(wasm_bindgen)
-        .args([
-            "--target",
-            "web",
-            "--no-typescript",
-            "--out-name",
-            "sanctum",
-            "--out-dir",
-        ])
-        .arg(&pkg)
-        .arg(&wasm))?;
+    crate::web::build_bindings(&pkg)?;
     Ok(pkg)
 }
 
