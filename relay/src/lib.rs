@@ -4,9 +4,9 @@
 //! fans frames out, enforces lifetime, purge and every limit of [`Config`], and never sees a key or a message.
 //! [`run`] takes a bound listener, so that tests and the binary share everything but the flags.
 //!
-//! Code map: `web` (routes, headers, Origin check, upgrade) hands each socket to `connection`, which speaks the
-//! protocol and calls the `registry`, the seam behind which `room` keeps each room's state and fan-out;
-//! `outbox` is a connection's bounded queue, `limits` the rate limiters, `metrics` the counters.
+//! Code map: `server` accepts HTTP connections; `web` (routes, headers, Origin check, upgrade) hands each socket to
+//! `connection`, which speaks the protocol and calls the `registry`, the seam behind which `room` keeps each room's
+//! state and fan-out; `outbox` is a connection's bounded queue, `limits` the rate limiters, `metrics` the counters.
 
 mod config;
 mod connection;
