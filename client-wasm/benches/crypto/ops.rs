@@ -10,16 +10,7 @@ use sanctum_protocol::{ClientFrame, Descriptor, MemberId, RelayFrame};
 
 use super::client::{BUCKETS, Event, HEADER_LEN, MAX_TEXT_LEN, NONCE_LEN, RoomLink, RoomSecrets, Session, TAG_LEN};
 
-/// Every operation, by the name the results use.
-pub(crate) const OPS: [&str; 7] = [
-    "argon2id_v1",
-    "hello",
-    "pairwise_setup",
-    "seal_1k",
-    "open_1k",
-    "seal_32k",
-    "open_32k",
-];
+include!("names.rs");
 
 /// The password every fixture derives its room's keys from.
 const PASSWORD: &str = "correct horse battery staple, benchmarked";

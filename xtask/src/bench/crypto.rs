@@ -11,16 +11,8 @@ use serde_json::{Value, json};
 use crate::install::{Browser, chromium_path, install};
 use crate::shell::{cargo, command, output, run, target_dir};
 
-/// The operations, in the order the table lists them.
-const OPS: [&str; 7] = [
-    "argon2id_v1",
-    "hello",
-    "pairwise_setup",
-    "seal_1k",
-    "open_1k",
-    "seal_32k",
-    "open_32k",
-];
+// The operations, in the order the table lists them: the same list the native and wasm runs use.
+include!("../../../client-wasm/benches/crypto/names.rs");
 
 /// A wasm / native ratio above this gets a profile, as the issue asks.
 const RATIO_TO_PROFILE: f64 = 1.5;
