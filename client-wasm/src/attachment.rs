@@ -77,6 +77,75 @@ pub(crate) fn start_for(
     })
 }
 
+/// An attachment being sent: its start is sealed at once, and each chunk only when the sender's scheduler reaches it.
+///
+/// Sealing chunk by chunk lets a text, a kick or a purge sent meanwhile take the next chain position and go out before
+/// the rest of the file, instead of queuing behind chunks sealed in advance (receivers accept counters in order only).
+pub struct Upload {
+    pub(crate) id: [u8; 16],
+    /// The one member it is whispered to, or `None` for the room.
+    pub(crate) to: Option<sanctum_protocol::MemberId>,
+    pub(crate) sent_at: u64,
+    /// The file's plaintext, wiped on drop.
+    bytes: Zeroizing<Vec<u8>>,
+    next: u32,
+    chunks: u32,
+}
+
+impl std::fmt::Debug for Upload {
+    /// Shows progress only: the bytes are plaintext and never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("chunks", &self.chunks)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upload {
+    pub(crate) fn new(
+        start: &AttachmentStart,
+        to: Option<sanctum_protocol::MemberId>,
+        bytes: &[u8],
+        sent_at: u64,
+    ) -> Self {
+        Self {
+            id: start.id,
+            to,
+            sent_at,
+            bytes: Zeroizing::new(bytes.to_vec()),
+            next: 0,
+            chunks: start.chunks,
+        }
+    }
+
+    /// The next chunk's index and data, if any remain.
+    pub(crate) fn next_chunk(&self) -> Option<(u32, &[u8])> {
+        let data = self.bytes.chunks(CHUNK_LEN).nth(self.next as usize)?;
+        Some((self.next, data))
+    }
+
+    /// Marks the chunk returned by [`Upload::next_chunk`] as sealed.
+    pub(crate) fn advance(&mut self) {
+        self.next = self.next.saturating_add(1).min(self.chunks);
+    }
+
+    /// How many chunks the attachment has.
+    pub fn chunks(&self) -> u32 {
+        self.chunks
+    }
+
+    /// How many chunks are sealed so far.
+    pub fn sent(&self) -> u32 {
+        self.next
+    }
+
+    /// Whether every chunk is sealed.
+    pub fn is_done(&self) -> bool {
+        self.next >= self.chunks
+    }
+}
+
 /// One attachment being received from one sender.
 pub(crate) struct Incoming {
     pub(crate) start: AttachmentStart,

@@ -34,7 +34,7 @@ mod wasm;
 /// The RNG traits a [`Session`] takes, and `OsRng` for callers that use the system's randomness.
 pub use rand_core;
 
-pub use attachment::{AttachmentError, CHUNK_LEN, MAX_ATTACHMENT_LEN, MAX_INCOMING_BYTES};
+pub use attachment::{AttachmentError, CHUNK_LEN, MAX_ATTACHMENT_LEN, MAX_INCOMING_BYTES, Upload};
 pub use chain::{ChainError, MAX_SKIP};
 pub use codec::CodecError;
 pub use link::{LINK_SECRET_LEN, LINK_VERSION, LinkError, MAX_LINK_LEN, RoomLink};

@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::attachment::{self, AttachmentError, CHUNK_LEN, Incoming};
+use crate::attachment::{self, AttachmentError, Incoming, Upload};
 use crate::chain::{ChainKey, RecvChain, SendChain};
 use crate::label;
 use crate::message::{
@@ -143,6 +143,8 @@ pub enum Event {
         bytes: Vec<u8>,
         /// When the sender says it started sending it.
         sent_at: u64,
+        /// Whether only this session received it.
+        whisper: bool,
     },
     /// The relay warns that the room expires soon.
     Expiring {
@@ -248,6 +250,8 @@ struct Peer {
     channel: Channel,
     group: Option<RecvChain>,
     incoming: Option<Incoming>,
+    /// Whether `incoming` arrives as a whisper (chunks must then come the same way).
+    incoming_whisper: bool,
 }
 
 /// One tab's membership in one room: in memory only, and wiped when dropped or ended.
@@ -805,6 +809,7 @@ impl Session {
             channel,
             group: None,
             incoming: None,
+            incoming_whisper: false,
         };
         self.seen.insert(peer.session);
         let info = self.info(&peer);
@@ -912,17 +917,21 @@ impl Session {
     fn on_whisper(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
         let body = self.open_pairwise(from, item, Kind::Whisper)?;
         let message = Message::decode(&body)?;
-        let Content::Text(text) = message.content else {
-            return Err(Rejected::Forged);
-        };
         let alias = self.peers.get(&from).map(|p| p.alias.clone()).unwrap_or_default();
-        events.push(Event::Message {
-            from,
-            alias,
-            text,
-            sent_at: message.sent_at,
-            whisper: true,
-        });
+        match message.content {
+            Content::Text(text) => events.push(Event::Message {
+                from,
+                alias,
+                text,
+                sent_at: message.sent_at,
+                whisper: true,
+            }),
+            Content::AttachmentStart(start) => self.on_attachment_start(from, start, message.sent_at, true)?,
+            Content::AttachmentChunk { id, index, data } => {
+                self.on_attachment_chunk(from, alias, (&id, index, &data), true, events)?;
+            }
+            _ => return Err(Rejected::Forged),
+        }
         Ok(())
     }
 
@@ -1006,46 +1015,75 @@ impl Session {
                 }
             }
             Content::Purge => self.end(EndReason::Purged { by: Some(from) }, true, events),
-            Content::AttachmentStart(start) => {
-                let held: usize = self
-                    .peers
-                    .values()
-                    .filter(|p| p.member != from)
-                    .filter_map(|p| p.incoming.as_ref().map(Incoming::reserved))
-                    .sum();
-                let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
-                peer.incoming = None;
-                match Incoming::new(start, sent_at, held) {
-                    Ok(incoming) => peer.incoming = Some(incoming),
-                    // Too much is in flight from others: this attachment is dropped, through no fault of its sender.
-                    Err(AttachmentError::Busy) => {}
-                    Err(_) => return Err(Rejected::Forged),
+            Content::AttachmentStart(start) => self.on_attachment_start(from, start, sent_at, false)?,
+            Content::AttachmentChunk { id, index, data } => {
+                self.on_attachment_chunk(from, alias, (&id, index, &data), false, events)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts receiving an attachment from `from`, in the room or as a whisper; it replaces any unfinished one.
+    fn on_attachment_start(
+        &mut self,
+        from: MemberId,
+        start: attachment::AttachmentStart,
+        sent_at: u64,
+        whisper: bool,
+    ) -> Result<(), Rejected> {
+        let held: usize = self
+            .peers
+            .values()
+            .filter(|p| p.member != from)
+            .filter_map(|p| p.incoming.as_ref().map(Incoming::reserved))
+            .sum();
+        let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
+        peer.incoming = None;
+        peer.incoming_whisper = whisper;
+        match Incoming::new(start, sent_at, held) {
+            Ok(incoming) => peer.incoming = Some(incoming),
+            // Too much is in flight from others: this attachment is dropped, through no fault of its sender.
+            Err(AttachmentError::Busy) => {}
+            Err(_) => return Err(Rejected::Forged),
+        }
+        Ok(())
+    }
+
+    /// Adds one chunk `(id, index, data)`; a chunk that comes another way than its start (room or whisper) is forged.
+    fn on_attachment_chunk(
+        &mut self,
+        from: MemberId,
+        alias: String,
+        (id, index, data): (&[u8; 16], u32, &[u8]),
+        whisper: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Rejected> {
+        let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
+        let Some(incoming) = peer.incoming.as_mut() else {
+            return Ok(());
+        };
+        if peer.incoming_whisper != whisper {
+            peer.incoming = None;
+            return Err(Rejected::Forged);
+        }
+        match incoming.push(id, index, data) {
+            Ok(None) => {}
+            Ok(Some(bytes)) => {
+                if let Some(done) = peer.incoming.take() {
+                    events.push(Event::Attachment {
+                        from,
+                        alias,
+                        name: done.start.name,
+                        mime: done.start.mime,
+                        bytes,
+                        sent_at: done.sent_at,
+                        whisper,
+                    });
                 }
             }
-            Content::AttachmentChunk { id, index, data } => {
-                let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
-                let Some(incoming) = peer.incoming.as_mut() else {
-                    return Ok(());
-                };
-                match incoming.push(&id, index, &data) {
-                    Ok(None) => {}
-                    Ok(Some(bytes)) => {
-                        if let Some(done) = peer.incoming.take() {
-                            events.push(Event::Attachment {
-                                from,
-                                alias,
-                                name: done.start.name,
-                                mime: done.start.mime,
-                                bytes,
-                                sent_at: done.sent_at,
-                            });
-                        }
-                    }
-                    Err(_) => {
-                        peer.incoming = None;
-                        return Err(Rejected::Forged);
-                    }
-                }
+            Err(_) => {
+                peer.incoming = None;
+                return Err(Rejected::Forged);
             }
         }
         Ok(())
@@ -1105,43 +1143,71 @@ impl Session {
         if text.len() > MAX_TEXT_LEN {
             return Err(SessionError::TooLong);
         }
-        let body = Message {
-            sent_at: now_ms,
-            content: Content::Text(text.to_owned()),
+        self.send_content(Some(member), now_ms, Content::Text(text.to_owned()))
+    }
+
+    /// Seals one message for the room, or for one member over the pairwise channel, and queues it.
+    fn send_content(&mut self, to: Option<MemberId>, sent_at: u64, content: Content) -> Result<(), SessionError> {
+        let message = Message { sent_at, content };
+        match to {
+            None => {
+                let payload = self.seal_group(&message)?;
+                self.outgoing.push(ClientFrame::Broadcast { payload });
+            }
+            Some(member) => {
+                let body = message.encode().map_err(|_| SessionError::TooLong)?;
+                let payload = self.seal_pairwise(member, Kind::Whisper, &body)?;
+                self.outgoing.push(ClientFrame::Direct { to: member, payload });
+            }
         }
-        .encode()
-        .map_err(|_| SessionError::TooLong)?;
-        let payload = self.seal_pairwise(member, Kind::Whisper, &body)?;
-        self.outgoing.push(ClientFrame::Direct { to: member, payload });
         Ok(())
     }
 
-    /// Sends an attachment as one start item and its chunks; the caller paces the frames to the relay's rate limit.
+    /// Sends a whole attachment to the room at once: its start item and every chunk.
     pub fn send_attachment(&mut self, name: &str, mime: &str, bytes: &[u8], now_ms: u64) -> Result<(), SessionError> {
+        let mut upload = self.start_attachment(None, name, mime, bytes, now_ms)?;
+        while self.send_chunk(&mut upload, now_ms)? {}
+        Ok(())
+    }
+
+    /// Starts an attachment for the room, or whispered to `to` only: seals and queues its start item.
+    ///
+    /// Each chunk is then sealed by [`Session::send_chunk`] when the app is ready to send it, so that whatever the
+    /// person sends meanwhile takes the next chain position and is not held behind the rest of the file.
+    pub fn start_attachment(
+        &mut self,
+        to: Option<MemberId>,
+        name: &str,
+        mime: &str,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Upload, SessionError> {
         self.require_active(now_ms)?;
+        if to.is_some_and(|member| !self.peers.contains_key(&member)) {
+            return Err(SessionError::UnknownMember);
+        }
         let mut id = [0u8; 16];
         self.rng.fill_bytes(&mut id);
         let start = attachment::start_for(id, name, mime, bytes)?;
-        let mut frames = Vec::with_capacity(start.chunks as usize + 1);
-        frames.push(self.seal_group(&Message {
-            sent_at: now_ms,
-            content: Content::AttachmentStart(start),
-        })?);
-        for (index, chunk) in bytes.chunks(CHUNK_LEN).enumerate() {
-            let index = u32::try_from(index).map_err(|_| AttachmentError::BadSize)?;
-            let content = Content::AttachmentChunk {
-                id,
-                index,
-                data: chunk.to_vec(),
-            };
-            frames.push(self.seal_group(&Message {
-                sent_at: now_ms,
-                content,
-            })?);
-        }
-        self.outgoing
-            .extend(frames.into_iter().map(|payload| ClientFrame::Broadcast { payload }));
-        Ok(())
+        let upload = Upload::new(&start, to, bytes, now_ms);
+        self.send_content(to, now_ms, Content::AttachmentStart(start))?;
+        Ok(upload)
+    }
+
+    /// Seals and queues the next chunk of `upload`; returns whether chunks remain.
+    pub fn send_chunk(&mut self, upload: &mut Upload, now_ms: u64) -> Result<bool, SessionError> {
+        self.require_active(now_ms)?;
+        let Some((index, data)) = upload.next_chunk() else {
+            return Ok(false);
+        };
+        let content = Content::AttachmentChunk {
+            id: upload.id,
+            index,
+            data: data.to_vec(),
+        };
+        self.send_content(upload.to, upload.sent_at, content)?;
+        upload.advance();
+        Ok(!upload.is_done())
     }
 
     /// Kicks a member: a signed kick every client honours, the relay's kick, and a new generation without it.

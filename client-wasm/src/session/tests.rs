@@ -8,6 +8,7 @@ use sanctum_protocol::{ClientFrame, LeftReason, MemberId, Payload, PurgeReason, 
 use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::attachment::CHUNK_LEN;
 use crate::chain::MAX_SKIP;
 use crate::schedule::tests::fixed_secrets;
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
@@ -349,6 +350,89 @@ fn attachments_reassemble_and_are_checked() {
         room.clients[a].send_attachment("x", "y", &[], NOW),
         Err(SessionError::Attachment(AttachmentError::BadSize))
     );
+}
+
+fn attachments_of(events: &[Event]) -> Vec<(String, Vec<u8>, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Attachment {
+                name, bytes, whisper, ..
+            } => Some((name.clone(), bytes.clone(), *whisper)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn texts_sent_between_chunks_arrive_first_and_the_attachment_still_reassembles() {
+    let (mut room, a, b, _) = three();
+    let bytes: Vec<u8> = (0..(3 * CHUNK_LEN)).map(|i| (i % 241) as u8).collect();
+    let mut upload = room.clients[a]
+        .start_attachment(None, "map.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    assert_eq!((upload.chunks(), upload.sent()), (3, 0));
+    assert!(room.clients[a].send_chunk(&mut upload, NOW).unwrap());
+    room.send(a, "between chunks");
+    assert_eq!(room.texts(b), vec![("between chunks".into(), false)]);
+    assert!(attachments_of(&room.events[b]).is_empty());
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    assert!(upload.is_done());
+    assert!(!room.clients[a].send_chunk(&mut upload, NOW).unwrap());
+    room.run();
+    assert_eq!(attachments_of(&room.events[b]), vec![("map.bin".into(), bytes, false)]);
+    assert!(!could_not_verify(&room.events[b]), "{:?}", room.events[b]);
+}
+
+#[test]
+fn a_whispered_attachment_reaches_only_its_recipient() {
+    let (mut room, a, b, c) = three();
+    let bytes: Vec<u8> = (0..(CHUNK_LEN + 99)).map(|i| (i % 239) as u8).collect();
+    let to_b = room.member(b);
+    let mut upload = room.clients[a]
+        .start_attachment(Some(to_b), "note.txt", "text/plain", &bytes, NOW)
+        .unwrap();
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    room.run();
+    assert_eq!(attachments_of(&room.events[b]), vec![("note.txt".into(), bytes, true)]);
+    assert!(attachments_of(&room.events[c]).is_empty());
+    // Every item of it went to bob alone, over the pairwise channel.
+    let member_a = room.member(a);
+    assert!(room.payloads_from(member_a, Kind::Whisper, true).len() >= 3);
+    assert!(room.payloads_from(member_a, Kind::Group, false).is_empty());
+    for x in [b, c] {
+        assert!(!could_not_verify(&room.events[x]), "{x}: {:?}", room.events[x]);
+    }
+    assert_eq!(
+        room.clients[a]
+            .start_attachment(Some(MemberId::MAX), "x", "y", b"z", NOW)
+            .err(),
+        Some(SessionError::UnknownMember)
+    );
+}
+
+#[test]
+fn a_chunk_that_comes_another_way_than_its_start_is_rejected() {
+    let (mut room, a, b, _) = three();
+    let bytes: Vec<u8> = (0..(2 * CHUNK_LEN)).map(|i| (i % 233) as u8).collect();
+    let mut upload = room.clients[a]
+        .start_attachment(None, "room.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    room.run();
+    // The sender whispers a chunk of the same attachment id to bob: he got its start in the room, so it is forged.
+    let to_b = room.member(b);
+    let mut sneaky = Upload::new(
+        &attachment::start_for(upload.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
+        Some(to_b),
+        &bytes,
+        NOW,
+    );
+    room.clients[a].send_chunk(&mut sneaky, NOW).unwrap();
+    room.run();
+    assert!(could_not_verify(&room.events[b]));
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    room.run();
+    assert!(attachments_of(&room.events[b]).is_empty());
 }
 
 #[test]
