@@ -1,0 +1,165 @@
+//! Tests of what group messages do: chat, whispers, attachments and purges.
+
+use crate::attachment::{self, AttachmentError, CHUNK_LEN, Upload};
+use crate::session::testing::*;
+use crate::session::*;
+
+#[test]
+fn three_members_chat_and_whisper() {
+    let (mut room, a, b, c) = three();
+    for (x, others) in [(a, [b, c]), (b, [a, c]), (c, [a, b])] {
+        let members = room.clients[x].members();
+        assert_eq!(members.len(), 2, "{x}");
+        for o in others {
+            let info = members.iter().find(|m| m.member == room.member(o)).unwrap();
+            assert_eq!(info.alias, room.clients[o].alias());
+            assert_eq!(info.fingerprint, room.clients[o].fingerprint());
+            assert!(!info.duplicate_alias);
+        }
+    }
+    assert!(matches!(&room.events[b][0], Event::Joined { room_name, .. } if room_name == "book club"));
+    room.send(a, "hello from alice");
+    room.send(c, "hello from carol");
+    assert_eq!(
+        room.texts(b),
+        vec![("hello from alice".into(), false), ("hello from carol".into(), false)]
+    );
+    assert_eq!(room.texts(c), vec![("hello from alice".into(), false)]);
+    let to_c = room.member(c);
+    room.clients[b].whisper(to_c, "psst carol", NOW).unwrap();
+    room.run();
+    assert_eq!(room.texts(c).last(), Some(&("psst carol".to_string(), true)));
+    assert!(!room.texts(a).iter().any(|(t, _)| t == "psst carol"));
+    for c in 0..3 {
+        assert!(!could_not_verify(&room.events[c]), "{c}: {:?}", room.events[c]);
+    }
+}
+
+#[test]
+fn attachments_reassemble_and_are_checked() {
+    let (mut room, a, b, _) = three();
+    let bytes: Vec<u8> = (0..(2 * CHUNK_LEN + 1234)).map(|i| (i % 251) as u8).collect();
+    room.clients[a]
+        .send_attachment("cat.png", "image/png", &bytes, NOW)
+        .unwrap();
+    room.run();
+    let got = room.events[b].iter().find_map(|e| match e {
+        Event::Attachment { name, mime, bytes, .. } => Some((name.clone(), mime.clone(), bytes.clone())),
+        _ => None,
+    });
+    assert_eq!(got, Some(("cat.png".into(), "image/png".into(), bytes)));
+    assert_eq!(
+        room.clients[a].send_attachment("x", "y", &[], NOW),
+        Err(SessionError::Attachment(AttachmentError::BadSize))
+    );
+}
+
+#[test]
+fn clients_leave_on_a_signed_purge_the_relay_ignored() {
+    let (mut room, a, b, c) = three();
+    room.ignore_purge = true;
+    let events = room.clients[a].purge(NOW).unwrap();
+    assert!(matches!(
+        events[..],
+        [Event::Ended {
+            reason: EndReason::Purged { .. }
+        }]
+    ));
+    let member_a = room.member(a);
+    room.run();
+    for x in [b, c] {
+        assert!(
+            room.events[x].contains(&Event::Ended {
+                reason: EndReason::Purged { by: Some(member_a) }
+            }),
+            "{:?}",
+            room.events[x]
+        );
+        assert!(room.clients[x].is_ended() && room.clients[x].members().is_empty());
+        assert_eq!(room.clients[x].send_text("still here?", NOW), Err(SessionError::Ended));
+    }
+    // Both left the relay of their own accord.
+    assert!(room.ids.iter().all(Option::is_none));
+}
+fn attachments_of(events: &[Event]) -> Vec<(String, Vec<u8>, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Attachment {
+                name, bytes, whisper, ..
+            } => Some((name.clone(), bytes.clone(), *whisper)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn texts_sent_between_chunks_arrive_first_and_the_attachment_still_reassembles() {
+    let (mut room, a, b, _) = three();
+    let bytes: Vec<u8> = (0..(3 * CHUNK_LEN)).map(|i| (i % 241) as u8).collect();
+    let mut upload = room.clients[a]
+        .start_attachment(None, "map.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    assert_eq!((upload.chunks(), upload.sent()), (3, 0));
+    assert!(room.clients[a].send_chunk(&mut upload, NOW).unwrap());
+    room.send(a, "between chunks");
+    assert_eq!(room.texts(b), vec![("between chunks".into(), false)]);
+    assert!(attachments_of(&room.events[b]).is_empty());
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    assert!(upload.is_done());
+    assert!(!room.clients[a].send_chunk(&mut upload, NOW).unwrap());
+    room.run();
+    assert_eq!(attachments_of(&room.events[b]), vec![("map.bin".into(), bytes, false)]);
+    assert!(!could_not_verify(&room.events[b]), "{:?}", room.events[b]);
+}
+
+#[test]
+fn a_whispered_attachment_reaches_only_its_recipient() {
+    let (mut room, a, b, c) = three();
+    let bytes: Vec<u8> = (0..(CHUNK_LEN + 99)).map(|i| (i % 239) as u8).collect();
+    let to_b = room.member(b);
+    let mut upload = room.clients[a]
+        .start_attachment(Some(to_b), "note.txt", "text/plain", &bytes, NOW)
+        .unwrap();
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    room.run();
+    assert_eq!(attachments_of(&room.events[b]), vec![("note.txt".into(), bytes, true)]);
+    assert!(attachments_of(&room.events[c]).is_empty());
+    // Every item of it went to bob alone, over the pairwise channel.
+    let member_a = room.member(a);
+    assert!(room.payloads_from(member_a, Kind::Whisper, true).len() >= 3);
+    assert!(room.payloads_from(member_a, Kind::Group, false).is_empty());
+    for x in [b, c] {
+        assert!(!could_not_verify(&room.events[x]), "{x}: {:?}", room.events[x]);
+    }
+    assert_eq!(
+        room.clients[a]
+            .start_attachment(Some(MemberId::MAX), "x", "y", b"z", NOW)
+            .err(),
+        Some(SessionError::UnknownMember)
+    );
+}
+
+#[test]
+fn a_chunk_that_comes_another_way_than_its_start_is_rejected() {
+    let (mut room, a, b, _) = three();
+    let bytes: Vec<u8> = (0..(2 * CHUNK_LEN)).map(|i| (i % 233) as u8).collect();
+    let mut upload = room.clients[a]
+        .start_attachment(None, "room.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    room.run();
+    // The sender whispers a chunk of the same attachment id to bob: he got its start in the room, so it is forged.
+    let to_b = room.member(b);
+    let mut sneaky = Upload::new(
+        &attachment::start_for(upload.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
+        Some(to_b),
+        &bytes,
+        NOW,
+    );
+    room.clients[a].send_chunk(&mut sneaky, NOW).unwrap();
+    room.run();
+    assert!(could_not_verify(&room.events[b]));
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    room.run();
+    assert!(attachments_of(&room.events[b]).is_empty());
+}

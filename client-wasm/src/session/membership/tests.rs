@@ -1,0 +1,484 @@
+//! Tests of membership: hellos, answers, hand-outs, departures and who is accepted.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sanctum_protocol::{ClientFrame, LeftReason, MemberId, Payload, RelayFrame};
+use sha2::{Digest, Sha256};
+
+use crate::message::{Announce, AnswerBody, MAX_DEPARTED_LISTED};
+use crate::seal::{self, Binding, Header, Kind, NOBODY};
+use crate::session::testing::*;
+use crate::session::*;
+
+#[test]
+fn duplicate_aliases_are_flagged() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("Alice ", 200);
+    let members = room.clients[a].members();
+    assert!(members[0].duplicate_alias);
+    assert!(room.clients[b].members()[0].duplicate_alias);
+}
+
+#[test]
+fn late_joiner_cannot_open_earlier_messages() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    room.send(a, "before carol");
+    let earlier = room.payloads_from(room.member(a), Kind::Group, false);
+    let c = room.join("carol", 300);
+    room.send(a, "after carol");
+    assert_eq!(room.texts(c), vec![("after carol".into(), false)]);
+    // The relay replays the earlier message to the newcomer: it is behind the chain position carol was handed.
+    let from = room.member(a);
+    for (_, payload) in earlier {
+        let events = room.inject(
+            c,
+            RelayFrame::Frame {
+                from,
+                direct: false,
+                payload,
+            },
+        );
+        assert!(could_not_verify(&events));
+    }
+    assert!(!room.texts(c).iter().any(|(t, _)| t == "before carol"));
+    assert_eq!(room.texts(b).len(), 2);
+}
+
+#[test]
+fn a_member_who_left_cannot_read_later_messages() {
+    let (mut room, a, b, c) = three();
+    // The relay tells everyone carol dropped but keeps forwarding to carol, whose session still holds its keys.
+    let member_c = room.member(c);
+    for other in [a, b] {
+        room.deliver(
+            other,
+            RelayFrame::MemberLeft {
+                member: member_c,
+                reason: LeftReason::Dropped,
+            },
+        );
+    }
+    room.run();
+    assert!(room.clients[a].members().iter().all(|m| m.member != member_c));
+    room.clients[a].send_text("carol is gone", NOW).unwrap();
+    let frames = room.clients[a].take_outgoing();
+    let from = room.member(a);
+    for frame in frames {
+        if let ClientFrame::Broadcast { payload } = frame {
+            let events = room.inject(
+                c,
+                RelayFrame::Frame {
+                    from,
+                    direct: false,
+                    payload: payload.clone(),
+                },
+            );
+            assert!(!events.iter().any(|e| matches!(e, Event::Message { .. })));
+            room.deliver(
+                b,
+                RelayFrame::Frame {
+                    from,
+                    direct: false,
+                    payload,
+                },
+            );
+        }
+    }
+    room.run();
+    assert!(!room.texts(c).iter().any(|(t, _)| t == "carol is gone"));
+    assert!(room.texts(b).iter().any(|(t, _)| t == "carol is gone"));
+}
+
+#[test]
+fn a_kicked_member_cannot_read_later_messages_even_if_the_relay_keeps_it() {
+    let (mut room, a, b, c) = three();
+    room.ignore_kick = true;
+    let member_c = room.member(c);
+    // The relay also hides the signed kick from carol, so carol's session stays up with every key it had.
+    room.drop = Some(Box::new(move |d: &Delivered| {
+        d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: false, .. })
+    }));
+    let events = room.clients[a].kick(member_c, NOW).unwrap();
+    assert!(matches!(
+        &events[0],
+        Event::MemberLeft {
+            reason: LeaveReason::Kicked { .. },
+            ..
+        }
+    ));
+    room.run();
+    room.drop = None;
+    assert!(
+        room.clients[b].members().iter().all(|m| m.member != member_c),
+        "bob honours the signed kick"
+    );
+    assert!(!room.clients[c].is_ended());
+    room.send(a, "secret plans");
+    room.send(b, "more plans");
+    assert!(room.texts(b).iter().any(|(t, _)| t == "secret plans"));
+    assert!(
+        !room.texts(c).iter().any(|(t, _)| t.contains("plans")),
+        "{:?}",
+        room.texts(c)
+    );
+    // Whispers to carol are refused too: nobody accepts it any more.
+    assert_eq!(
+        room.clients[a].whisper(member_c, "hi", NOW),
+        Err(SessionError::UnknownMember)
+    );
+    // What carol keeps sending is neither shown nor held in the pre-hand-out buffer, where it would crowd others out.
+    for i in 0..(2 * MAX_PENDING_PER_MEMBER) {
+        room.send(c, &format!("still here {i}"));
+    }
+    for x in [a, b] {
+        assert!(room.clients[x].pending.is_empty(), "{x}");
+        assert!(!room.texts(x).iter().any(|(t, _)| t.starts_with("still here")));
+    }
+}
+
+#[test]
+fn a_kicked_member_is_told_and_ends() {
+    let (mut room, a, _, c) = three();
+    let member_c = room.member(c);
+    room.clients[a].kick(member_c, NOW).unwrap();
+    room.run();
+    assert!(room.events[c].iter().any(|e| matches!(
+        e,
+        Event::Ended {
+            reason: EndReason::Kicked { .. }
+        }
+    )));
+}
+
+#[test]
+fn goodbye_rekeys_and_the_leaver_reads_nothing_after() {
+    let (mut room, a, b, c) = three();
+    let leaver_chain_gen = room.clients[a].chain.generation();
+    let events = room.clients[c].leave("bye all", NOW).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::Ended {
+            reason: EndReason::Left
+        }]
+    );
+    room.run();
+    let left = room.events[a].iter().find_map(|e| match e {
+        Event::MemberLeft {
+            reason: LeaveReason::Left { farewell },
+            ..
+        } => Some(farewell.clone()),
+        _ => None,
+    });
+    assert_eq!(left.as_deref(), Some("bye all"));
+    assert_eq!(room.clients[a].chain.generation(), leaver_chain_gen + 1);
+    room.send(a, "after carol left");
+    assert!(room.texts(b).iter().any(|(t, _)| t == "after carol left"));
+    assert!(room.clients[c].is_ended() && room.texts(c).is_empty());
+}
+
+#[test]
+fn replayed_hellos_are_rejected() {
+    let (mut room, a, b, c) = three();
+    let (member_b, member_c) = (room.member(b), room.member(c));
+    let (_, hello_c) = room.payloads_from(member_c, Kind::Hello, false).pop().unwrap();
+    // The same hello again, to a member that accepted it already.
+    let again = room.inject_item(a, member_c, false, hello_c.clone());
+    assert_eq!(again, vec![Event::CouldNotVerify { from: member_c }]);
+    // Bob replays carol's hello under his own member id.
+    let as_bob = room.inject_item(a, member_b, false, hello_c);
+    assert_eq!(as_bob, vec![Event::CouldNotVerify { from: member_b }]);
+    assert_eq!(room.clients[a].members().len(), 2);
+}
+
+#[test]
+fn a_departed_sessions_hello_is_not_accepted_by_a_newcomer() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    let member_b = room.member(b);
+    let (_, hello_b) = room.payloads_from(member_b, Kind::Hello, false).pop().unwrap();
+    room.clients[b].leave("", NOW).unwrap();
+    room.run();
+    let c = room.join("carol", 300);
+    assert_eq!(room.clients[c].members().len(), 1);
+    // The relay shows the departed session's hello to the newcomer, under its old id and under a fresh one.
+    let shown = room.inject_item(c, member_b, false, hello_b.clone());
+    assert_eq!(shown, vec![Event::CouldNotVerify { from: member_b }]);
+    let renamed = room.inject_item(c, 99, false, hello_b.clone());
+    assert_eq!(renamed, vec![Event::CouldNotVerify { from: 99 }]);
+    // Alice listed bob among the departed in her answer, so carol refuses bob's key whatever id the hello carries.
+    assert!(room.clients[c].seen.contains(&room.clients[a].departed[0]));
+    assert_eq!(room.clients[c].members().len(), 1);
+}
+
+/// An answer to `to`'s hello, sealed under the room key and signed with `signing`, as a member holding the room key
+/// could build it whatever session it claims.
+fn forged_answer(
+    room: &Room,
+    to: usize,
+    member: MemberId,
+    signing: &SigningKey,
+    dh: [u8; 32],
+    departed: Vec<SessionKey>,
+) -> Payload {
+    let newcomer = &room.clients[to];
+    let body = AnswerBody {
+        announce: Announce {
+            member,
+            session: signing.verifying_key().to_bytes(),
+            dh,
+            nonce: [9; 32],
+            alias: "bob".into(),
+        },
+        in_reply_to: newcomer.nonce,
+        departed,
+    }
+    .encode()
+    .unwrap();
+    let binding = Binding {
+        room_id: room.secrets.link().room_id_bytes(),
+        sender: &NOBODY,
+        recipient: &newcomer.session_key,
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(member.into());
+    let item = seal::seal(
+        room.secrets.room_key().expose(),
+        Header::new(Kind::Answer, 0, 0),
+        &binding,
+        &body,
+        Some(signing),
+        &mut rng,
+    )
+    .unwrap();
+    Payload::new(item).unwrap()
+}
+
+#[test]
+fn a_departed_session_answering_first_is_dropped_when_an_answer_lists_it() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    // Bob keeps his session keys, says goodbye, and later answers a newcomer with them from a new connection.
+    let bob_signing = SigningKey::from_bytes(&room.clients[b].signing.to_bytes());
+    let bob_dh = room.clients[b].dh_public;
+    room.clients[b].leave("", NOW).unwrap();
+    room.run();
+    // The relay holds alice's answer to carol back until bob's has arrived.
+    let held = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let held_in = held.clone();
+    room.drop = Some(Box::new(move |d: &Delivered| {
+        let hold = d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. });
+        if hold {
+            held_in.borrow_mut().push(d.clone());
+        }
+        hold
+    }));
+    let c = room.join("carol", 300);
+    room.drop = None;
+    let bob_again = room.next_id;
+    let answer = forged_answer(&room, c, bob_again, &bob_signing, bob_dh, Vec::new());
+    let events = room.inject_item(c, bob_again, true, answer);
+    assert!(
+        matches!(&events[..], [Event::MemberAccepted(info)] if info.member == bob_again),
+        "{events:?}"
+    );
+    for d in held.take() {
+        room.inject(d.to, d.frame);
+    }
+    let members: Vec<MemberId> = room.clients[c].members().iter().map(|m| m.member).collect();
+    assert_eq!(
+        members,
+        vec![room.member(a)],
+        "alice's answer lists bob's old session as departed"
+    );
+    assert!(room.clients[c].gone.contains(&bob_again));
+    // An answer claiming carol's own member id is refused too.
+    let own = room.member(c);
+    let stranger = SigningKey::from_bytes(&[0x33; 32]);
+    let answer = forged_answer(&room, c, own, &stranger, bob_dh, Vec::new());
+    assert_eq!(room.inject_item(c, own, true, answer), vec![]);
+    assert_eq!(room.clients[c].members().len(), 1);
+}
+
+#[test]
+fn remembered_session_keys_are_bounded() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    let c = room.add("carol", 300);
+    let frame = room.clients[c].join_frame(NOW).unwrap();
+    room.client_frame(c, frame);
+    // Carol's answers are withheld; forged answers, each listing 512 made-up departed keys, arrive instead.
+    room.drop = Some(Box::new(|d: &Delivered| {
+        d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. })
+    }));
+    room.run();
+    room.drop = None;
+    let mut accepted = 0;
+    for i in 0..(MAX_KNOWN_SESSIONS / MAX_DEPARTED_LISTED + 4) {
+        let member = 100 + i as MemberId;
+        let signing = SigningKey::from_bytes(&Sha256::digest((i as u64).to_be_bytes()).into());
+        let departed = (0..MAX_DEPARTED_LISTED)
+            .map(|j| Sha256::digest([&(i as u64).to_be_bytes()[..], &(j as u64).to_be_bytes()].concat()).into())
+            .collect();
+        let answer = forged_answer(&room, c, member, &signing, room.clients[b].dh_public, departed);
+        let events = room.clients[c].handle(
+            RelayFrame::Frame {
+                from: member,
+                direct: true,
+                payload: answer,
+            },
+            NOW,
+        );
+        let _ = room.clients[c].take_outgoing();
+        accepted += events.iter().filter(|e| matches!(e, Event::MemberAccepted(_))).count();
+        assert!(room.clients[c].seen.len() <= MAX_KNOWN_SESSIONS);
+    }
+    assert_eq!(room.clients[c].seen.len(), MAX_KNOWN_SESSIONS);
+    assert!(accepted < MAX_KNOWN_SESSIONS / MAX_DEPARTED_LISTED + 4, "{accepted}");
+    let _ = a;
+}
+
+#[test]
+fn an_answer_replayed_to_another_newcomer_is_rejected() {
+    let (mut room, a, b, c) = three();
+    let member_a = room.member(a);
+    let answers = room.payloads_from(member_a, Kind::Answer, true);
+    let (_, to_b) = answers.into_iter().find(|(to, _)| *to == b).unwrap();
+    let d = room.join("dave", 400);
+    let events = room.inject_item(d, member_a, true, to_b.clone());
+    assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
+    let events = room.inject_item(c, member_a, true, to_b);
+    assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
+}
+
+#[test]
+fn a_forged_hello_is_rejected() {
+    let (mut room, a) = Room::create("alice");
+    // Someone with the room key signs a hello claiming a session key whose private half it does not hold.
+    let victim = SigningKey::from_bytes(&[42; 32]).verifying_key().to_bytes();
+    let forger = SigningKey::from_bytes(&[43; 32]);
+    let hello = Announce {
+        member: 5,
+        session: victim,
+        dh: [9; 32],
+        nonce: [1; 32],
+        alias: "mallory".into(),
+    };
+    let room_id = *room.secrets.link().room_id_bytes();
+    let binding = Binding {
+        room_id: &room_id,
+        sender: &NOBODY,
+        recipient: &NOBODY,
+    };
+    let item = seal::seal(
+        room.secrets.room_key().expose(),
+        Header::new(Kind::Hello, 0, 0),
+        &binding,
+        &hello.encode_hello().unwrap(),
+        Some(&forger),
+        &mut ChaCha20Rng::seed_from_u64(1),
+    )
+    .unwrap();
+    let events = room.inject_item(a, 5, false, Payload::new(item).unwrap());
+    assert_eq!(events, vec![Event::CouldNotVerify { from: 5 }]);
+    assert!(room.clients[a].members().is_empty());
+}
+
+#[test]
+fn members_joining_at_the_same_moment_accept_each_other_without_alarms() {
+    let (mut room, a) = Room::create("alice");
+    let n1 = room.add("nina", 500);
+    let n2 = room.add("omar", 600);
+    // Both joins reach the relay before either newcomer has said hello, so omar sees nina's hello after joining.
+    for n in [n1, n2] {
+        let frame = room.clients[n].join_frame(NOW).unwrap();
+        room.client_frame(n, frame);
+    }
+    room.run();
+    for x in [a, n1, n2] {
+        assert_eq!(room.clients[x].members().len(), 2, "{x}");
+        assert!(!could_not_verify(&room.events[x]), "{x}: {:?}", room.events[x]);
+    }
+    room.send(n2, "hi nina");
+    assert_eq!(room.texts(n1), vec![("hi nina".into(), false)]);
+}
+
+/// One step of an honest room's life, for the churn property below.
+#[derive(Debug, Clone)]
+enum Step {
+    Join,
+    Text(usize),
+    Whisper(usize, usize),
+    Leave(usize),
+    Drop(usize),
+    Kick(usize, usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        2 => Just(Step::Join),
+        3 => any::<usize>().prop_map(Step::Text),
+        2 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Step::Whisper(a, b)),
+        1 => any::<usize>().prop_map(Step::Leave),
+        1 => any::<usize>().prop_map(Step::Drop),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Step::Kick(a, b)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Under any churn of joins, messages, whispers, leaves, drops and kicks through an honest relay, no session ever
+    /// reports an item it could not verify, and at the end every remaining member reads every other's message.
+    #[test]
+    fn honest_churn_keeps_every_member_in_sync(steps in proptest::collection::vec(step(), 1..24)) {
+        let (mut room, _) = Room::create("m0");
+        let mut seed = 1000;
+        for step in steps {
+            let present = room.present();
+            let pick = |i: usize| present[i % present.len()];
+            match step {
+                Step::Join if present.len() < 6 => {
+                    seed += 1;
+                    room.join(&format!("m{seed}"), seed);
+                }
+                Step::Join => {}
+                Step::Text(i) => room.send(pick(i), "hello"),
+                Step::Whisper(i, j) if present.len() > 1 && pick(i) != pick(j) => {
+                    let to = room.member(pick(j));
+                    room.clients[pick(i)].whisper(to, "psst", NOW).unwrap();
+                    room.run();
+                }
+                Step::Leave(i) if present.len() > 1 => {
+                    room.clients[pick(i)].leave("bye", NOW).unwrap();
+                    room.run();
+                }
+                Step::Drop(i) if present.len() > 1 => {
+                    let gone = pick(i);
+                    room.remove(gone, LeftReason::Dropped);
+                    room.run();
+                }
+                Step::Kick(i, j) if present.len() > 1 && pick(i) != pick(j) => {
+                    let target = room.member(pick(j));
+                    room.clients[pick(i)].kick(target, NOW).unwrap();
+                    room.run();
+                }
+                _ => {}
+            }
+        }
+        let present = room.present();
+        for &x in &present {
+            proptest::prop_assert!(!could_not_verify(&room.events[x]), "{:?}", room.events[x]);
+            proptest::prop_assert_eq!(room.clients[x].members().len(), present.len() - 1);
+        }
+        for &x in &present {
+            let marker = format!("final from {x}");
+            room.send(x, &marker);
+            for &y in &present {
+                if y != x {
+                    proptest::prop_assert!(room.texts(y).iter().any(|(t, _)| *t == marker), "{y} missed {marker}");
+                }
+            }
+        }
+    }
+}
