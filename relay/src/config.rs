@@ -7,116 +7,129 @@ use std::time::Duration;
 use axum::http::HeaderName;
 use sanctum_protocol::MIN_FRAME_LIMIT;
 
-/// Default largest lifetime a creator may be granted, in seconds (one hour).
-pub const DEFAULT_MAX_LIFETIME: u32 = 3600;
-/// Default warnings before expiry, in seconds left (five minutes and one minute).
-pub const DEFAULT_EXPIRY_WARNINGS: [u32; 2] = [300, 60];
-/// Default largest frame, in bytes of JSON text (64 KiB).
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Default largest number of members in one room.
+/// Every setting and limit of a relay, and the relay binary's flags: `Config::default()` holds the safe defaults.
 ///
-/// Every membership change costs each member one key hand-out per peer, so rooms stay small.
-pub const DEFAULT_MAX_MEMBERS: u32 = 50;
-/// Default largest number of joins and departures in one room per minute.
-pub const DEFAULT_MAX_MEMBERSHIP_EVENTS: u32 = 60;
-/// Default largest number of rooms, tombstones included.
-pub const DEFAULT_MAX_ROOMS: usize = 10_000;
-/// Default largest number of open WebSocket connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// Default creates per address per minute.
-pub const DEFAULT_CREATES_PER_MINUTE: u32 = 10;
-/// Default failed joins one connection may make before every further join on it is refused.
-pub const DEFAULT_FAILED_JOINS_PER_CONNECTION: u32 = 5;
-/// Default failed joins one address may make before it must wait, with growing backoff, between join attempts.
-pub const DEFAULT_FAILED_JOINS_PER_ADDRESS: u32 = 20;
-/// Default bound of one connection's outgoing queue, in bytes (256 KiB: four frames of the largest size).
-pub const DEFAULT_QUEUE_BYTES: usize = 256 * 1024;
-/// Default frames per second a connection may send on average.
-pub const DEFAULT_FRAMES_PER_SECOND: u32 = 30;
-/// Default burst of frames a connection may send at once above its average.
-pub const DEFAULT_FRAME_BURST: u32 = 60;
-/// Default refused frames, within ten seconds, after which a flooding connection is closed.
-pub const DEFAULT_FLOOD_STRIKES: u32 = 20;
-/// Default time a new connection has to create or join a room, in seconds.
-pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
-/// Default time without a pong after which a connection is closed, in seconds.
-pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
-/// Default header a trusted proxy puts the client's address in.
-pub const DEFAULT_FORWARDED_HEADER: &str = "x-forwarded-for";
-
-/// Every setting and limit of a relay; `Config::default()` holds the safe defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Each field is one flag with a `SANCTUM_*` environment fallback; its documentation is the flag's help.
+/// Per-address limits count IPv6 clients by /64.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Config {
-    /// Directory of the static web app; `None` serves only `/ws`, `/healthz` and `/metrics`.
+    /// Directory of the static web app, served at `/`; without it only `/ws`, `/healthz` and `/metrics` are served.
+    #[arg(long, env = "SANCTUM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
-    /// Origins allowed to open `/ws` from a browser (`scheme://host[:port]`).
-    /// Empty means the relay's own listen origin and its `localhost` equivalents.
+    /// Origin allowed to open `/ws` from a browser, as `scheme://host[:port]` (repeatable, or comma-separated in the
+    /// environment); every host name and port users type must be listed. Default: the listen origin, e.g.
+    /// `http://127.0.0.1:8080` and `http://localhost:8080`.
+    #[arg(
+        long = "public-origin",
+        env = "SANCTUM_PUBLIC_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
     pub public_origins: Vec<String>,
-    /// Extra sources for the CSP's `connect-src`, beside `'self'`, when the app talks to a relay elsewhere.
+    /// Extra source for the Content-Security-Policy's `connect-src`, beside `'self'`, when the app talks to a relay
+    /// elsewhere (repeatable).
+    #[arg(long = "connect-src", env = "SANCTUM_CONNECT_SRC", value_delimiter = ',')]
     pub connect_src: Vec<String>,
-    /// Largest lifetime granted, in seconds; longer requests are clamped to it.
+    /// Largest room lifetime granted, in seconds; longer requests are clamped to it.
+    #[arg(long, env = "SANCTUM_MAX_LIFETIME", default_value_t = 3600)]
     pub max_lifetime: u32,
-    /// Seconds before expiry at which members receive an `expiring` frame.
+    /// Seconds before expiry at which members receive an `expiring` frame, comma-separated.
+    #[arg(
+        long,
+        env = "SANCTUM_EXPIRY_WARNINGS",
+        value_delimiter = ',',
+        default_value = "300,60"
+    )]
     pub expiry_warnings: Vec<u32>,
-    /// Largest WebSocket message and frame, in bytes; at least `sanctum_protocol::MIN_FRAME_LIMIT`.
+    /// Largest WebSocket message and frame, in bytes; refused at start if below the protocol's largest frame.
+    #[arg(long, env = "SANCTUM_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
-    /// Largest number of members in one room.
+    /// Largest number of members in one room; every membership change costs each member one key hand-out per peer,
+    /// so rooms stay small.
+    #[arg(long, env = "SANCTUM_MAX_MEMBERS", default_value_t = 50)]
     pub max_members: u32,
-    /// Largest number of joins and departures in one room per minute.
+    /// Joins and departures allowed per room per minute (error `room_busy` beyond).
+    #[arg(long, env = "SANCTUM_MAX_MEMBERSHIP_EVENTS", default_value_t = 60)]
     pub max_membership_events: u32,
-    /// Largest number of rooms held at once, tombstones included.
+    /// Largest number of rooms held at once, purged rooms' tombstones included (error `too_many_rooms` beyond).
+    #[arg(long, env = "SANCTUM_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
-    /// Largest number of open WebSocket connections.
+    /// Largest number of open WebSocket connections (HTTP 503 at the upgrade beyond).
+    #[arg(long, env = "SANCTUM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Room creations allowed per address per minute.
+    /// Room creations allowed per client address per minute (error `rate_limited` beyond).
+    #[arg(long, env = "SANCTUM_CREATES_PER_MINUTE", default_value_t = 10)]
     pub creates_per_minute: u32,
-    /// Failed joins allowed on one connection; later joins on it are refused.
+    /// Failed joins allowed on one connection; later joins on it are refused with `rate_limited`.
+    #[arg(long, env = "SANCTUM_FAILED_JOINS_PER_CONNECTION", default_value_t = 5)]
     pub failed_joins_per_connection: u32,
-    /// Failed joins allowed per address before it waits, with growing backoff, between attempts.
+    /// Failed joins allowed per client address before it waits 1 s, then twice as long after each further failure
+    /// (at most 5 minutes), between join attempts; forgotten after 15 quiet minutes.
+    #[arg(long, env = "SANCTUM_FAILED_JOINS_PER_ADDRESS", default_value_t = 20)]
     pub failed_joins_per_address: u32,
-    /// Bound of one connection's outgoing queue in bytes; a reader that falls further behind is disconnected.
+    /// Bound of each connection's outgoing queue in bytes (by default four frames of the largest size);
+    /// a slower reader is cut off with close 4008.
+    #[arg(long, env = "SANCTUM_QUEUE_BYTES", default_value_t = 256 * 1024)]
     pub queue_bytes: usize,
-    /// Frames per second one connection may send on average.
+    /// Frames per second one connection may send on average (error `rate_limited` beyond).
+    #[arg(long, env = "SANCTUM_FRAMES_PER_SECOND", default_value_t = 30)]
     pub frames_per_second: u32,
     /// Frames one connection may send at once above its average.
+    #[arg(long, env = "SANCTUM_FRAME_BURST", default_value_t = 60)]
     pub frame_burst: u32,
-    /// Refused frames within ten seconds after which the connection is closed for flooding.
+    /// Refused frames within 10 seconds after which a flooding connection is closed with 4009.
+    #[arg(long, env = "SANCTUM_FLOOD_STRIKES", default_value_t = 20)]
     pub flood_strikes: u32,
-    /// Time a new connection has to create or join a room.
+    /// Seconds a connection has to send its request headers, then, once upgraded, to create or join a room
+    /// (close 4010 after).
+    #[arg(
+        long = "handshake-timeout",
+        env = "SANCTUM_HANDSHAKE_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "10"
+    )]
     pub handshake_timeout: Duration,
-    /// Time without a pong to the relay's pings after which a connection is closed.
+    /// Seconds without a pong to the relay's pings after which a connection is closed with 4010.
+    #[arg(
+        long = "idle-timeout",
+        env = "SANCTUM_IDLE_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "60"
+    )]
     pub idle_timeout: Duration,
-    /// Proxies whose forwarding header is believed for the client's address.
+    /// Proxy whose forwarding header gives the client address for per-address limits (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "SANCTUM_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "ADDRESS"
+    )]
     pub trusted_proxies: Vec<IpAddr>,
-    /// The header a trusted proxy puts the client's address in (`X-Forwarded-For` or `Forwarded` style).
+    /// Header a trusted proxy puts the client address in (`X-Forwarded-For` or `Forwarded` syntax).
+    #[arg(long, env = "SANCTUM_FORWARDED_HEADER", default_value = "x-forwarded-for")]
     pub forwarded_header: String,
 }
 
+/// Reads a whole number of seconds, as the timeout flags take them.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: u64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of seconds"))?;
+    Ok(Duration::from_secs(secs))
+}
+
 impl Default for Config {
+    /// The defaults written on the flags above, read without the command line or the environment.
     fn default() -> Self {
-        Self {
-            web_dir: None,
-            public_origins: Vec::new(),
-            connect_src: Vec::new(),
-            max_lifetime: DEFAULT_MAX_LIFETIME,
-            expiry_warnings: DEFAULT_EXPIRY_WARNINGS.to_vec(),
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            max_members: DEFAULT_MAX_MEMBERS,
-            max_membership_events: DEFAULT_MAX_MEMBERSHIP_EVENTS,
-            max_rooms: DEFAULT_MAX_ROOMS,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            creates_per_minute: DEFAULT_CREATES_PER_MINUTE,
-            failed_joins_per_connection: DEFAULT_FAILED_JOINS_PER_CONNECTION,
-            failed_joins_per_address: DEFAULT_FAILED_JOINS_PER_ADDRESS,
-            queue_bytes: DEFAULT_QUEUE_BYTES,
-            frames_per_second: DEFAULT_FRAMES_PER_SECOND,
-            frame_burst: DEFAULT_FRAME_BURST,
-            flood_strikes: DEFAULT_FLOOD_STRIKES,
-            handshake_timeout: Duration::from_secs(DEFAULT_HANDSHAKE_TIMEOUT_SECS),
-            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
-            trusted_proxies: Vec::new(),
-            forwarded_header: DEFAULT_FORWARDED_HEADER.to_owned(),
-        }
+        use clap::{Args as _, FromArgMatches as _};
+
+        let command = Self::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["defaults"])
+            .expect("every flag's default parses");
+        Self::from_arg_matches(&matches).expect("every flag's default is a valid value")
     }
 }
 

@@ -16,12 +16,12 @@ use futures_util::{SinkExt, StreamExt};
 use sanctum_protocol::{AuthToken, ClientFrame, CloseCode, Descriptor, LeftReason, PROTOCOL_VERSION, RoomId, Verifier};
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::app::App;
 use crate::error::Refusal;
-use crate::limits::{AddressKey, FLOOD_WINDOW, TokenBucket, Window};
 use crate::metrics::{self, Metrics};
 use crate::outbox::{Next, Outbox};
 use crate::registry::Membership;
-use crate::web::App;
+use crate::throttle::{AddressKey, FLOOD_WINDOW, TokenBucket, Window};
 
 /// Malformed frames one connection may send before it is closed with 1008.
 pub(crate) const MAX_BAD_FRAMES: u32 = 16;

@@ -4,19 +4,21 @@
 //! fans frames out, enforces lifetime, purge and every limit of [`Config`], and never sees a key or a message.
 //! [`run`] takes a bound listener, so that tests and the binary share everything but the flags.
 //!
-//! Code map: `server` accepts HTTP connections; `web` (routes, headers, Origin check, upgrade) hands each socket to
-//! `connection`, which speaks the protocol and calls the `registry`, the seam behind which `room` keeps each room's
-//! state and fan-out; `outbox` is a connection's bounded queue, `limits` the rate limiters, `metrics` the counters.
+//! Code map: `server` accepts HTTP connections; `web` (routes, headers, upgrade) hands each socket to `connection`,
+//! which speaks the protocol and calls the `registry`, the seam behind which `room` keeps each room's state and
+//! fan-out; `app` is the state they all share, `outbox` a connection's bounded queue, `throttle` the rate limiters,
+//! `metrics` the counters.
 
+mod app;
 mod config;
 mod connection;
 mod error;
-mod limits;
 mod metrics;
 mod outbox;
 mod registry;
 mod room;
 mod server;
+mod throttle;
 mod web;
 
 use std::future::Future;
@@ -28,13 +30,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{
-    Config, ConfigError, DEFAULT_CREATES_PER_MINUTE, DEFAULT_EXPIRY_WARNINGS, DEFAULT_FAILED_JOINS_PER_ADDRESS,
-    DEFAULT_FAILED_JOINS_PER_CONNECTION, DEFAULT_FLOOD_STRIKES, DEFAULT_FORWARDED_HEADER, DEFAULT_FRAME_BURST,
-    DEFAULT_FRAMES_PER_SECOND, DEFAULT_HANDSHAKE_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_MEMBERSHIP_EVENTS,
-    DEFAULT_MAX_ROOMS, DEFAULT_QUEUE_BYTES,
-};
+pub use config::{Config, ConfigError};
 pub use error::{Error, Refusal};
 pub use web::content_security_policy;
 
@@ -53,7 +49,7 @@ pub async fn run(
     // Dropping `run` cancels too, which stops the timer task and closes every connection.
     let _stop_on_drop = cancel.clone().drop_guard();
     let tracker = TaskTracker::new();
-    let app = Arc::new(web::App::new(config, local, cancel.clone(), tracker.clone()));
+    let app = Arc::new(app::App::new(config, local, cancel.clone(), tracker.clone()));
     tracker.spawn(app.registry.clone().run_timers(cancel.clone()));
     let signal = {
         let cancel = cancel.clone();

@@ -17,9 +17,9 @@ use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use crate::error::Refusal;
-use crate::limits::{MINUTE, Window};
 use crate::metrics::{self, Metrics};
 use crate::outbox::Outbox;
+use crate::throttle::{MINUTE, Window};
 
 /// The per-room limits, copied from the relay's configuration.
 #[derive(Debug, Clone)]

@@ -22,8 +22,8 @@ use sanctum_tests::relay_harness::{
 };
 use tokio::io::AsyncWriteExt;
 
-/// The frame limit of the relays under test: the default.
-const MAX_FRAME: usize = sanctum_relay::DEFAULT_MAX_FRAME_BYTES;
+/// The frame limit of the relays under test: the default, 64 KiB.
+const MAX_FRAME: usize = 64 * 1024;
 /// Members per room on the main relay, small so that a full room is cheap to make.
 const MAX_MEMBERS: u32 = 4;
 /// Joins and departures per room per minute on the main relay.
@@ -743,7 +743,7 @@ fn main_rows() -> Vec<Case> {
                     token: keys.wrong_token(),
                 };
                 let mut codes = Vec::new();
-                for _ in 0..sanctum_relay::DEFAULT_FAILED_JOINS_PER_CONNECTION {
+                for _ in 0..sanctum_relay::Config::default().failed_joins_per_connection {
                     ws.send(&wrong).await?;
                     codes.push(observe(&mut ws).await?);
                 }
@@ -787,9 +787,9 @@ fn main_rows() -> Vec<Case> {
                 assert_eq!(bad_token + rate_limited, 1000);
                 // Backoff starts at one second and doubles, so a few more guesses are checked while the loop runs.
                 assert!(
-                    bad_token <= sanctum_relay::DEFAULT_FAILED_JOINS_PER_ADDRESS + 8,
+                    bad_token <= sanctum_relay::Config::default().failed_joins_per_address + 8,
                     "{bad_token} guesses were checked; the address should have been slowed after {}",
-                    sanctum_relay::DEFAULT_FAILED_JOINS_PER_ADDRESS
+                    sanctum_relay::Config::default().failed_joins_per_address
                 );
                 // The guesser's failures weigh on its own address, never on the room: a real member still gets in.
                 let mut member = ctx.connect(2).await?;
@@ -1102,6 +1102,7 @@ fn capacity_rows() -> Vec<Case> {
 fn main_config() -> Config {
     Config {
         trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
+        max_frame_bytes: MAX_FRAME,
         max_members: MAX_MEMBERS,
         max_membership_events: MAX_MEMBERSHIP_EVENTS,
         creates_per_minute: CREATES_PER_MINUTE,
