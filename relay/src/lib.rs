@@ -25,6 +25,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,9 @@ use tokio_util::task::TaskTracker;
 pub use config::{Config, ConfigError};
 pub use error::{Error, Refusal};
 pub use web::content_security_policy;
+
+/// How long a shutdown waits for HTTP requests in flight, then again for WebSocket members to take their close frame.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves the relay on `listener` until `shutdown` resolves (or this future is dropped).
 ///
@@ -66,10 +70,13 @@ pub async fn run(
     // A request's headers get the handshake timeout too; upgraded sockets leave the HTTP server and are tracked
     // separately, since axum's `on_upgrade` spawns them outside its graceful shutdown.
     let header_timeout = app.config.handshake_timeout;
-    server::serve(listener, web::router(app), header_timeout, signal).await;
+    server::serve(listener, web::router(app), header_timeout, SHUTDOWN_GRACE, signal).await;
     cancel.cancel();
     tracker.close();
-    tracker.wait().await;
+    // Every member has been sent its close frame; one that neither reads it nor goes away is not waited for.
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace");
+    }
     tracing::info!("relay stopped");
     Ok(())
 }

@@ -1,8 +1,13 @@
-//! The HTTP accept loop: hyper with a header read timeout, so that a request whose headers never finish is dropped.
+//! The HTTP accept loop: HTTP/1.1 only, with one deadline on everything a connection sends before its request.
 //!
-//! `axum::serve` gives hyper no timer, and a connection that never finishes its request (a slowloris upgrade, a silent
-//! TCP connection) would hold a socket for as long as its peer likes. This loop is `axum::serve` with that one gap
-//! closed: hyper's `header_read_timeout` bounds the wait for every request's headers, the upgrade included.
+//! `axum::serve` gives hyper no timer, so a connection that never finishes its request (a slowloris upgrade, a silent
+//! TCP connection) would hold a socket for as long as its peer likes. This loop is `axum::serve` with that gap closed:
+//! hyper's `header_read_timeout` starts when the connection is accepted (and again whenever a kept-alive connection
+//! waits for its next request) and bounds everything until the request's headers are in, the upgrade's included.
+//!
+//! It speaks HTTP/1.1 alone. The relay needs nothing else: a WebSocket upgrade is HTTP/1.1, and the proxy in front
+//! of it talks HTTP/1.1 to it. Serving HTTP/2 as well meant guessing the version from the first bytes, a wait that
+//! no timer bounded, so that a lone `P` or an HTTP/2 preface held a connection forever.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,34 +16,37 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 /// Pause after a failed accept, such as running out of file descriptors, so the loop does not spin on the error.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits for every HTTP connection to finish.
+/// Serves `router` on `listener` until `shutdown` resolves, then lets every HTTP connection finish its request,
+/// for at most `grace`.
 ///
 /// Upgraded WebSocket connections are not HTTP connections any more: the caller tracks and closes them.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,
+    grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let stop = CancellationToken::new();
+    // A `JoinSet` and not a `TaskTracker`: connections still open when the grace runs out are aborted with it.
+    let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
+            Some(_) = connections.join_next() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(_) => {
@@ -55,22 +63,24 @@ pub(crate) async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(request)
         });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // hyper starts its header timer at the first byte, so a peer that sends nothing at all is bounded here.
-            // `peek` waits for a byte (or the end of the stream) without taking it from hyper.
-            if !matches!(
-                tokio::time::timeout(header_timeout, stream.peek(&mut [0u8; 1])).await,
-                Ok(Ok(1..))
-            ) {
-                return;
-            }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
             // A connection error (a reset, a timed-out header) concerns that connection alone.
-            let _ = watcher.watch(connection.into_owned()).await;
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = stop.cancelled() => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    stop.cancel();
+    // A response that never drains (a peer that stopped reading a large file) must not hold the shutdown up.
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, drained).await.is_err() {
+        connections.abort_all();
+    }
 }

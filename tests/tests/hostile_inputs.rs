@@ -1027,6 +1027,47 @@ fn timeout_rows() -> Vec<Case> {
             },
         ),
         case(
+            "lone_p",
+            "a TCP connection that sends `P` and nothing more (the first byte of an HTTP/2 preface)",
+            TcpClosed,
+            |ctx| stalled_after(ctx, b"P"),
+        ),
+        case(
+            "http2_preface",
+            "the HTTP/2 connection preface and a SETTINGS frame, then nothing",
+            TcpClosed,
+            |ctx| {
+                stalled_after(
+                    ctx,
+                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+                )
+            },
+        ),
+        case(
+            "trickled_request_line",
+            "an upgrade request sent one byte per second",
+            TcpClosed,
+            |ctx| async move {
+                let mut stream = raw_ws::tcp(ctx.addr, &Options::default()).await?;
+                let request = raw_ws::upgrade_request(ctx.addr, &Options::default());
+                let deadline = tokio::time::Instant::now() + SLOW_REQUEST_WAIT;
+                for byte in request.as_bytes() {
+                    // A write may fail once the relay has closed: that is the answer awaited.
+                    if stream.write_all(std::slice::from_ref(byte)).await.is_err() {
+                        return Ok(TcpClosed);
+                    }
+                    let next = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
+                    if closed_by_peer(&mut stream, next).await? {
+                        return Ok(TcpClosed);
+                    }
+                    if next == deadline {
+                        return Ok(StillOpen);
+                    }
+                }
+                Ok(Error(ErrorCode::BadRequest))
+            },
+        ),
+        case(
             "silent_tcp",
             "a TCP connection that sends nothing",
             TcpClosed,
@@ -1046,6 +1087,18 @@ fn timeout_rows() -> Vec<Case> {
 /// How long the slow-request rows wait for the relay to drop a request that never completes:
 /// three times the handshake timeout of the relay they run against.
 const SLOW_REQUEST_WAIT: Duration = Duration::from_secs(3);
+
+/// Sends `bytes` on a fresh TCP connection, then nothing: the relay must close it within its handshake timeout.
+async fn stalled_after(ctx: Ctx, bytes: &'static [u8]) -> io::Result<Outcome> {
+    let mut stream = raw_ws::tcp(ctx.addr, &Options::default()).await?;
+    stream.write_all(bytes).await?;
+    let deadline = tokio::time::Instant::now() + SLOW_REQUEST_WAIT;
+    Ok(if closed_by_peer(&mut stream, deadline).await? {
+        Outcome::TcpClosed
+    } else {
+        Outcome::StillOpen
+    })
+}
 
 /// Whether the peer closes `stream` before `deadline`.
 async fn closed_by_peer(stream: &mut tokio::net::TcpStream, deadline: tokio::time::Instant) -> io::Result<bool> {
