@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::Parser;
 use sanctum_relay::Config;
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::prelude::*;
 
 /// Sanctum's relay: routes opaque end-to-end encrypted frames between the members of ephemeral rooms.
 ///
@@ -24,6 +26,33 @@ struct Args {
 
     #[command(flatten)]
     config: Config,
+}
+
+/// The crate whose events `--log` may turn up to trace: the relay's own, which never logs a frame's content.
+const OWN_TARGET: &str = "sanctum_relay";
+
+/// Whether an event passes whatever `--log` says: the relay's own at any level, every dependency's only at warn
+/// and above.
+///
+/// Dependencies such as tungstenite log every message they read at trace level, content included, so no filter
+/// a user writes may reach them. Their `log` records have no way in at all: no `log` bridge is installed (and
+/// `tracing-log` is not in the dependency graph, which a test checks).
+fn within_pin(target: &str, level: Level) -> bool {
+    level <= Level::WARN || target == OWN_TARGET || target.starts_with("sanctum_relay::")
+}
+
+/// Logs to stderr, plain text without colour codes (stderr is usually a file or a journal), filtered by `directives`
+/// and by [`within_pin`].
+fn init_logging(directives: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(directives).context("invalid --log filter")?;
+    let pin = filter_fn(|meta| within_pin(meta.target(), *meta.level()));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_filter(filter)
+        .with_filter(pin);
+    tracing_subscriber::registry().with(layer).init();
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -51,11 +80,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = EnvFilter::try_new(&args.log).context("invalid --log filter")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&args.log)?;
     let listen = args.listen;
     let config = args.config;
     config.validate().context("invalid configuration")?;

@@ -1,5 +1,5 @@
-//! Architecture invariants checked from `cargo metadata`: the relay links no message cryptography or TLS stack,
-//! and the client core does not pull in wasm-bindgen on the host.
+//! Architecture invariants checked from `cargo metadata`: the relay links no message cryptography or TLS stack and no
+//! `log` bridge, and the client core does not pull in wasm-bindgen on the host.
 //!
 //! The walk follows normal and build edges of the resolved graph for the host target, never dev edges,
 //! because dev-dependencies are not linked into the relay binary.
@@ -67,6 +67,20 @@ const RELAY_DENY_LIST: &[&str] = &[
     "aws-lc-sys",
     "boring",
     "boring-sys",
+];
+
+/// Crates that install a `log` logger. The relay's dependencies log through `log` (tungstenite writes every message
+/// it reads at trace level, content included); with none of these linked, those records go nowhere at any level.
+const LOG_BRIDGE_DENY_LIST: &[&str] = &[
+    "tracing-log",
+    "env_logger",
+    "pretty_env_logger",
+    "simple_logger",
+    "log4rs",
+    "fern",
+    "flexi_logger",
+    "stderrlog",
+    "syslog",
 ];
 
 /// Crates that only make sense inside a browser; the client core must build for the host without them.
@@ -185,6 +199,20 @@ fn relay_links_no_message_cryptography_or_tls() {
     assert!(
         found.is_empty(),
         "the relay's dependency graph holds cryptography or TLS crates: {found:?}"
+    );
+}
+
+#[test]
+fn relay_links_no_log_bridge() {
+    let graph = workspace_graph();
+    let relay = graph.closure("sanctum-relay");
+    for expected in ["tracing-subscriber", "log"] {
+        assert!(relay.contains(expected), "the walk did not reach {expected}: {relay:?}");
+    }
+    let found = denied(&relay, LOG_BRIDGE_DENY_LIST);
+    assert!(
+        found.is_empty(),
+        "the relay links a logger that would let dependencies' log records through: {found:?}"
     );
 }
 

@@ -23,6 +23,101 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The relay binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_sanctum-relay");
+
+/// A `sanctum-relay` process, killed when dropped, whose stdout and stderr are captured whole.
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts the binary with `args` and parses its listening line.
+    pub async fn start(args: &[&str]) -> Self {
+        use std::io::{BufRead as _, Read as _};
+        use std::process::{Command, Stdio};
+
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the relay");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (line_tx, line_rx) = oneshot::channel();
+        let out = output.clone();
+        let stdout_reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            out.lock().unwrap().extend_from_slice(line.as_bytes());
+            let _ = line_tx.send(line);
+            let mut rest = Vec::new();
+            let _ = stdout.read_to_end(&mut rest);
+            out.lock().unwrap().extend_from_slice(&rest);
+        });
+        let mut stderr = child.stderr.take().expect("stderr");
+        let out = output.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                out.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        let line = tokio::time::timeout(EVENT_DEADLINE, line_rx)
+            .await
+            .expect("the listening line in time")
+            .expect("the relay prints its listening line");
+        let addr = line
+            .trim_end()
+            .strip_prefix("sanctum-relay listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("a socket address");
+        Self {
+            child,
+            addr,
+            output,
+            readers: vec![stdout_reader, stderr_reader],
+        }
+    }
+
+    /// Sends SIGTERM, waits for the process to exit, and returns everything it wrote to stdout and stderr.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<u8>) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("the relay exits");
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+        let output = std::mem::take(&mut *self.output.lock().unwrap());
+        (exit, output)
+    }
+
+    /// The resident memory of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
 /// The longest any single expected event may take before a test fails instead of hanging.
 pub const EVENT_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -69,6 +164,16 @@ impl Relay {
     /// Connects without an Origin header and reads the welcome.
     pub async fn connect(&self) -> Client {
         self.connect_with(&[]).await.expect("connect")
+    }
+
+    /// The relay at `addr`, served by some other process: only its address is known.
+    pub fn at(addr: SocketAddr) -> Self {
+        let (shutdown, _) = oneshot::channel();
+        Self {
+            addr,
+            shutdown: Some(shutdown),
+            task: tokio::spawn(std::future::pending()),
+        }
     }
 
     /// Connects as a client at `ip`, as a trusted proxy on loopback would forward it.
