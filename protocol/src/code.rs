@@ -120,6 +120,21 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// Every close code, in the order of the table in `docs/protocol.md`.
+    pub const ALL: [CloseCode; 11] = [
+        Self::Normal,
+        Self::PolicyViolation,
+        Self::TooLarge,
+        Self::Restarting,
+        Self::TryAgainLater,
+        Self::Purged,
+        Self::Kicked,
+        Self::Expired,
+        Self::SlowReader,
+        Self::Flooding,
+        Self::Timeout,
+    ];
+
     /// The numeric close code.
     pub fn code(self) -> u16 {
         match self {
@@ -158,6 +173,14 @@ impl CloseCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_close_code_is_listed_once() {
+        let mut codes: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), CloseCode::ALL.len());
+    }
 
     #[test]
     fn wire_names_match_serde() {
