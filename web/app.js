@@ -3,18 +3,30 @@ import { loadConfig } from './config.js';
 import { RoomSession } from './session.js';
 import * as view from './view.js';
 import * as storage from './storage.js';
-import { explain } from './errors.js';
+import { explain, say as words, ended as endedWords } from './strings.js';
 import { parseCommand } from './commands.js';
+import { ErrorCode, Event } from './codes.js';
 
 const $ = (id) => document.getElementById(id);
 const ALIAS = /^[^\s]{1,32}$/u;
+
+/**
+ * A member as the view shows it.
+ * @typedef {{id: number, alias: string, fingerprint: string, self: boolean, duplicate: boolean}} MemberView
+ * @typedef {{member: number, alias: string, fingerprint: string, duplicate_alias: boolean}} MemberInfo
+ * @typedef {{member: number, alias: string, fingerprint: string}} Identity
+ */
 
 const state = {
   config: null,
   session: null,
   link: null,
+  /** @type {Identity | null} */
   self: null,
+  /** @type {MemberView[]} */
   members: [],
+  /** Every member seen in this session by id, so that notices can name members after they are gone. */
+  known: new Map(),
   roomName: '',
   whisperTo: null,
   blobUrls: [],
@@ -78,12 +90,15 @@ async function takeLinkFromAddress() {
 function newSession() {
   return new RoomSession(state.config, {
     progress: onProgress,
-    message: onMessage,
-    attachment: onAttachment,
-    notice: onNotice,
+    [Event.Message]: onMessage,
+    [Event.Attachment]: onAttachment,
+    [Event.MemberAccepted]: onMemberAccepted,
+    [Event.MemberLeft]: onMemberLeft,
+    [Event.CouldNotVerify]: onCouldNotVerify,
+    [Event.RelayError]: onRelayError,
+    [Event.Expiring]: onExpiring,
+    [Event.Ended]: onEnded,
     members: onMembers,
-    expiring: onExpiring,
-    ended: onEnded,
     sendProgress: onSendProgress,
     reconnecting: onReconnecting,
     reconnected: onReconnected,
@@ -105,7 +120,7 @@ function renderClock() {
   view.setClock('Left', `${minutes}:${seconds}`, left <= 60);
   $('chat-expiry').textContent = `Room ends at ${new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
   // The Worker's core ends the session at expiry; this is the page's own backstop should the Worker be stuck.
-  if (left === 0 && Date.now() > expiresAt + 3000) onEnded({ reason: 'expired' });
+  if (left === 0 && Date.now() > expiresAt + 3000) onEnded({ reason: { type: 'Expired' } });
 }
 
 function startClock() {
@@ -471,6 +486,7 @@ function onEntered(result) {
   state.roomName = result.room.name || 'Chatroom';
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
   state.shownWarnings.clear();
+  state.known.clear();
   if (state.keep) {
     storage.saveResume(result.resume);
     storage.forgetLink();
@@ -483,7 +499,7 @@ function onEntered(result) {
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
   $('chat-title').textContent = state.roomName;
   document.title = `${state.roomName} · Sanctum`;
-  onMembers({ members: result.members });
+  onMembers({ self: result.self, members: result.members });
   view.setRelayStatus('Connected, end-to-end encrypted');
   renderClock();
 }
@@ -493,10 +509,53 @@ function enterChat() {
   $('message').focus();
 }
 
-function onMembers({ members }) {
-  state.members = members;
-  view.renderMembers(members, { onWhisper: (member) => setWhisper(member), onKick: confirmKick });
-  if (state.whisperTo && !members.some((m) => m.id === state.whisperTo.id)) setWhisper(null);
+/**
+ * @param {MemberInfo} info
+ * @returns {MemberView}
+ */
+function memberView(info) {
+  return { id: info.member, alias: info.alias, fingerprint: info.fingerprint, self: false, duplicate: info.duplicate_alias };
+}
+
+/** @param {string} alias */
+const aliasKey = (alias) => alias.trim().toLowerCase();
+
+/**
+ * This session as the view shows it, flagged when another member it lists uses the same alias.
+ * @param {MemberView[]} [others]
+ * @returns {MemberView}
+ */
+function selfView(others = state.members) {
+  const self = /** @type {Identity} */ (state.self);
+  const duplicate = others.some((m) => !m.self && aliasKey(m.alias) === aliasKey(self.alias));
+  return { id: self.member, alias: self.alias, fingerprint: self.fingerprint, self: true, duplicate };
+}
+
+/**
+ * The sender of an item: the member as last listed, or the alias the event carries.
+ * @param {number} id
+ * @param {string} alias
+ * @returns {MemberView}
+ */
+function sender(id, alias) {
+  return state.known.get(id) ?? { id, alias, fingerprint: '', self: false, duplicate: false };
+}
+
+/** @param {number | null | undefined} id */
+function aliasOf(id) {
+  if (id === null || id === undefined) return null;
+  if (id === state.self?.member) return state.self.alias;
+  return state.known.get(id)?.alias ?? words.someMember(id);
+}
+
+/** The Worker's member list, sent when membership changed: this session and the members it accepts. */
+function onMembers({ self, members }) {
+  state.self = self;
+  const others = members.map(memberView);
+  for (const member of others) state.known.set(member.id, member);
+  state.members = [selfView(others), ...others];
+  view.renderMembers(state.members, { onWhisper: (member) => setWhisper(member), onKick: confirmKick });
+  if (state.whisperTo && !others.some((m) => m.id === state.whisperTo.id)) setWhisper(null);
 }
 
 function setWhisper(member) {
@@ -505,27 +564,67 @@ function setWhisper(member) {
   $('message').focus();
 }
 
-// The log is role="log" with aria-live: screen readers hear each message and notice once, from the log itself.
-function onMessage(message) {
-  view.appendMessage(message);
+// The core's events, by their Rust names (codes.js). The log is role="log" with aria-live: screen readers hear each
+// message and notice once, from the log itself.
+
+function onMessage({ from, alias, text, sent_at: time, whisper }) {
+  view.appendMessage({ from: sender(from, alias), mine: false, whisper, to: whisper ? selfView() : null, text, time });
 }
 
-async function onAttachment(message) {
-  const url = await view.appendAttachment(message);
+async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whisper }) {
+  const url = await view.appendAttachment({
+    from: sender(from, alias),
+    mine: false,
+    whisper,
+    to: whisper ? selfView() : null,
+    name,
+    type: mime,
+    bytes,
+    time,
+  });
   state.blobUrls.push(url);
 }
 
-function onNotice({ kind, code, text }) {
+function onMemberAccepted(info) {
+  state.known.set(info.member, memberView(info));
+  view.appendNotice(words.joined(info.alias, info.fingerprint), 'good');
+  if (info.duplicate_alias) view.appendNotice(words.duplicateAlias(info.alias), 'warn');
+}
+
+function onMemberLeft({ member, alias, reason }) {
+  const known = sender(member, alias);
+  state.known.set(member, { ...known, alias });
+  let text;
+  switch (reason.type) {
+    case 'Left':
+      if (reason.farewell) {
+        view.appendMessage({ from: known, mine: false, whisper: false, to: null, farewell: true, text: reason.farewell, time: Date.now() });
+      }
+      text = words.left(alias);
+      break;
+    case 'Kicked':
+      if (reason.by === null) text = words.removed(alias);
+      else if (reason.by === state.self?.member) text = words.youRemoved(alias);
+      else text = words.removedBy(aliasOf(reason.by), alias);
+      break;
+    default:
+      text = words.dropped(alias);
+  }
+  view.appendNotice(text);
+}
+
+function onCouldNotVerify({ from }) {
+  view.appendNotice(words.couldNotVerify(aliasOf(from)), 'bad');
+}
+
+function onRelayError({ code, message }) {
   // A kicked member often leaves on the signed kick before the relay's kick lands: nothing to tell anyone.
-  if (kind === 'relay' && code === 'unknown_member') return;
-  const tone = { join: 'good', leave: '', unverified: 'bad', duplicate: 'warn', relay: 'bad' }[kind] ?? '';
-  view.appendNotice(kind === 'relay' ? explain(code, text) : text, tone);
+  if (code === ErrorCode.UNKNOWN_MEMBER) return;
+  view.appendNotice(explain(code, message), 'bad');
 }
 
 function onExpiring({ seconds }) {
-  const minutes = Math.round(seconds / 60);
-  const words = seconds >= 60 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${seconds} seconds`;
-  view.appendNotice(`This room ends in ${words}. Everything will be wiped.`, 'warn');
+  view.appendNotice(words.expiring(seconds), 'warn');
 }
 
 function onSendProgress({ sent, total, name }) {
@@ -538,33 +637,40 @@ function onReconnecting() {
 }
 
 function onReconnected(result) {
-  state.self = result.self;
   if (state.keep) storage.saveResume(result.resume);
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
-  onMembers({ members: result.members });
+  onMembers({ self: result.self, members: result.members });
   view.setBanner(null);
   view.setRelayStatus('Connected, end-to-end encrypted');
   view.appendNotice('Reconnected as a new session. Messages sent while you were disconnected are not shown.', 'warn');
 }
 
-const ENDED_WORDS = {
-  purged: 'A member purged the room.',
-  purged_by_you: 'You purged the room.',
-  expired: 'The room reached the end of its lifetime.',
-  kicked: 'A member removed you from the room. The others can still talk; you need the link and password to return.',
-  not_found: 'The relay no longer knows this room: it may have restarted, which ends every room.',
-  unverifiable: 'The relay served a room description that does not open with the room key, so it is not serving this room faithfully.',
-};
-
-function onEnded({ reason, by, code }) {
-  if (!state.self && reason !== 'kicked') return;
-  if (reason === 'left') return;
-  let text = reason === 'refused' ? explain(code) : ENDED_WORDS[reason] ?? ENDED_WORDS.purged;
-  if (reason === 'purged' && by) text = `${by} purged the room.`;
-  if (reason === 'kicked' && by) text = `${by} removed you from the room. The others can still talk; you need the link and password to return.`;
+/** The session ended under this tab: the core's `Ended` with its reason, or the page's own backstops. */
+function onEnded({ reason }) {
+  if (!state.self && reason.type !== 'Kicked') return;
+  if (reason.type === 'Left') return;
+  let title = endedWords.goneTitle;
+  let text;
+  switch (reason.type) {
+    case 'Kicked':
+      text = endedWords.kicked(aliasOf(reason.by));
+      title = endedWords.kickedTitle;
+      break;
+    case 'Expired':
+      text = endedWords.expired;
+      break;
+    case 'Refused':
+      text = reason.code === ErrorCode.ROOM_NOT_FOUND ? endedWords.notFound : explain(reason.code);
+      break;
+    case 'Unverifiable':
+      text = endedWords.unverifiable;
+      break;
+    default:
+      text = endedWords.purged(aliasOf(reason.by));
+  }
   wipeEverything();
   state.session = newSession();
-  showGone(text, reason === 'kicked' ? 'You were removed from the room' : 'This room is gone');
+  showGone(text, title);
 }
 
 function showGone(text, title = 'This room is gone') {
@@ -589,6 +695,7 @@ function wipeEverything({ ended = false } = {}) {
   state.blobUrls = [];
   state.self = null;
   state.members = [];
+  state.known.clear();
   state.link = null;
   state.whisperTo = null;
   view.setWhisperTarget(null);
@@ -628,9 +735,11 @@ async function submitComposer() {
   }
   box.value = '';
   autoGrow();
+  const to = state.whisperTo;
   try {
-    if (state.whisperTo) await state.session.whisper(state.whisperTo, text);
+    if (to) await state.session.whisper(to.id, text);
     else await state.session.send(text);
+    if (state.self) view.appendMessage({ from: selfView(), mine: true, whisper: Boolean(to), to, text, time: Date.now() });
   } catch (error) {
     view.appendNotice(`Not sent: ${explain(error.code, error.message)}`, 'bad');
     // Offline, the text goes back into an empty message box, so that it can be sent again after the reconnect.
@@ -664,7 +773,10 @@ async function runCommand(command) {
         return;
       }
       try {
-        await state.session.whisper(member, command.text);
+        await state.session.whisper(member.id, command.text);
+        if (state.self) {
+          view.appendMessage({ from: selfView(), mine: true, whisper: true, to: member, text: command.text, time: Date.now() });
+        }
       } catch (failure) {
         view.appendNotice(`Not sent: ${explain(failure.code, failure.message)}`, 'bad');
       }
@@ -696,7 +808,7 @@ async function confirmKick(member) {
   });
   if (!ok) return;
   try {
-    await state.session.kick(member);
+    await state.session.kick(member.id);
   } catch (error) {
     view.appendNotice(`Could not kick: ${explain(error.code, error.message)}`, 'bad');
   }
@@ -729,8 +841,9 @@ async function confirmPurge() {
     danger: true,
   });
   if (!ok || !state.self) return;
+  let confirmed = false;
   try {
-    await state.session.purge();
+    ({ confirmed } = await state.session.purge());
   } catch (error) {
     // Offline, nothing was sent: the room lives on, so this tab must not say it purged it.
     if (error.code === 'offline') {
@@ -741,7 +854,9 @@ async function confirmPurge() {
   }
   wipeEverything();
   state.session = newSession();
-  showGone(ENDED_WORDS.purged_by_you);
+  // Only the relay's close after the purge says the room is dead there; without it, the person must know the link lives.
+  if (confirmed) showGone(endedWords.purgedByYou);
+  else showGone(endedWords.purgeNotDelivered, endedWords.purgeNotDeliveredTitle);
 }
 
 // Attachments.
@@ -753,11 +868,15 @@ async function sendFiles(files) {
       view.appendNotice(`${file.name}: ${explain('attachment_too_large')}`, 'warn');
       continue;
     }
+    // A file dropped while whispering is whispered: sealed to that member only.
+    const to = state.whisperTo;
     try {
       const bytes = await file.arrayBuffer();
       view.setComposerStatus(`Sending ${file.name}…`);
-      if (state.whisperTo) view.appendNotice('Attachments go to the whole room, not as a whisper.', 'warn');
-      await state.session.attach(file.name, file.type, bytes);
+      const sending = state.session.attach(file.name, file.type, bytes, to?.id ?? null);
+      const own = { from: selfView(), mine: true, whisper: Boolean(to), to, name: file.name, type: file.type, bytes, time: Date.now() };
+      state.blobUrls.push(await view.appendAttachment(own));
+      await sending;
       view.setComposerStatus('');
     } catch (error) {
       view.setComposerStatus('');

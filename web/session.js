@@ -1,24 +1,42 @@
+// @ts-check
 // The room session: one Worker per session, its requests and events, and reconnection as a new session.
 //
 // The page holds the Worker's opaque resume blob (to reconnect, and in sessionStorage when the person chose to stay in
 // on refresh) and opaque member handles; the keys stay inside the Worker.
 import { WorkerBridge } from './bridge.js';
+import { ErrorCode, Event, FailureCode } from './codes.js';
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
+/** The Worker's events for the page: the core's, under their Rust names, and the Worker's own. */
+const FORWARDED = [...Object.values(Event).filter((name) => name !== Event.Ended), 'members', 'progress', 'sendProgress'];
+
+/** Refusals of a rejoin that mean the room is over for good, not that the network is still down. */
+const FINAL = new Set([ErrorCode.ROOM_GONE, ErrorCode.ROOM_NOT_FOUND, ErrorCode.BAD_TOKEN, FailureCode.LINK_EXPIRED]);
+
+/**
+ * @typedef {{relayUrl: string, testDeriveHoldMs: number}} Config
+ * @typedef {Record<string, ((data: any) => void) | undefined>} Handlers
+ */
+
 export class RoomSession {
+  /** @type {Config} */
   #config;
+  /** @type {WorkerBridge | null} */
   #bridge = null;
+  /** @type {Handlers} */
   #handlers;
+  /** @type {string | null} */
   #resume = null;
+  /** @type {number | null} */
   #expiresAt = null;
   #closing = false;
   #reconnecting = false;
 
   /**
-   * @param {object} config from config.js
-   * @param {object} handlers callbacks for the Worker's events: message, attachment, notice, members, expiring,
-   *   ended, progress, sendProgress, reconnecting, reconnected, failed
+   * @param {Config} config from config.js
+   * @param {Handlers} handlers callbacks by event name: the core's events (codes.js `Event`), and members, progress,
+   *   sendProgress, reconnecting, reconnected, failed
    */
   constructor(config, handlers) {
     this.#config = config;
@@ -38,14 +56,15 @@ export class RoomSession {
   #engine() {
     if (this.#bridge?.alive) return this.#bridge;
     const bridge = new WorkerBridge();
-    const forward = (name) => bridge.on(name, (data) => {
-      if (bridge === this.#bridge) this.#handlers[name]?.(data);
-    });
-    for (const name of ['message', 'attachment', 'notice', 'members', 'expiring', 'progress', 'sendProgress']) forward(name);
-    bridge.on('ended', (data) => {
+    for (const name of FORWARDED) {
+      bridge.on(name, (data) => {
+        if (bridge === this.#bridge) this.#handlers[name]?.(data);
+      });
+    }
+    bridge.on(Event.Ended, (data) => {
       if (bridge !== this.#bridge) return;
       this.#closing = true;
-      this.#handlers.ended?.(data);
+      this.#handlers[Event.Ended]?.(data);
     });
     bridge.on('disconnected', (data) => {
       if (bridge === this.#bridge) this.#onDisconnected(data);
@@ -61,31 +80,47 @@ export class RoomSession {
     return bridge;
   }
 
-  /** Password strength from the core's estimator, which also penalises the alias and room name: {score, acceptable, feedback}. */
+  /**
+   * Password strength from the core's estimator, which also penalises the alias and room name: {score, acceptable, feedback}.
+   * @param {string} password
+   */
   strength(password, alias = '', roomName = '') {
     return this.#engine().request('strength', { password, alias, roomName });
   }
 
-  /** Checks a link without a password: {expiresAt} or an error with code link_invalid or link_expired. */
+  /**
+   * Checks a link without a password: {expiresAt} or an error with code link_invalid or link_expired.
+   * @param {string} link
+   */
   checkLink(link) {
     return this.#engine().request('checkLink', { link });
   }
 
-  /** Creates a room; resolves with {link, room, self, members, resume, limits}. */
+  /**
+   * Creates a room; resolves with {link, room, self, members, resume, limits}.
+   * @param {{alias: string, roomName: string, password: string, lifetime: number}} args
+   */
   async create(args) {
     return this.#entered(await this.#engine().request('create', args));
   }
 
-  /** Joins a room from its link; resolves like create. */
+  /**
+   * Joins a room from its link; resolves like create.
+   * @param {{link: string, alias: string, password: string}} args
+   */
   async join(args) {
     return this.#entered(await this.#engine().request('join', args));
   }
 
-  /** Rejoins as a new session from a resume blob (refresh or reconnect). */
+  /**
+   * Rejoins as a new session from a resume blob (refresh or reconnect).
+   * @param {string} blob
+   */
   async resume(blob) {
     return this.#entered(await this.#engine().request('resume', { blob }));
   }
 
+  /** @param {any} result */
   #entered(result) {
     this.#resume = result.resume;
     this.#expiresAt = result.room.expiresAt;
@@ -96,6 +131,9 @@ export class RoomSession {
   /**
    * Sends a request to the Worker of the session in the room; while the connection is being restored there is none,
    * and the request fails with the code `offline` instead of reaching a Worker that is still rejoining.
+   * @param {string} op
+   * @param {object} [args]
+   * @param {Transferable[]} [transfer]
    */
   #inRoom(op, args, transfer) {
     if (this.#reconnecting || !this.#bridge) {
@@ -104,23 +142,43 @@ export class RoomSession {
     return this.#bridge.request(op, args, transfer);
   }
 
+  /**
+   * Sends a text to the room; resolves once it is sealed and on its way.
+   * @param {string} text
+   */
   send(text) {
     return this.#inRoom('send', { text });
   }
 
+  /**
+   * Sends a text that only `member` can read.
+   * @param {number} member
+   * @param {string} text
+   */
   whisper(member, text) {
-    return this.#inRoom('whisper', { member: member.id, text });
+    return this.#inRoom('whisper', { member, text });
   }
 
-  /** Sends a file as encrypted chunks; the bytes are moved into the Worker. */
-  attach(name, type, bytes) {
-    return this.#inRoom('attach', { name, type, bytes }, [bytes]);
+  /**
+   * Sends a file as encrypted chunks, to the room or whispered to one member; the Worker receives a copy of the bytes.
+   * @param {string} name
+   * @param {string} type
+   * @param {ArrayBuffer} bytes
+   * @param {number | null} [to]
+   */
+  attach(name, type, bytes, to = null) {
+    return this.#inRoom('attach', { name, type, bytes, to });
   }
 
+  /** @param {number} member */
   kick(member) {
-    return this.#inRoom('kick', { member: member.id });
+    return this.#inRoom('kick', { member });
   }
 
+  /**
+   * Purges the room; resolves with {confirmed}: whether the relay confirmed it.
+   * @returns {Promise<{confirmed: boolean}>}
+   */
   async purge() {
     const purged = this.#inRoom('purge');
     // An offline purge sent nothing, so the reconnect loop goes on; one that reached the Worker ends this session.
@@ -128,7 +186,10 @@ export class RoomSession {
     return purged;
   }
 
-  /** Says the farewell (if any), leaves, and ends the Worker. */
+  /**
+   * Says the farewell (if any), leaves, and ends the Worker.
+   * @param {string} farewell
+   */
   async leave(farewell) {
     this.#closing = true;
     try {
@@ -153,6 +214,7 @@ export class RoomSession {
     this.#expiresAt = null;
   }
 
+  /** @param {unknown} data */
   async #onDisconnected(data) {
     if (this.#closing || this.#reconnecting || !this.#resume) return;
     this.#reconnecting = true;
@@ -162,7 +224,7 @@ export class RoomSession {
     for (let attempt = 0; !this.#closing; attempt += 1) {
       if (this.#expiresAt !== null && Date.now() >= this.#expiresAt) {
         this.#reconnecting = false;
-        this.#handlers.ended?.({ reason: 'expired' });
+        this.#handlers[Event.Ended]?.({ type: Event.Ended, reason: { type: 'Expired' } });
         return;
       }
       const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
@@ -176,10 +238,11 @@ export class RoomSession {
       } catch (error) {
         this.#bridge?.terminate();
         this.#bridge = null;
-        if (['room_gone', 'room_not_found', 'link_expired', 'bad_token', 'kicked'].includes(error.code)) {
+        const { code } = /** @type {{code?: string}} */ (error);
+        if (code && FINAL.has(code)) {
           this.#reconnecting = false;
           this.#closing = true;
-          this.#handlers.ended?.({ reason: error.code === 'room_not_found' ? 'not_found' : 'purged' });
+          this.#handlers[Event.Ended]?.({ type: Event.Ended, reason: { type: 'Refused', code } });
           return;
         }
       }

@@ -1,15 +1,42 @@
+// @ts-check
 // The crypto Worker: it owns the wasm client core, every key, and the WebSocket to the relay.
 //
 // The page talks to it through bridge.js (requests with ids, answers, events). What leaves this Worker for the page is
 // what a person sees (aliases, fingerprints, message text, attachment bytes) and opaque values (member ids, the resume
 // blob). Argon2 runs in a nested, short-lived Worker (derive-worker.js) so its 64 MiB are released afterwards.
-import init, { Client, check_link, new_link, password_strength } from './pkg/sanctum.js';
+//
+// Every frame leaves through one scheduler (see "Sending" below): control frames first, then texts, then attachment
+// chunks, paced under the frame rate the relay announces in its welcome.
+import init, { Client, check_link, max_attachment, new_link, parse_welcome, password_strength } from './pkg/sanctum.js';
+import { CloseCode, ErrorCode, Event, FailureCode } from './codes.js';
+
+/**
+ * @typedef {import('./pkg/sanctum.js').Upload} Upload
+ * @typedef {{send?: string[], events?: CoreEvent[]}} Output
+ * @typedef {{type: string} & Record<string, any>} CoreEvent
+ * @typedef {{v: number, max_frame: number, max_lifetime: number, max_members: number, max_frames_per_second: number}} Welcome
+ * @typedef {{resolve: (value: any) => void, reject: (error: Error) => void}} Waiter
+ * @typedef {Waiter & {seal: (client: Client) => Output}} TextIntent
+ * @typedef {Waiter & {to: number | null, name: string, type: string, bytes: Uint8Array | null, upload: Upload | null}} UploadIntent
+ */
 
 // The module is compiled once here and handed to each derivation Worker, which then neither fetches nor compiles it again.
 const compiled = WebAssembly.compileStreaming(fetch(new URL('./pkg/sanctum_bg.wasm', import.meta.url)));
 const ready = compiled.then((module) => init({ module_or_path: module }));
 
-const policy = self.trustedTypes?.createPolicy('sanctum', {
+/** Share of the relay's announced frames per second this Worker uses, leaving room for pongs and clock drift. */
+const RATE_SHARE = 0.8;
+/** Bytes the socket may hold unsent before attachment chunks wait: a purge or a text never queues behind more. */
+const BULK_BUFFER_BYTES = 128 * 1024;
+/** How long leaving waits for the goodbye to be written to the socket before it closes anyway. */
+const LEAVE_TIMEOUT_MS = 3000;
+/** How long a purger waits for the relay's close 4001, the confirmation that the room is purged there. */
+const PURGE_TIMEOUT_MS = 10_000;
+/** Milliseconds between two looks at the socket's buffer while waiting for it to drain. */
+const DRAIN_POLL_MS = 20;
+
+const policy = /** @type {any} */ (self).trustedTypes?.createPolicy('sanctum', {
+  /** @param {string} input */
   createScriptURL(input) {
     const url = new URL(input, self.location.href);
     if (url.origin !== self.location.origin || !url.pathname.endsWith('/derive-worker.js')) {
@@ -19,24 +46,33 @@ const policy = self.trustedTypes?.createPolicy('sanctum', {
   },
 });
 
-const settings = { relayUrl: null, testDeriveHoldMs: 0 };
+const settings = { relayUrl: '', testDeriveHoldMs: 0 };
+/** @type {Client | null} */
 let client = null;
+/** @type {WebSocket | null} */
 let socket = null;
+/** @type {Welcome | null} */
 let welcome = null;
+/** @type {Waiter | null} */
 let entering = null;
 let ended = false;
 let leaving = false;
+/** @type {((confirmed: boolean) => void) | null} */
+let purgeWaiter = null;
 
-// Outgoing frames wait here so that the connection stays under the relay's frames-per-second limit.
-const outbox = [];
-let tokens = 0;
-let lastRefill = 0;
-let pumpTimer = null;
-
-function emit(event, data) {
-  self.postMessage({ event, data });
+/**
+ * @param {string} event
+ * @param {unknown} data
+ * @param {Transferable[]} [transfer]
+ */
+function emit(event, data, transfer = []) {
+  self.postMessage({ event, data }, { transfer });
 }
 
+/**
+ * @param {string} code
+ * @param {string} [message]
+ */
 function failure(code, message) {
   return Object.assign(new Error(message ?? code), { code });
 }
@@ -47,10 +83,15 @@ self.addEventListener('message', async (event) => {
     const result = await handle(op, args ?? {});
     self.postMessage({ id, ok: true, result });
   } catch (error) {
-    self.postMessage({ id, ok: false, error: { code: error?.code ?? 'failed', message: String(error?.message ?? error) } });
+    const { code, message } = /** @type {any} */ (error) ?? {};
+    self.postMessage({ id, ok: false, error: { code: code ?? 'failed', message: String(message ?? error) } });
   }
 });
 
+/**
+ * @param {string} op
+ * @param {Record<string, any>} args
+ */
 async function handle(op, args) {
   await ready;
   switch (op) {
@@ -68,16 +109,21 @@ async function handle(op, args) {
       return enterRoom(() => join(args));
     case 'resume':
       return enterRoom(() => resume(args));
-    case 'send':
-      return act((c) => c.send_text(String(args.text ?? ''), Date.now()));
-    case 'whisper':
-      return act((c) => c.whisper(Number(args.member), String(args.text ?? ''), Date.now()));
+    case 'send': {
+      const text = String(args.text ?? '');
+      return sendText((c) => c.send_text(text, Date.now()));
+    }
+    case 'whisper': {
+      const text = String(args.text ?? '');
+      const member = Number(args.member);
+      return sendText((c) => c.whisper(member, text, Date.now()));
+    }
     case 'attach':
       return attach(args);
     case 'kick':
-      return act((c) => c.kick(Number(args.member), Date.now()));
+      return controlAction((c) => c.kick(Number(args.member), Date.now()));
     case 'purge':
-      return act((c) => c.purge(Date.now()));
+      return purge();
     case 'leave':
       return leave(args);
     default:
@@ -87,7 +133,10 @@ async function handle(op, args) {
 
 // Entering a room.
 
-/** Runs one way into a room; when it fails, nothing of the attempt (socket, keys) is kept. */
+/**
+ * Runs one way into a room; when it fails, nothing of the attempt (socket, keys) is kept.
+ * @param {() => Promise<any>} attempt
+ */
 async function enterRoom(attempt) {
   if (client) throw failure('already_in_room');
   try {
@@ -101,33 +150,41 @@ async function enterRoom(attempt) {
   }
 }
 
+/** @param {Record<string, any>} args */
 async function create({ alias, roomName, password, lifetime }) {
   // The relay's welcome says its longest lifetime; the link must carry the expiry the relay will grant.
-  await connect({ quiet: true });
-  const granted = Math.max(1, Math.min(Number(lifetime) || 3600, welcome.max_lifetime));
+  const greeting = await connect({ quiet: true });
+  const granted = Math.max(1, Math.min(Number(lifetime) || 3600, greeting.max_lifetime));
   const fragment = new_link(granted, Date.now());
   const link = `${new URL('./', self.location.href).href}#${fragment}`;
   const secrets = await derive(link, password);
   client = Client.create(secrets, String(alias), String(roomName ?? ''), Date.now());
-  const result = await enter(() => client.create_frame(Date.now()));
+  const result = await enter(client.create_frame(Date.now()));
   return { ...result, link };
 }
 
+/** @param {Record<string, any>} args */
 async function join({ link, alias, password }) {
   check_link(String(link), Date.now());
   const secrets = await derive(String(link), password);
   await connect();
   client = Client.join(secrets, String(alias), Date.now());
-  return enter(() => client.join_frame(Date.now()));
+  return enter(client.join_frame(Date.now()));
 }
 
+/** @param {Record<string, any>} args */
 async function resume({ blob }) {
   emit('progress', { step: 'connect' });
   client = Client.resume(String(blob), Date.now());
   await connect();
-  return enter(() => client.join_frame(Date.now()));
+  return enter(client.join_frame(Date.now()));
 }
 
+/**
+ * @param {string} link
+ * @param {unknown} password
+ * @returns {Promise<string>}
+ */
 function derive(link, password) {
   emit('progress', { step: 'derive' });
   return new Promise((resolve, reject) => {
@@ -136,7 +193,7 @@ function derive(link, password) {
     worker.addEventListener('message', (event) => {
       worker.terminate();
       if (event.data?.ok) resolve(event.data.secrets);
-      else reject(failure(event.data?.code ?? 'derive', event.data?.message));
+      else reject(failure(event.data?.code ?? FailureCode.DERIVE, event.data?.message));
     });
     worker.addEventListener('error', (event) => {
       event.preventDefault();
@@ -149,261 +206,427 @@ function derive(link, password) {
   });
 }
 
+/**
+ * Opens the socket and waits for the relay's welcome, whose limits the scheduler keeps to.
+ * @returns {Promise<Welcome>}
+ */
 function connect({ quiet = false } = {}) {
   if (!quiet) emit('progress', { step: 'connect' });
   return new Promise((resolve, reject) => {
     let opened = false;
+    /** @type {WebSocket} */
+    let ws;
     try {
-      socket = new WebSocket(settings.relayUrl);
+      ws = new WebSocket(settings.relayUrl);
     } catch {
       reject(failure('unreachable'));
       return;
     }
-    socket.addEventListener('message', (event) => {
+    socket = ws;
+    ws.addEventListener('message', (event) => {
+      if (ws !== socket) return;
       if (!opened) {
-        const frame = parseFrame(event.data);
-        if (frame?.type !== 'welcome') {
-          reject(failure('unsupported_version', 'the relay did not greet as a Sanctum relay'));
+        const greeting = parse_welcome(String(event.data));
+        if (!greeting) {
+          reject(failure(ErrorCode.UNSUPPORTED_VERSION, 'the relay did not greet as a Sanctum relay'));
           return;
         }
         opened = true;
-        welcome = frame;
-        tokens = burst();
-        lastRefill = performance.now();
-        resolve();
+        welcome = greeting;
+        resetPacing();
+        resolve(greeting);
         return;
       }
-      receive(event.data);
+      receive(String(event.data));
     });
-    socket.addEventListener('close', (event) => {
+    ws.addEventListener('close', (event) => {
       if (!opened) reject(failure('unreachable'));
-      else onClose(event);
+      else if (ws === socket) onClose(event);
+      else if (purgeWaiter) purgeWaiter(event.code === CloseCode.PURGED);
     });
-    socket.addEventListener('error', () => {
+    ws.addEventListener('error', () => {
       if (!opened) reject(failure('unreachable'));
     });
   });
 }
 
-function parseFrame(text) {
-  try {
-    const frame = JSON.parse(text);
-    return frame && typeof frame === 'object' ? frame : null;
-  } catch {
-    return null;
-  }
-}
-
-function enter(makeFrame) {
+/**
+ * Sends the create or join frame and waits for the core's `Joined`, or its `Ended` with the relay's refusal.
+ * @param {string} frame
+ */
+function enter(frame) {
   emit('progress', { step: 'enter' });
   return new Promise((resolve, reject) => {
     entering = { resolve, reject };
-    queue([makeFrame()]);
+    queueControl([frame]);
   });
 }
 
-function entryResult(entered) {
+/** @param {CoreEvent} joined */
+function entryResult(joined) {
+  const c = /** @type {Client} */ (client);
   return {
-    link: entered.link,
-    resume: client.resume_blob(),
-    room: { name: entered.room_name, expiresAt: entered.expires_at_ms },
-    self: entered.self,
-    members: entered.members,
-    limits: { maxAttachment: entered.max_attachment, maxFramesPerSecond: welcome.max_frames_per_second },
+    resume: c.resume_blob(),
+    room: { name: joined.room_name, expiresAt: joined.expires_at * 1000 },
+    self: c.identity(),
+    members: c.members(),
+    limits: { maxAttachment: max_attachment(), maxFramesPerSecond: welcome?.max_frames_per_second ?? 0 },
   };
 }
 
-// Frames from the relay.
+// Frames from the relay: the core parses every one, refusals included.
 
+/** @param {string} text */
 function receive(text) {
   if (!client) return;
-  const frame = parseFrame(text);
-  if (entering && frame?.type === 'error') {
-    const { reject } = entering;
-    entering = null;
-    closeSocket();
-    client.free();
-    client = null;
-    reject(failure(frame.code, frame.message));
-    return;
-  }
-  let output;
-  try {
-    output = client.receive(String(text), Date.now());
-  } catch (error) {
-    emit('notice', { kind: 'unverified', text: `A frame could not be read: ${error?.message ?? error}` });
-    return;
-  }
-  apply(output);
+  apply(client.receive(text, Date.now()));
 }
 
-/** Applies the core's output: frames to send, then events for the page. */
+/**
+ * Applies the core's output: frames to send (control frames: answers, hand-outs, leaves), then events for the page.
+ * @param {Output} output
+ */
 function apply(output) {
-  if (output.send?.length) queue(output.send);
-  for (const item of output.events ?? []) dispatch(item);
+  if (output.send?.length) queueControl(output.send);
+  let membership = false;
+  for (const event of output.events ?? []) membership = dispatch(event) || membership;
+  if (membership && client && !ended) emit('members', { self: client.identity(), members: client.members() });
 }
 
-function dispatch(item) {
-  switch (item.type) {
-    case 'entered':
+/**
+ * Passes one core event to the page under its own name; returns whether the member list changed.
+ * @param {CoreEvent} event
+ */
+function dispatch(event) {
+  switch (event.type) {
+    case Event.Joined:
       if (entering) {
         const { resolve } = entering;
         entering = null;
-        resolve(entryResult(item));
+        resolve(entryResult(event));
       }
-      return;
-    case 'members':
-      emit('members', { members: item.members });
-      return;
-    case 'message':
-      emit('message', item);
-      return;
-    case 'attachment':
-      self.postMessage({ event: 'attachment', data: { ...item, type: item.mime } }, [item.bytes.buffer]);
-      return;
-    case 'notice':
-      emit('notice', { kind: item.kind, text: item.text });
-      return;
-    case 'expiring':
-      emit('expiring', { seconds: item.seconds });
-      return;
-    case 'relay_error':
-      emit('notice', { kind: 'relay', code: item.code, text: item.text });
-      return;
-    case 'ended':
-      finish(item);
-      return;
+      return false;
+    case Event.Ended:
+      finish(event);
+      return false;
+    case Event.Attachment:
+      emit(event.type, event, [event.bytes.buffer]);
+      return false;
     default:
-      return;
+      if (!entering) emit(event.type, event);
+      return event.type === Event.MemberAccepted || event.type === Event.MemberLeft;
   }
 }
 
-function finish(item) {
-  if (ended) return;
-  ended = true;
-  emit('ended', { reason: item.reason, by: item.by ?? null, code: item.code ?? null });
-  closeSocket({ flush: true });
-  client?.free();
-  client = null;
-}
-
-function onClose(event) {
-  socket = null;
+/**
+ * The session is over (refused, kicked, purged by another, expired): the page hears why, and the socket closes once
+ * the core's last frames (a leave) are written.
+ * @param {CoreEvent} event
+ */
+function finish(event) {
   if (entering) {
     const { reject } = entering;
     entering = null;
-    reject(failure(event.code === 1013 ? 'too_many_connections' : 'unreachable'));
+    const reason = event.reason ?? {};
+    reject(failure(reason.type === 'Refused' ? reason.code : 'unreachable'));
+    return;
+  }
+  if (ended) return;
+  ended = true;
+  cancelIntents(FailureCode.NOT_IN_ROOM);
+  emit(Event.Ended, event);
+  client?.free();
+  client = null;
+  drained(LEAVE_TIMEOUT_MS).then(() => closeSocket());
+}
+
+/** @param {CloseEvent} event */
+function onClose(event) {
+  socket = null;
+  stopPump();
+  if (purgeWaiter) {
+    purgeWaiter(event.code === CloseCode.PURGED);
+    return;
+  }
+  if (entering) {
+    const { reject } = entering;
+    entering = null;
+    reject(failure(event.code === CloseCode.TRY_AGAIN_LATER ? ErrorCode.TOO_MANY_CONNECTIONS : 'unreachable'));
     return;
   }
   if (ended || leaving || !client) return;
+  cancelIntents('offline');
   // The relay's close codes say why when no frame did: purge, kick and expiry end the room for this tab.
-  const reasons = { 4001: 'purged', 4002: 'kicked', 4003: 'expired' };
-  if (reasons[event.code]) {
-    finish({ reason: reasons[event.code] });
+  const reasons = {
+    [CloseCode.PURGED]: { type: 'Purged', by: null },
+    [CloseCode.KICKED]: { type: 'Kicked', by: null },
+    [CloseCode.EXPIRED]: { type: 'Expired' },
+  };
+  const reason = reasons[event.code];
+  if (reason) {
+    finish({ type: Event.Ended, reason });
     return;
   }
   emit('disconnected', { code: event.code });
 }
 
-/** Closes the socket; with `flush`, the frames still waiting (a purge, a goodbye) go out first, unpaced. */
-function closeSocket({ flush = false } = {}) {
-  clearTimeout(pumpTimer);
-  pumpTimer = null;
-  if (flush && socket?.readyState === WebSocket.OPEN) {
-    for (const { frame } of outbox) socket.send(frame);
-  }
-  outbox.length = 0;
-  if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000, 'bye');
+function closeSocket() {
+  stopPump();
+  control.length = 0;
+  const ws = socket;
   socket = null;
+  if (ws && ws.readyState <= WebSocket.OPEN) ws.close(CloseCode.NORMAL, 'bye');
 }
 
-// Sending, paced to the relay's frames-per-second limit from its welcome frame.
+// Sending: one scheduler for every frame.
+//
+// Control frames (create and join, purge, kick, goodbye, hand-outs of a new generation, answers to newcomers) are
+// sealed by the core when it makes them and go first. Texts and whispers wait as requests and are sealed only when
+// their turn comes, then attachment chunks, one at a time. Sealing at the moment of sending keeps every chain's
+// counters in the order the frames leave, which receivers require, so nothing sealed earlier is ever overtaken.
+// Frames leave one by one at most `rate()` per second: the relay's token bucket (its burst is at least one frame)
+// gains more than a token between any two of them, so the app never draws a refusal or the flood close 4009.
+
+/** @type {string[]} */
+const control = [];
+/** @type {TextIntent[]} */
+const texts = [];
+/** @type {UploadIntent[]} */
+const uploads = [];
+let nextSendAt = 0;
+/** @type {ReturnType<typeof setTimeout> | null} */
+let pumpTimer = null;
 
 function rate() {
-  // Stay a little under the relay's average so that a long attachment never trips its limit.
-  return Math.max(1, Math.floor((welcome?.max_frames_per_second ?? 10) * 0.8));
+  return Math.max(1, (welcome?.max_frames_per_second ?? 10) * RATE_SHARE);
 }
 
-function burst() {
-  return Math.max(1, Math.min(8, rate()));
+function resetPacing() {
+  nextSendAt = 0;
 }
 
-function queue(frames, onSent) {
-  for (const [index, frame] of frames.entries()) {
-    outbox.push({ frame, onSent: index === frames.length - 1 ? onSent : null, index, total: frames.length });
-  }
+function stopPump() {
+  if (pumpTimer !== null) clearTimeout(pumpTimer);
+  pumpTimer = null;
+}
+
+/** @param {string[]} frames */
+function queueControl(frames) {
+  control.push(...frames);
   pump();
 }
 
+/**
+ * Refuses every request still waiting, e.g. when the session ended under them.
+ * @param {string} code
+ */
+function cancelIntents(code) {
+  for (const intent of [...texts.splice(0), ...uploads.splice(0)]) intent.reject(failure(code));
+}
+
+/**
+ * Sends the next frame if its time has come, and schedules the one after.
+ */
 function pump() {
-  clearTimeout(pumpTimer);
-  pumpTimer = null;
+  stopPump();
+  const ws = socket;
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
   const now = performance.now();
-  tokens = Math.min(burst(), tokens + ((now - lastRefill) / 1000) * rate());
-  lastRefill = now;
-  while (outbox.length && tokens >= 1 && socket?.readyState === WebSocket.OPEN) {
-    const { frame, onSent } = outbox.shift();
-    socket.send(frame);
-    tokens -= 1;
-    onSent?.();
+  if (now < nextSendAt) {
+    pumpTimer = setTimeout(pump, Math.ceil(nextSendAt - now));
+    return;
   }
-  if (outbox.length) pumpTimer = setTimeout(pump, Math.ceil((1000 / rate()) * Math.max(0.05, 1 - tokens)));
+  const frame = nextFrame(ws);
+  if (frame === null) {
+    // Only chunks wait, for the socket's buffer to drain: look again shortly.
+    if (uploads.length) pumpTimer = setTimeout(pump, DRAIN_POLL_MS);
+    return;
+  }
+  ws.send(frame);
+  nextSendAt = now + 1000 / rate();
+  if (control.length || texts.length || uploads.length) pumpTimer = setTimeout(pump, Math.ceil(1000 / rate()));
 }
 
-function act(step) {
-  if (!client || !socket) throw failure('not_in_room');
-  apply(step(client));
-  return true;
-}
-
-function attach({ name, type, bytes }) {
-  if (!client || !socket) throw failure('not_in_room');
-  const data = new Uint8Array(bytes);
-  const output = client.attach(String(name ?? 'file'), String(type ?? ''), data, Date.now());
-  const frames = output.send ?? [];
-  for (const item of output.events ?? []) dispatch(item);
-  return new Promise((resolve) => {
-    const total = frames.length;
-    let sent = 0;
-    const label = String(name ?? 'file');
-    for (const frame of frames) {
-      outbox.push({
-        frame,
-        onSent() {
-          sent += 1;
-          if (sent === total || sent % 4 === 0) emit('sendProgress', { sent, total, name: label });
-          if (sent === total) resolve(true);
-        },
-      });
+/**
+ * The next frame by priority, sealing a text or a chunk only now; null when nothing may go yet.
+ * @param {WebSocket} ws
+ * @returns {string | null}
+ */
+function nextFrame(ws) {
+  while (control.length || texts.length) {
+    const frame = control.shift();
+    if (frame !== undefined) return frame;
+    const intent = /** @type {TextIntent} */ (texts.shift());
+    const sealed = sealWith(intent, intent.seal);
+    if (sealed !== null) {
+      intent.resolve(true);
+      return sealed;
     }
-    if (total === 0) resolve(true);
+  }
+  if (!uploads.length || ws.bufferedAmount > BULK_BUFFER_BYTES || !client) return null;
+  const upload = uploads[0];
+  const sealed = sealWith(upload, (c) => {
+    if (upload.upload === null) {
+      const bytes = /** @type {Uint8Array} */ (upload.bytes);
+      upload.upload = c.attach(upload.to ?? undefined, upload.name, upload.type, bytes, Date.now());
+      upload.bytes = null;
+      return { send: c.take_frames() };
+    }
+    const output = c.send_chunk(upload.upload, Date.now());
+    const sent = upload.upload.sent();
+    const total = upload.upload.chunks();
+    if (sent === total || sent % 4 === 0) emit('sendProgress', { sent, total, name: upload.name });
+    return output;
+  });
+  if (sealed === null || upload.upload?.done()) {
+    uploads.shift();
+    if (sealed !== null) {
+      upload.upload?.free();
+      upload.resolve(true);
+    }
+  }
+  return sealed;
+}
+
+/**
+ * Seals one item with the core; on failure the request is refused and null returned.
+ * @param {Waiter} intent
+ * @param {(client: Client) => Output} seal
+ * @returns {string | null}
+ */
+function sealWith(intent, seal) {
+  if (!client) {
+    intent.reject(failure(FailureCode.NOT_IN_ROOM));
+    return null;
+  }
+  try {
+    const output = seal(client);
+    const [frame, ...rest] = output.send ?? [];
+    control.unshift(...rest);
+    for (const event of output.events ?? []) dispatch(event);
+    return frame ?? null;
+  } catch (error) {
+    intent.reject(/** @type {Error} */ (error));
+    return null;
+  }
+}
+
+/**
+ * Resolves once every control frame is written to the socket and its buffer is empty, or after `timeoutMs`.
+ * @param {number} timeoutMs
+ * @returns {Promise<void>}
+ */
+function drained(timeoutMs) {
+  const until = performance.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const look = () => {
+      const ws = socket;
+      const empty = !control.length && (!ws || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount === 0);
+      if (empty || performance.now() >= until) resolve();
+      else setTimeout(look, DRAIN_POLL_MS);
+    };
+    look();
+  });
+}
+
+function requireRoom() {
+  if (!client || !socket || ended) throw failure(FailureCode.NOT_IN_ROOM);
+  return client;
+}
+
+/**
+ * Queues a text or a whisper; resolves once it is sealed and handed to the socket.
+ * @param {(client: Client) => Output} seal
+ */
+function sendText(seal) {
+  requireRoom();
+  return new Promise((resolve, reject) => {
+    texts.push({ seal, resolve, reject });
     pump();
   });
 }
 
-async function leave({ farewell }) {
-  if (!client || !socket) return true;
-  leaving = true;
-  const output = client.leave(String(farewell ?? ''), Date.now());
-  await new Promise((resolve) => {
-    const frames = output.send ?? [];
-    if (!frames.length) resolve();
-    queue(frames, resolve);
-    setTimeout(resolve, 3000);
+/**
+ * Queues a file for the room, or whispered to one member; resolves once its last chunk is handed to the socket.
+ * @param {Record<string, any>} args
+ */
+function attach({ name, type, bytes, to }) {
+  requireRoom();
+  return new Promise((resolve, reject) => {
+    uploads.push({
+      to: to === null || to === undefined ? null : Number(to),
+      name: String(name ?? 'file'),
+      type: String(type ?? ''),
+      bytes: new Uint8Array(bytes),
+      upload: null,
+      resolve,
+      reject,
+    });
+    pump();
   });
-  closeSocket();
-  client?.free();
+}
+
+/**
+ * A control action (a kick): its frames go before every waiting text and chunk.
+ * @param {(client: Client) => Output} step
+ */
+function controlAction(step) {
+  apply(step(requireRoom()));
+  return true;
+}
+
+/**
+ * Purges the room: the signed purge and the relay's purge go first, everything still waiting is dropped, and the
+ * answer says whether the relay confirmed (its close 4001, which it sends to every member, the purger included).
+ */
+async function purge() {
+  const c = requireRoom();
+  const output = c.purge(Date.now());
+  ended = true;
+  cancelIntents(FailureCode.NOT_IN_ROOM);
+  control.length = 0;
+  queueControl(output.send ?? []);
+  c.free();
   client = null;
+  const confirmed = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), PURGE_TIMEOUT_MS);
+    purgeWaiter = (value) => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    if (!socket) purgeWaiter(false);
+  });
+  purgeWaiter = null;
+  closeSocket();
+  return { confirmed };
+}
+
+/**
+ * Leaves with a signed goodbye: texts already asked for are sealed and sent before it, unsent files are dropped, and
+ * the socket closes once the goodbye is written (or after LEAVE_TIMEOUT_MS).
+ * @param {Record<string, any>} args
+ */
+async function leave({ farewell }) {
+  if (!client || !socket || ended) return true;
+  leaving = true;
+  for (const intent of texts.splice(0)) {
+    const frame = sealWith(intent, intent.seal);
+    if (frame !== null) {
+      control.push(frame);
+      intent.resolve(true);
+    }
+  }
+  for (const intent of uploads.splice(0)) intent.reject(failure('cancelled'));
+  const output = client.leave(String(farewell ?? ''), Date.now());
+  queueControl(output.send ?? []);
+  client.free();
+  client = null;
+  await drained(LEAVE_TIMEOUT_MS);
+  closeSocket();
   return true;
 }
 
 // The core enforces the room's expiry and its own timers from this tick, whatever the relay says.
 setInterval(() => {
-  if (client && !ended && !entering) {
-    try {
-      apply(client.tick(Date.now()));
-    } catch {
-      /* A tick has nothing to fail on; an error here only means the client is gone. */
-    }
-  }
+  if (client && !ended && !entering) apply(client.tick(Date.now()));
 }, 1000);

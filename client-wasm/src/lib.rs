@@ -10,6 +10,7 @@
 mod attachment;
 mod chain;
 mod codec;
+pub mod contract;
 /// Entry points for the cargo-fuzz targets in `fuzz/`; not part of the API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -117,19 +117,21 @@ test('storage.js keeps the resume blob or the link, and wipe leaves only the end
   });
 });
 
-test('errors.js has plain words for every relay error code', async () => {
-  const codes = [
-    'bad_frame', 'binary_frame', 'frame_too_large', 'unsupported_version', 'bad_request', 'already_in_room',
-    'not_in_room', 'room_exists', 'room_not_found', 'room_gone', 'bad_token', 'room_full', 'too_many_rooms',
-    'too_many_connections', 'rate_limited', 'room_busy', 'unknown_member',
-  ];
-  const words = await member.page.evaluate(async (list) => {
-    const { explain } = await import('/errors.js');
-    return { known: list.map((code) => explain(code, null)), unknown: explain('something_new', 'the relay said so') };
-  }, codes);
+test('strings.js has plain words for every relay error code and every failure code of the core', async () => {
+  const words = await member.page.evaluate(async () => {
+    const { explain } = await import('/strings.js');
+    const { ErrorCode, FailureCode } = await import('/codes.js');
+    const codes = [...Object.values(ErrorCode), ...Object.values(FailureCode)];
+    return {
+      codes,
+      known: codes.map((code) => explain(code, null)),
+      unknown: explain('something_new', 'the relay said so'),
+    };
+  });
+  assert.ok(words.codes.length >= 31, `${words.codes.length} codes`);
   const generic = 'Something went wrong. Try again.';
   for (const [index, text] of words.known.entries()) {
-    assert.ok(text && text !== generic && /[.!]$/.test(text), `${codes[index]}: ${text}`);
+    assert.ok(text && text !== generic && /[.!]$/.test(text), `${words.codes[index]}: ${text}`);
   }
   assert.equal(words.unknown, 'the relay said so');
 });

@@ -1,0 +1,101 @@
+// @ts-check
+// The app's words for what the core and the relay report: error and failure codes, events, and why a room ended.
+//
+// The core and the relay speak in codes and event names only (codes.js); every sentence a person reads about them is
+// written here, in one place, the way age keeps its text in a .ftl file apart from its logic.
+
+/** @type {Record<string, string>} */
+const WORDS = {
+  bad_token: 'Wrong password for this room. Check it with whoever sent you the link.',
+  room_not_found: 'This room does not exist on this relay. It may have expired, or the relay restarted and forgot it.',
+  room_gone: 'This room was purged or has expired. The link is dead.',
+  room_full: 'The room is full. Try again when someone leaves.',
+  room_exists: 'A room with this id already exists. Create the room again to get a fresh link.',
+  rate_limited: 'Too many attempts. Wait a minute and try again.',
+  room_busy: 'Too many people joined or left this room in the last minute. Wait a moment and try again.',
+  too_many_rooms: 'The relay cannot hold more rooms right now. Try again later.',
+  too_many_connections: 'The relay is full right now. Try again later.',
+  unsupported_version: 'This relay speaks another version of the protocol. Reload the page to get the current app.',
+  frame_too_large: 'That was too large to send.',
+  unknown_member: 'That member is no longer in the room.',
+  not_in_room: 'You are not in a room any more.',
+  already_in_room: 'This tab is already in a room.',
+  bad_frame: 'The relay refused a malformed frame.',
+  binary_frame: 'The relay refused a malformed frame.',
+  bad_request: 'The relay refused that request.',
+  weak_password: 'That password is too easy to guess. Use a longer passphrase.',
+  link_invalid: 'That is not a Sanctum room link. Paste the whole link, including everything after #.',
+  link_expired: 'This link has expired. The room is gone.',
+  unreachable: 'Cannot reach the relay. Check your connection; the app retries on its own while the room lives.',
+  reconnecting: 'Connection lost. Reconnecting…',
+  offline: 'The connection to the relay is lost and the app is reconnecting. Try again once it is back.',
+  worker: 'The encryption engine stopped unexpectedly. Reload the page.',
+  alias_invalid: 'Choose an alias of 1 to 32 characters.',
+  attachment_too_large: 'That file is larger than the largest attachment allowed.',
+  cancelled: 'Cancelled.',
+  too_long: 'That message is too long to send.',
+  room_name_invalid: 'Choose a room name of at most 128 characters.',
+  attachment_invalid: 'That file could not be sent.',
+  exhausted: 'This session has sent all the messages it can. Leave and join again to go on.',
+  resume_invalid: 'The saved session could not be read. Open the link again.',
+  bad_password: 'Enter a password of at most 1024 characters.',
+  derive: 'The password could not be stretched: this device may be short of memory.',
+};
+
+/**
+ * Plain words for an error code, falling back to the relay's own message or a generic sentence.
+ * @param {string} code
+ * @param {string | null} [fallback]
+ * @returns {string}
+ */
+export function explain(code, fallback) {
+  return WORDS[code] ?? fallback ?? 'Something went wrong. Try again.';
+}
+
+/** Sentences about the room and its members, each a function of what the event carries. */
+export const say = Object.freeze({
+  /** @param {string} alias @param {string} fingerprint */
+  joined: (alias, fingerprint) => `${alias} joined · key ${fingerprint}`,
+  /** @param {string} alias */
+  duplicateAlias: (alias) => `Two members use the alias ${alias}: compare their keys before trusting either.`,
+  /** @param {string} alias */
+  left: (alias) => `${alias} left`,
+  /** @param {string} alias */
+  youRemoved: (alias) => `You removed ${alias} from the room`,
+  /** @param {string} kicker @param {string} alias */
+  removedBy: (kicker, alias) => `${kicker} removed ${alias} from the room`,
+  /** @param {string} alias */
+  removed: (alias) => `${alias} was removed from the room`,
+  /** @param {string} alias */
+  dropped: (alias) => `${alias} lost their connection`,
+  /** @param {string} alias */
+  couldNotVerify: (alias) => `Something sent as from ${alias} could not be verified and is not shown.`,
+  /** @param {number} id */
+  someMember: (id) => `member ${id}`,
+  /** @param {number} seconds */
+  expiring(seconds) {
+    const minutes = Math.round(seconds / 60);
+    const words = seconds >= 60 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${seconds} seconds`;
+    return `This room ends in ${words}. Everything will be wiped.`;
+  },
+});
+
+/** Why the room ended for this tab, by the `type` of the core's `Ended` reason, and the purger's own outcomes. */
+export const ended = Object.freeze({
+  purgedByYou: 'You purged the room. The relay confirmed it: every member was told and disconnected, and the link is dead.',
+  purgeNotDelivered:
+    'The relay did not confirm the purge. This tab forgot the room, and every member who received your signed purge ' +
+    'left and wiped their screen, but the relay may still hold the room: its link keeps working until the room expires.',
+  purgeNotDeliveredTitle: 'The purge was not confirmed',
+  /** @param {string | null} by */
+  purged: (by) => (by ? `${by} purged the room.` : 'A member purged the room.'),
+  expired: 'The room reached the end of its lifetime.',
+  /** @param {string | null} by */
+  kicked: (by) =>
+    `${by ?? 'A member'} removed you from the room. The others can still talk; you need the link and password to return.`,
+  kickedTitle: 'You were removed from the room',
+  notFound: 'The relay no longer knows this room: it may have restarted, which ends every room.',
+  goneTitle: 'This room is gone',
+  unverifiable:
+    'The relay served a room description that does not open with the room key, so it is not serving this room faithfully.',
+});
