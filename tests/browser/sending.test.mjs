@@ -1,0 +1,148 @@
+// The Worker's one outgoing scheduler: control first, then texts, then chunks, all within the relay's frame budget.
+//
+// The relay runs with its default limits (30 frames per second on average, a burst of 60, closed with 4009 after 20
+// refusals in ten seconds), which is what a person meets in production.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  confirm,
+  createRoom,
+  joinRoom,
+  log,
+  openMember,
+  say,
+  seeMembers,
+  seeMessage,
+  startRelay,
+  waitScreen,
+} from './harness.mjs';
+
+const MIB = 1024 * 1024;
+
+let relay;
+const members = [];
+
+before(async () => {
+  relay = await startRelay();
+});
+
+after(async () => {
+  await Promise.all(members.map((member) => member.close()));
+  await relay?.stop();
+});
+
+async function member() {
+  const opened = await openMember();
+  members.push(opened);
+  return opened;
+}
+
+/** A buffer of `size` bytes that does not compress, like a photo. */
+function noise(size, seed = 1) {
+  const bytes = Buffer.alloc(size);
+  let x = seed;
+  for (let i = 0; i < size; i += 1) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  return bytes;
+}
+
+/** The relay's refusals so far, by error code. */
+async function rejections() {
+  const text = await relay.metrics();
+  const counts = {};
+  for (const match of text.matchAll(/^sanctum_rejections_total\{code="([a-z_]+)"\} (\d+)$/gm)) counts[match[1]] = Number(match[2]);
+  return counts;
+}
+
+/** Submits each text through the composer at once, as fast as a script in the page could, without awaiting any. */
+function burst(page, texts) {
+  return page.evaluate((list) => {
+    const box = document.getElementById('message');
+    const form = document.getElementById('composer');
+    for (const text of list) {
+      box.value = text;
+      form.requestSubmit();
+    }
+  }, texts);
+}
+
+async function room(aliases) {
+  const [first, ...rest] = await Promise.all(aliases.map(() => member()));
+  const link = await createRoom(first.page, relay.origin, { alias: aliases[0] });
+  for (const [index, other] of rest.entries()) await joinRoom(other.page, link, { alias: aliases[index + 1] });
+  for (const each of [first, ...rest]) await seeMembers(each.page, aliases.length);
+  return { link, pages: [first, ...rest].map((each) => each.page) };
+}
+
+test('a burst of 300 messages and a 4 MiB file at once: no refusal, no 4009, every message in order, texts before the file', async () => {
+  const { pages: [alice, bob] } = await room(['alice', 'bob']);
+  const before = await rejections();
+  const started = Date.now();
+  await alice.locator('#file-input').setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: noise(4 * MIB) });
+  const texts = Array.from({ length: 300 }, (_, i) => `burst ${String(i).padStart(3, '0')}`);
+  await burst(alice, texts);
+  await seeMessage(bob, 'burst 299', 60_000);
+  const textsAt = Date.now();
+  // Texts take their place ahead of the chunks that were waiting: the file is still on its way.
+  assert.equal(await log(bob).locator('.attachment').count(), 0, 'the file arrived before the texts');
+  await say(alice, 'sent during the upload');
+  await seeMessage(bob, 'sent during the upload');
+  assert.equal(await log(bob).locator('.attachment').count(), 0, 'a text sent during the upload waited for the file');
+  await log(bob).locator('.attachment .file-name', { hasText: 'big.bin' }).waitFor({ timeout: 60_000 });
+  const fileAt = Date.now();
+  console.log(`# 300 texts in ${textsAt - started} ms, then the 4 MiB file complete after ${fileAt - started} ms`);
+
+  const shown = await log(bob).locator('.bubble').allTextContents();
+  const received = shown.filter((text) => text.startsWith('burst '));
+  assert.deepEqual(received, texts);
+  assert.deepEqual(await rejections(), before, 'the relay refused frames');
+  for (const page of [alice, bob]) {
+    assert.equal(await page.locator('#chat-banner').isVisible(), false, 'a connection was lost');
+    assert.equal(await log(page).locator('.notice.bad').count(), 0);
+  }
+});
+
+test('a file dropped while whispering is whispered to that member only', async () => {
+  const { pages: [alice, bob, carol] } = await room(['alice', 'bob', 'carol']);
+  await alice.getByRole('button', { name: 'Whisper to bob' }).click();
+  await alice.locator('#file-input').setInputFiles({ name: 'secret.txt', mimeType: 'text/plain', buffer: Buffer.from('for bob only') });
+  const got = log(bob).locator('.msg.whisper', { has: bob.locator('.file-name', { hasText: 'secret.txt' }) });
+  await got.waitFor();
+  assert.match(await got.locator('.meta').textContent(), /whisper to you/);
+  assert.match(await log(alice).locator('.msg.mine.whisper').last().locator('.meta').textContent(), /whisper to bob/);
+  await alice.getByRole('button', { name: 'Stop whispering' }).click();
+  await say(alice, 'after the whisper');
+  await seeMessage(carol, 'after the whisper');
+  assert.equal(await log(carol).locator('.attachment').count(), 0, 'carol received the whispered file');
+});
+
+test('leaving during an upload: the goodbye is written first, and the others see the farewell', async () => {
+  const { pages: [alice, bob] } = await room(['alice', 'bob']);
+  await alice.locator('#file-input').setInputFiles({ name: 'half.bin', mimeType: 'application/octet-stream', buffer: noise(4 * MIB, 7) });
+  await alice.getByRole('button', { name: 'Leave the room' }).click();
+  await confirm(alice, { input: 'so long' });
+  await waitScreen(alice, 'ended');
+  await log(bob).locator('.msg.farewell .bubble', { hasText: 'so long' }).waitFor();
+  await log(bob).locator('.notice', { hasText: 'alice left' }).waitFor();
+  assert.equal(await log(bob).locator('.notice', { hasText: 'lost their connection' }).count(), 0);
+});
+
+test('a purge right after a 4 MiB file starts: confirmed, everyone is out, and the link is dead', async () => {
+  const { link, pages: [alice, bob] } = await room(['alice', 'bob']);
+  const before = await rejections();
+  await alice.locator('#file-input').setInputFiles({ name: 'late.bin', mimeType: 'application/octet-stream', buffer: noise(4 * MIB, 3) });
+  await alice.getByRole('button', { name: 'Purge the room for everyone' }).click();
+  await confirm(alice);
+  await waitScreen(alice, 'gone');
+  assert.match(await alice.locator('#gone-reason').textContent(), /You purged the room\. The relay confirmed it/);
+  await waitScreen(bob, 'gone');
+  assert.equal(await log(bob).locator('.msg').count(), 0);
+  assert.deepEqual(await rejections(), before, 'the relay refused frames');
+  assert.match(await relay.metrics(), /^sanctum_rooms_purged_total\{reason="purged"\} [1-9]/m);
+
+  const carol = await member();
+  await joinRoom(carol.page, link, { alias: 'carol', expectChat: false });
+  await carol.page.locator('#join-error', { hasText: 'purged or has expired' }).waitFor({ timeout: 30_000 });
+});
