@@ -1,3 +1,4 @@
+// @ts-check
 // The app's entry point: screens, forms and the chat, wired to the room session and the view.
 import { loadConfig } from './config.js';
 import { RoomSession } from './session.js';
@@ -7,6 +8,8 @@ import { explain, say as words, ended as endedWords } from './strings.js';
 import { parseCommand } from './commands.js';
 import { ErrorCode, Event } from './codes.js';
 
+/** The page's elements by id; index.html fixes what each one is (an input, a dialog), so they are not narrowed here. */
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const ALIAS = /^[^\s]{1,32}$/u;
 
@@ -287,7 +290,9 @@ async function openCreate() {
 function fillLifetimes() {
   const select = $('create-lifetime');
   if (select.options.length) return;
-  for (const [minutes, label] of [[60, '1 hour'], [30, '30 minutes'], [15, '15 minutes'], [5, '5 minutes']]) {
+  /** @type {Array<[number, string]>} */
+  const choices = [[60, '1 hour'], [30, '30 minutes'], [15, '15 minutes'], [5, '5 minutes']];
+  for (const [minutes, label] of choices) {
     select.append(new Option(label, String(minutes * 60)));
   }
 }
@@ -649,6 +654,7 @@ function onReconnected(result) {
 function onEnded({ reason }) {
   if (!state.self && reason.type !== 'Kicked') return;
   if (reason.type === 'Left') return;
+  /** @type {string} */
   let title = endedWords.goneTitle;
   let text;
   switch (reason.type) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The Worker bridge: requests with ids and answers, plus events, between the page and the crypto Worker.
 //
 // Every key lives in the Worker. The page sends plain inputs (alias, password, text, file bytes) and receives

@@ -1,3 +1,4 @@
+// @ts-check
 // Slash commands typed in the message box: /purr, /kick, /exit, /stop and /help, as in the original app.
 
 export const HELP = Object.freeze([

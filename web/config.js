@@ -1,3 +1,4 @@
+// @ts-check
 // The app's configuration: which relay to use, from web/config.json, never from a room link.
 
 const DEFAULTS = Object.freeze({ relay: null, testDeriveHoldMs: 0 });
@@ -11,6 +12,7 @@ export async function loadConfig() {
   } catch {
     file = {};
   }
+  /** @type {{relay: string | null, testDeriveHoldMs: number, relayUrl?: string}} */
   const config = { ...DEFAULTS };
   if (typeof file.relay === 'string' && /^(wss?|https?):\/\//i.test(file.relay)) config.relay = file.relay;
   if (Number.isFinite(file.testDeriveHoldMs) && file.testDeriveHoldMs > 0) {

@@ -1,10 +1,11 @@
+// @ts-check
 // A short-lived Worker that stretches the room password with Argon2id (64 MiB) and then ends.
 //
 // WebAssembly memory never shrinks, so the 64 MiB that Argon2 needs live in this Worker's own wasm instance and are
 // released when the parent Worker terminates it. It posts back the room secrets (as a resume blob without an alias), which go to the parent Worker only.
 import init, { derive_room_secrets } from './pkg/sanctum.js';
 
-self.addEventListener('message', async (event) => {
+self.addEventListener('message', async (/** @type {MessageEvent} */ event) => {
   const { module, link, password, holdMs } = event.data ?? {};
   try {
     // The parent Worker sends its compiled module: a new instance of it, with its own memory, costs no download.

@@ -1,3 +1,4 @@
+// @ts-check
 // QR code of a room link, drawn locally on a canvas: the link never leaves the page to be encoded.
 import qrcode from './vendor/qrcode.mjs';
 

@@ -12,6 +12,7 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 const FORWARDED = [...Object.values(Event).filter((name) => name !== Event.Ended), 'members', 'progress', 'sendProgress'];
 
 /** Refusals of a rejoin that mean the room is over for good, not that the network is still down. */
+/** @type {Set<string>} */
 const FINAL = new Set([ErrorCode.ROOM_GONE, ErrorCode.ROOM_NOT_FOUND, ErrorCode.BAD_TOKEN, FailureCode.LINK_EXPIRED]);
 
 /**

@@ -1,3 +1,4 @@
+// @ts-check
 // Tab storage: the Worker's opaque resume blob in sessionStorage, and nothing else that matters.
 //
 // Only this tab's sessionStorage is used: never localStorage, cookies or IndexedDB.

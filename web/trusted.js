@@ -1,3 +1,4 @@
+// @ts-check
 // The app's own Trusted Types policy, "sanctum": it only ever vouches for the app's Worker scripts.
 //
 // The relay's CSP says `require-trusted-types-for 'script'; trusted-types sanctum dompurify`,
@@ -14,7 +15,7 @@ function checkScriptUrl(input) {
   return url.href;
 }
 
-const policy = self.trustedTypes?.createPolicy('sanctum', { createScriptURL: checkScriptUrl }) ?? {
+const policy = /** @type {any} */ (self).trustedTypes?.createPolicy('sanctum', { createScriptURL: checkScriptUrl }) ?? {
   createScriptURL: checkScriptUrl,
 };
 

@@ -1,8 +1,10 @@
+// @ts-check
 // The view: every DOM change the app makes goes through here, with textContent or the sanitizer only.
 import { renderFormatted } from './sanitize.js';
 import { qrCanvas } from './qr.js';
 import { HELP } from './commands.js';
 
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
 const SCREENS = ['loading', 'home', 'create', 'join', 'working', 'link', 'chat', 'ended', 'gone', 'error'];
@@ -362,7 +364,7 @@ export function confirmDialog({ title, text, ok, danger = false, input = null })
 
 /** Closes any open dialog (when the room ends under it). */
 export function closeDialogs() {
-  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close('cancel');
+  for (const dialog of document.querySelectorAll('dialog[open]')) /** @type {HTMLDialogElement} */ (dialog).close('cancel');
 }
 
 /** Opens the share dialog with the link and its QR code. */

@@ -77,7 +77,7 @@ function failure(code, message) {
   return Object.assign(new Error(message ?? code), { code });
 }
 
-self.addEventListener('message', async (event) => {
+self.addEventListener('message', async (/** @type {MessageEvent} */ event) => {
   const { id, op, args } = event.data ?? {};
   try {
     const result = await handle(op, args ?? {});

@@ -16,12 +16,13 @@ use crate::{
 };
 
 /// The steps in the order they run; `--only` takes one of these names.
-pub(crate) const STEPS: [&str; 8] = [
+pub(crate) const STEPS: [&str; 9] = [
     "install",
     "fmt",
     "clippy",
     "test",
     "build-web",
+    "typecheck",
     "relay",
     "browser",
     "bench",
@@ -121,6 +122,7 @@ fn step(name: &str, options: &Options) -> Result<Outcome> {
         // --no-fail-fast runs every test binary, so one run shows every failure rather than the first.
         "test" => run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?,
         "build-web" => web::build_web()?,
+        "typecheck" => typecheck()?,
         "relay" => {
             relay::build_for_tests()?;
         }
@@ -129,6 +131,19 @@ fn step(name: &str, options: &Options) -> Result<Outcome> {
         other => bail!("no step named {other:?}"),
     }
     Ok(Outcome::Passed)
+}
+
+/// Type-checks every web module (`// @ts-check` and JSDoc) with the TypeScript of the npm lockfile: the page's modules
+/// against the DOM, the Workers against the Worker globals and the wasm bindings that build-web wrote into web/pkg.
+fn typecheck() -> Result<()> {
+    let tsc = root().join("node_modules/.bin/tsc");
+    if !tsc.is_file() {
+        bail!("{} is missing; run `cargo xtask install`", tsc.display());
+    }
+    for project in ["web/tsconfig.json", "web/tsconfig.worker.json"] {
+        run(command(&tsc).args(["--noEmit", "-p", project]))?;
+    }
+    Ok(())
 }
 
 fn browser(options: &Options) -> Result<Outcome> {
