@@ -78,13 +78,69 @@ export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
 }
 
 /**
+ * Forwards a browser's bytes to the relay, dropping each unfragmented WebSocket text frame for which `drop(text)` is
+ * true: a relay that never received that frame, as a hostile or broken relay would behave. The HTTP upgrade request
+ * and every other frame pass unchanged (permessage-deflate is off, so a text frame's payload is the frame's JSON).
+ * @param {import('node:net').Socket} from the browser's end
+ * @param {import('node:net').Socket} to the relay's end
+ * @param {(text: string) => boolean} drop
+ */
+function filterClientFrames(from, to, drop) {
+  let upgraded = false;
+  let raw = false;
+  let pending = Buffer.alloc(0);
+  from.on('data', (chunk) => {
+    if (raw) {
+      to.write(chunk);
+      return;
+    }
+    pending = Buffer.concat([pending, chunk]);
+    if (!upgraded) {
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      // Only the WebSocket's connection carries frames; page loads pass as they are.
+      if (!pending.subarray(0, end).toString('latin1').startsWith('GET /ws')) {
+        raw = true;
+        to.write(pending);
+        return;
+      }
+      to.write(pending.subarray(0, end + 4));
+      pending = pending.subarray(end + 4);
+      upgraded = true;
+    }
+    for (;;) {
+      if (pending.length < 2) return;
+      const length7 = pending[1] & 0x7f;
+      const header = length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
+      if (pending.length < header) return;
+      const length = length7 === 126 ? pending.readUInt16BE(2) : length7 === 127 ? Number(pending.readBigUInt64BE(2)) : length7;
+      const masked = (pending[1] & 0x80) !== 0;
+      const start = header + (masked ? 4 : 0);
+      if (pending.length < start + length) return;
+      const frame = pending.subarray(0, start + length);
+      pending = pending.subarray(start + length);
+      // FIN set and opcode 1: a whole text frame.
+      if ((frame[0] & 0x8f) === 0x81) {
+        const payload = Buffer.from(frame.subarray(start));
+        if (masked) for (let i = 0; i < payload.length; i += 1) payload[i] ^= frame[header + (i % 4)];
+        if (drop(payload.toString('utf8'))) continue;
+      }
+      to.write(frame);
+    }
+  });
+  from.on('end', () => to.end());
+}
+
+/**
  * Starts a TCP proxy on 127.0.0.1 port 0 that forwards every connection to a relay, so that a test can cut a
  * member's connection the way a network does: the browser sees its WebSocket fail without a close frame, and the relay
  * sees the member's socket end, while the room lives on.
  * Pages load through the proxy's origin, so the relay must list it with `--public-origin`; that is why the proxy
  * listens before the relay starts and learns the relay's address afterwards, from `forwardTo`.
+ * With `dropFromClient`, the browser's text frames for which it returns true never reach the relay.
+ * @param {{dropFromClient?: (text: string) => boolean}} [options]
  */
-export async function startProxy() {
+export async function startProxy({ dropFromClient = null } = {}) {
   const open = new Set();
   let target = null;
   let refusing = false;
@@ -109,7 +165,8 @@ export async function startProxy() {
       socket.on('error', end);
       socket.on('close', end);
     }
-    client.pipe(upstream);
+    if (dropFromClient) filterClientFrames(client, upstream, dropFromClient);
+    else client.pipe(upstream);
     upstream.pipe(client);
   });
   await new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@ import {
   say,
   seeMembers,
   seeMessage,
+  startProxy,
   startRelay,
   waitScreen,
 } from './harness.mjs';
@@ -145,4 +146,30 @@ test('a purge right after a 4 MiB file starts: confirmed, everyone is out, and t
   const carol = await member();
   await joinRoom(carol.page, link, { alias: 'carol', expectChat: false });
   await carol.page.locator('#join-error', { hasText: 'purged or has expired' }).waitFor({ timeout: 30_000 });
+});
+
+test('a purge the relay never receives: the purger is told it was not delivered, the others still leave, the link lives', async () => {
+  // Alice reaches the relay through a proxy that drops her `purge` frame: for her, a relay that ignores purges.
+  const proxy = await startProxy({ dropFromClient: (text) => text === '{"type":"purge"}' });
+  const ignoring = await startRelay(['--public-origin', proxy.origin]);
+  proxy.forwardTo(ignoring.origin);
+  try {
+    const [alice, bob, carol] = await Promise.all([member(), member(), member()]);
+    const link = await createRoom(alice.page, proxy.origin, { alias: 'alice' });
+    await joinRoom(bob.page, link, { alias: 'bob' });
+    await seeMembers(alice.page, 2);
+    await alice.page.getByRole('button', { name: 'Purge the room for everyone' }).click();
+    await confirm(alice.page);
+    // Bob honours the signed purge he did receive, whatever the relay does.
+    await waitScreen(bob.page, 'gone');
+    await waitScreen(alice.page, 'gone', 30_000);
+    assert.equal(await alice.page.locator('#gone-title').textContent(), 'The purge was not confirmed');
+    assert.match(await alice.page.locator('#gone-reason').textContent(), /did not confirm the purge.*link keeps working until the room expires/);
+    assert.match(await ignoring.metrics(), /^sanctum_rooms_purged_total\{reason="purged"\} 0$/m);
+    // The relay still holds the room: the link and the password still let someone in.
+    await joinRoom(carol.page, link, { alias: 'carol' });
+  } finally {
+    await proxy.close();
+    await ignoring.stop();
+  }
 });
