@@ -97,6 +97,8 @@ impl ErrorCode {
 pub enum CloseCode {
     /// 1000: the member left, or the room was purged or expired after the `purged` frame.
     Normal,
+    /// 1007: a text message that is not valid UTF-8.
+    InvalidText,
     /// 1008: the connection broke a rule it cannot recover from (a disallowed frame flood, repeated bad frames).
     PolicyViolation,
     /// 1009: a frame exceeded the relay's frame limit.
@@ -139,6 +141,7 @@ impl CloseCode {
     pub fn code(self) -> u16 {
         match self {
             Self::Normal => 1000,
+            Self::InvalidText => 1007,
             Self::PolicyViolation => 1008,
             Self::TooLarge => 1009,
             Self::Restarting => 1012,
@@ -156,6 +159,7 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             Self::Normal => "bye",
+            Self::InvalidText => "invalid utf-8",
             Self::PolicyViolation => "policy violation",
             Self::TooLarge => "frame too large",
             Self::Restarting => "relay restarting",

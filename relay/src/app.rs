@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::throttle::AddressLimits;
+use crate::throttle::{AddressLimits, ConnectionSlots};
 
 /// Everything a connection needs, shared by all of them.
 #[derive(Debug)]
@@ -23,6 +23,7 @@ pub(crate) struct App {
     pub(crate) config: Config,
     pub(crate) registry: Registry,
     pub(crate) limits: AddressLimits,
+    pub(crate) slots: Arc<ConnectionSlots>,
     pub(crate) metrics: Arc<Metrics>,
     /// Origins allowed to open `/ws`, lowercase, without a trailing slash.
     pub(crate) origins: Vec<String>,
@@ -57,6 +58,11 @@ impl App {
             forwarded_header,
             registry: Registry::new(&config, metrics.clone()),
             limits: AddressLimits::new(config.creates_per_minute, config.failed_joins_per_address),
+            slots: ConnectionSlots::new(
+                config.max_connections,
+                config.max_connections_per_address,
+                metrics.clone(),
+            ),
             metrics,
             origins,
             welcome: Utf8Bytes::from(welcome.encode()),

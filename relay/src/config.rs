@@ -7,6 +7,11 @@ use std::time::Duration;
 use axum::http::HeaderName;
 use sanctum_protocol::MIN_FRAME_LIMIT;
 
+/// The longest handshake timeout accepted: a connection that has not sent its request within it is not coming.
+const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest idle timeout accepted.
+const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Every setting and limit of a relay, and the relay binary's flags: `Config::default()` holds the safe defaults.
 ///
 /// Each field is one flag with a `SANCTUM_*` environment fallback; its documentation is the flag's help.
@@ -57,6 +62,9 @@ pub struct Config {
     /// Largest number of open WebSocket connections (HTTP 503 at the upgrade beyond).
     #[arg(long, env = "SANCTUM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Largest number of open WebSocket connections from one client address (HTTP 429 at the upgrade beyond).
+    #[arg(long, env = "SANCTUM_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 100)]
+    pub max_connections_per_address: u32,
     /// Room creations allowed per client address per minute (error `rate_limited` beyond).
     #[arg(long, env = "SANCTUM_CREATES_PER_MINUTE", default_value_t = 10)]
     pub creates_per_minute: u32,
@@ -146,6 +154,9 @@ pub enum ConfigError {
     /// A limit that must be positive is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// A timeout is longer than the relay allows.
+    #[error("{0} must be at most {1} seconds")]
+    TooLong(&'static str, u64),
     /// The forwarding header is not a valid header name.
     #[error("the forwarded header is not a valid HTTP header name")]
     BadForwardedHeader,
@@ -172,6 +183,10 @@ impl Config {
             ("the membership event limit", self.max_membership_events as usize),
             ("the room limit", self.max_rooms),
             ("the connection limit", self.max_connections),
+            (
+                "the connection limit per address",
+                self.max_connections_per_address as usize,
+            ),
             ("the create limit", self.creates_per_minute as usize),
             (
                 "the failed join limit per connection",
@@ -193,6 +208,15 @@ impl Config {
         }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::Zero("the idle timeout"));
+        }
+        // Deadlines are instants plus these durations: an unbounded one would overflow and panic every connection.
+        for (name, timeout, max) in [
+            ("the handshake timeout", self.handshake_timeout, MAX_HANDSHAKE_TIMEOUT),
+            ("the idle timeout", self.idle_timeout, MAX_IDLE_TIMEOUT),
+        ] {
+            if timeout > max {
+                return Err(ConfigError::TooLong(name, max.as_secs()));
+            }
         }
         if HeaderName::try_from(self.forwarded_header.as_str()).is_err() {
             return Err(ConfigError::BadForwardedHeader);
@@ -261,6 +285,23 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config.validate(), Err(ConfigError::Zero("the idle timeout")));
+        for (handshake, idle) in [
+            (Duration::MAX, Duration::from_secs(60)),
+            (Duration::from_secs(10), Duration::MAX),
+        ] {
+            let config = Config {
+                handshake_timeout: handshake,
+                idle_timeout: idle,
+                ..Config::default()
+            };
+            assert!(matches!(config.validate(), Err(ConfigError::TooLong(..))), "{config:?}");
+        }
+        let config = Config {
+            handshake_timeout: MAX_HANDSHAKE_TIMEOUT,
+            idle_timeout: MAX_IDLE_TIMEOUT,
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
         for origin in [
             "example.org",
             "https://example.org/app",

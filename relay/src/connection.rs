@@ -7,7 +7,6 @@
 //! goes through that one queue, so nothing overtakes anything else.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -21,7 +20,7 @@ use crate::error::Refusal;
 use crate::metrics::{self, Metrics};
 use crate::outbox::{Next, Outbox};
 use crate::registry::Membership;
-use crate::throttle::{AddressKey, FLOOD_WINDOW, TokenBucket, Window};
+use crate::throttle::{AddressKey, ConnectionPermit, FLOOD_WINDOW, TokenBucket, Window};
 
 /// Malformed frames one connection may send before it is closed with 1008.
 pub(crate) const MAX_BAD_FRAMES: u32 = 16;
@@ -30,43 +29,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one side of a closing connection waits for the other (queued frames out, the peer's close in).
 const LINGER: Duration = Duration::from_secs(2);
 
-/// One slot of the connection limit, released when the connection ends.
-#[derive(Debug)]
-pub(crate) struct ConnectionPermit(Arc<Metrics>);
-
-impl ConnectionPermit {
-    /// Takes a slot if fewer than `max` connections are open.
-    pub(crate) fn try_acquire(metrics: &Arc<Metrics>, max: usize) -> Option<Self> {
-        let before = metrics.connections.fetch_add(1, Ordering::Relaxed);
-        if before >= max as i64 {
-            metrics.connections.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(Self(metrics.clone()))
-    }
-}
-
-impl Drop for ConnectionPermit {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Serves one upgraded socket until it closes.
-///
-/// A connection over the limit (`permit` is `None`) is still upgraded: it receives the welcome,
-/// an `error` too_many_connections and close 1013, which a browser can show, whereas a refused upgrade
-/// (HTTP 503) reaches a page only as an anonymous failure. It never counts toward the limit or joins a room.
-pub(crate) async fn serve(socket: WebSocket, app: Arc<App>, address: AddressKey, permit: Option<ConnectionPermit>) {
+/// Serves one upgraded socket until it closes; `_permit` holds its slot of the connection limits until then.
+pub(crate) async fn serve(socket: WebSocket, app: Arc<App>, address: AddressKey, _permit: ConnectionPermit) {
     let outbox = Outbox::new(app.config.queue_bytes, app.metrics.clone());
     let _ = outbox.push(app.welcome.clone());
-    if permit.is_none() {
-        app.metrics.reject(Refusal::TooManyConnections.code());
-        let _ = outbox.send(&Refusal::TooManyConnections.frame());
-        outbox.close(CloseCode::TryAgainLater);
-    } else {
-        tracing::debug!("connection opened");
-    }
+    tracing::debug!("connection opened");
     let (sink, stream) = socket.split();
     let mut connection = Connection {
         app: &app,
@@ -96,9 +63,7 @@ pub(crate) async fn serve(socket: WebSocket, app: Arc<App>, address: AddressKey,
     if let Some(membership) = connection.membership.take() {
         membership.leave(LeftReason::Dropped);
     }
-    if permit.is_some() {
-        tracing::debug!("connection closed");
-    }
+    tracing::debug!("connection closed");
 }
 
 /// The reader's side of one connection.
@@ -113,12 +78,15 @@ struct Connection<'a> {
     bad_frames: u32,
 }
 
-/// Whether a read error is tungstenite refusing a message or frame over the size limit.
-fn is_too_long(error: axum::Error) -> bool {
-    matches!(
-        error.into_inner().downcast::<tungstenite::Error>().map(|e| *e),
-        Ok(tungstenite::Error::Capacity(_))
-    )
+/// The close code for a read error: tungstenite refusing a message over the size limit, or text that is not UTF-8.
+///
+/// Any other error (a reset, a broken frame) ends the connection with a plain close, if the socket still takes one.
+fn read_error_close(error: axum::Error) -> Option<CloseCode> {
+    match error.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+        Ok(tungstenite::Error::Capacity(_)) => Some(CloseCode::TooLarge),
+        Ok(tungstenite::Error::Utf8(_)) => Some(CloseCode::InvalidText),
+        _ => None,
+    }
 }
 
 impl Connection<'_> {
@@ -144,9 +112,13 @@ impl Connection<'_> {
                 message = stream.next() => match message {
                     None => return,
                     Some(Err(error)) => {
-                        if is_too_long(error) {
-                            self.refuse(Refusal::FrameTooLarge);
-                            self.close(CloseCode::TooLarge, false);
+                        match read_error_close(error) {
+                            Some(CloseCode::TooLarge) => {
+                                self.refuse(Refusal::FrameTooLarge);
+                                self.close(CloseCode::TooLarge, false);
+                            }
+                            Some(code) => self.close(code, false),
+                            None => {}
                         }
                         return;
                     }

@@ -25,6 +25,8 @@ pub(crate) struct Metrics {
     rooms_purged: AtomicU64,
     rooms_expired: AtomicU64,
     rejections: [AtomicU64; ErrorCode::ALL.len()],
+    pub(crate) upgrades_refused_relay: AtomicU64,
+    pub(crate) upgrades_refused_address: AtomicU64,
 }
 
 /// Adds `n` to a counter or gauge.
@@ -119,6 +121,20 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        out.push_str(
+            "# HELP sanctum_upgrades_refused_total Upgrades refused before any WebSocket, by the limit reached.\n",
+        );
+        out.push_str("# TYPE sanctum_upgrades_refused_total counter\n");
+        for (limit, value) in [
+            ("relay", &self.upgrades_refused_relay),
+            ("address", &self.upgrades_refused_address),
+        ] {
+            let _ = writeln!(
+                out,
+                "sanctum_upgrades_refused_total{{limit=\"{limit}\"}} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
         out.push_str("# HELP sanctum_rooms_purged_total Rooms ended, by reason.\n");
         out.push_str("# TYPE sanctum_rooms_purged_total counter\n");
         let _ = writeln!(
@@ -162,6 +178,8 @@ mod tests {
             "sanctum_rejections_total{code=\"bad_frame\"} 0",
             "sanctum_rooms_purged_total{reason=\"purged\"} 0",
             "sanctum_rooms_purged_total{reason=\"expired\"} 1",
+            "sanctum_upgrades_refused_total{limit=\"relay\"} 0",
+            "sanctum_upgrades_refused_total{limit=\"address\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}");
         }

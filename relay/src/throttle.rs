@@ -7,11 +7,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName};
 use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 /// The window of the per-minute counters.
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
@@ -233,6 +236,77 @@ impl AddressLimits {
     }
 }
 
+/// The open WebSocket connections, overall and per address, counted before the upgrade.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlots {
+    max: usize,
+    per_address: u32,
+    metrics: Arc<Metrics>,
+    /// Open connections per address; an address leaves the table with its last connection, so the table holds at
+    /// most `max` entries.
+    open: Mutex<HashMap<AddressKey, u32>>,
+}
+
+/// Why a connection was refused a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSlot {
+    /// The relay holds its maximum of connections.
+    Relay,
+    /// This address holds its maximum of connections.
+    Address,
+}
+
+/// One slot of the connection limits, released when the connection ends.
+#[derive(Debug)]
+pub(crate) struct ConnectionPermit {
+    slots: Arc<ConnectionSlots>,
+    key: AddressKey,
+}
+
+impl ConnectionSlots {
+    /// Slots for at most `max` connections, `per_address` of them from any one address.
+    pub(crate) fn new(max: usize, per_address: u32, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            per_address,
+            metrics,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes a slot for a connection from `key`, if both its address and the relay are under their limits.
+    pub(crate) fn try_acquire(self: &Arc<Self>, key: AddressKey) -> Result<ConnectionPermit, NoSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The address's own limit first: an address over it hears so even when the relay is full too.
+        if open.get(&key).is_some_and(|count| *count >= self.per_address) {
+            return Err(NoSlot::Address);
+        }
+        if self.metrics.connections.load(Ordering::Relaxed) >= self.max as i64 {
+            return Err(NoSlot::Relay);
+        }
+        *open.entry(key).or_insert(0) += 1;
+        // The gauge moves under the table's lock, so that two upgrades cannot both take the last slot.
+        self.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnectionPermit {
+            slots: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+        self.slots.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A token bucket for one connection's frames: `rate` per second on average, `burst` at once.
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
@@ -395,6 +469,26 @@ mod tests {
         assert!(!bucket.try_take(now));
         assert!(bucket.try_take(now + Duration::from_millis(500)));
         assert!(!bucket.try_take(now + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn connection_slots_are_bounded_overall_and_per_address_and_released_on_drop() {
+        let metrics = Arc::new(Metrics::default());
+        let slots = ConnectionSlots::new(3, 2, metrics.clone());
+        let a = AddressKey::from_ip(ip("2001:db8:1:2::1"));
+        let a_neighbour = AddressKey::from_ip(ip("2001:db8:1:2::ffff"));
+        let b = AddressKey::from_ip(ip("192.0.2.2"));
+        let first = slots.try_acquire(a).unwrap();
+        let _second = slots.try_acquire(a).unwrap();
+        assert_eq!(slots.try_acquire(a_neighbour).err(), Some(NoSlot::Address));
+        let _third = slots.try_acquire(b).unwrap();
+        assert_eq!(slots.try_acquire(b).err(), Some(NoSlot::Relay));
+        assert_eq!(slots.try_acquire(a).err(), Some(NoSlot::Address));
+        assert_eq!(metrics.connections.load(Ordering::Relaxed), 3);
+        drop(first);
+        assert_eq!(metrics.connections.load(Ordering::Relaxed), 2);
+        let _again = slots.try_acquire(a_neighbour).unwrap();
+        assert_eq!(slots.open.lock().unwrap().len(), 2);
     }
 
     #[test]

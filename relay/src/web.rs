@@ -17,8 +17,9 @@ use tower_http::services::ServeDir;
 
 use crate::app::{App, origin_allowed};
 use crate::config::Config;
-use crate::connection::{self, ConnectionPermit};
-use crate::throttle::AddressKey;
+use crate::connection;
+use crate::metrics;
+use crate::throttle::{AddressKey, NoSlot};
 
 /// Read buffer of each connection; tungstenite allocates it up front, so it dominates an idle connection's memory.
 const READ_BUFFER_BYTES: usize = 2 * 1024;
@@ -119,7 +120,23 @@ async fn upgrade(
     };
     let config = &app.config;
     let address = AddressKey::of_client(peer, &headers, &config.trusted_proxies, &app.forwarded_header);
-    let permit = ConnectionPermit::try_acquire(&app.metrics, config.max_connections);
+    // Counted before the upgrade: a refused connection never becomes a WebSocket, so one address cannot hold every
+    // slot, and nothing over the limit lives on uncounted.
+    let permit = match app.slots.try_acquire(address) {
+        Ok(permit) => permit,
+        Err(limit) => {
+            let (counter, status) = match limit {
+                NoSlot::Relay => (&app.metrics.upgrades_refused_relay, StatusCode::SERVICE_UNAVAILABLE),
+                NoSlot::Address => (&app.metrics.upgrades_refused_address, StatusCode::TOO_MANY_REQUESTS),
+            };
+            metrics::add(counter, 1);
+            tracing::debug!(
+                status = status.as_u16(),
+                "refused an upgrade over the connection limits"
+            );
+            return (status, [(header::RETRY_AFTER, "10")], "too many connections").into_response();
+        }
+    };
     let tracker = app.tracker.clone();
     // No extension is negotiated, so permessage-deflate stays off: compression next to secrets invites
     // length side channels, and inflating costs memory the frame limit would not bound.

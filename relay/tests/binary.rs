@@ -38,6 +38,7 @@ fn help_documents_every_flag_with_its_default_and_environment_variable() {
         ("--max-membership-events", Some("60")),
         ("--max-rooms", Some("10000")),
         ("--max-connections", Some("10000")),
+        ("--max-connections-per-address", Some("100")),
         ("--creates-per-minute", Some("10")),
         ("--failed-joins-per-connection", Some("5")),
         ("--failed-joins-per-address", Some("20")),
@@ -110,6 +111,8 @@ async fn an_idle_member_costs_less_than_8_kib_of_relay_memory() {
         "1000",
         "--handshake-timeout",
         "600",
+        "--max-connections-per-address",
+        "10000",
     ])
     .await;
     let mut clients = Vec::new();

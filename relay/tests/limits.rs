@@ -37,23 +37,58 @@ async fn members_per_room_rooms_and_connections_are_bounded() {
     carol.send(&RoomKeys::new(2).create(600)).await;
     assert_eq!(carol.error().await, "too_many_rooms");
 
-    // The fourth connection is upgraded, told why, and closed with 1013.
-    let mut dave = relay.connect().await;
-    let (frames, code) = dave.until_close().await;
-    assert!(matches!(&frames[..], [RelayFrame::Error { code, .. }] if code.as_str() == "too_many_connections"));
-    assert_eq!(code, Some(1013));
+    // The fourth connection is refused before the upgrade, and never counted.
+    assert_eq!(refused_status(relay.connect_with(&[]).await), 503);
     assert_eq!(relay.metric("sanctum_connections").await, 3);
-    assert_eq!(
-        relay
-            .metric("sanctum_rejections_total{code=\"too_many_connections\"}")
-            .await,
-        1
-    );
+    assert_eq!(relay.metric("sanctum_upgrades_refused_total{limit=\"relay\"}").await, 1);
     drop(carol);
     relay.wait_metric("sanctum_connections", 2).await;
     let mut erin = relay.connect().await;
     erin.send(&room.join()).await;
     assert_eq!(erin.error().await, "room_full");
+}
+
+/// The HTTP status of an upgrade the relay refused.
+fn refused_status(result: Result<common::Client, tokio_tungstenite::tungstenite::Error>) -> u16 {
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected an HTTP refusal, the upgrade succeeded"),
+    }
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection_slot() {
+    let relay = Relay::start(Config {
+        max_connections: 4,
+        max_connections_per_address: 2,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..roomy_config()
+    })
+    .await;
+    // Two /64 neighbours are one address; a third connection from them is refused before the upgrade.
+    let _first = relay.connect_from("2001:db8:7:7::1").await;
+    let _second = relay.connect_from("2001:db8:7:7::2").await;
+    assert_eq!(
+        refused_status(relay.connect_with(&[("x-forwarded-for", "2001:db8:7:7::3")]).await),
+        429
+    );
+    assert_eq!(
+        relay.metric("sanctum_upgrades_refused_total{limit=\"address\"}").await,
+        1
+    );
+    assert_eq!(relay.metric("sanctum_connections").await, 2);
+    // Everyone else still gets in.
+    let _other = relay.connect_from("2001:db8:7:8::1").await;
+    let _fourth = relay.connect_from("192.0.2.9").await;
+    assert_eq!(
+        refused_status(relay.connect_with(&[("x-forwarded-for", "192.0.2.10")]).await),
+        503
+    );
+    // A slot freed by one of the address's connections is its own again.
+    drop(_first);
+    relay.wait_metric("sanctum_connections", 3).await;
+    let _again = relay.connect_from("2001:db8:7:7::4").await;
 }
 
 #[tokio::test]

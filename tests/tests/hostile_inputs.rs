@@ -383,7 +383,7 @@ fn main_rows() -> Vec<Case> {
         case(
             "invalid_utf8",
             "a text message that is not UTF-8",
-            Close(1000),
+            Close(CloseCode::InvalidText.code()),
             |ctx| async move {
                 let mut ws = ctx.connect(0).await?;
                 ws.send_raw(opcode::TEXT, true, &[0x7b, 0xff, 0xfe, 0x7d]).await?;
@@ -1120,7 +1120,10 @@ const SMALL_MAX_CONNECTIONS: usize = 4;
 /// Rooms allowed on the small relay, the canary's included.
 const SMALL_MAX_ROOMS: usize = 2;
 
-/// Rows about relay-wide limits, on a relay with room for two rooms and four connections.
+/// Connections allowed from one address on the small relay.
+const SMALL_MAX_CONNECTIONS_PER_ADDRESS: u32 = 2;
+
+/// Rows about relay-wide limits, on a relay with room for two rooms and four connections, two per address.
 fn capacity_rows() -> Vec<Case> {
     use ErrorCode::*;
     use Outcome::*;
@@ -1139,12 +1142,21 @@ fn capacity_rows() -> Vec<Case> {
         case(
             "too_many_connections",
             "a connection past the relay's maximum",
-            ErrorThenClose(TooManyConnections, CloseCode::TryAgainLater.code()),
+            Http(503),
             |ctx| async move {
                 let _first = ctx.connect(0).await?;
                 let _second = ctx.connect(1).await?;
-                let mut third = ctx.connect(2).await?;
-                observe_error_then_close(&mut third).await
+                upgrade_status(&ctx, &ctx.options(2)).await
+            },
+        ),
+        case(
+            "too_many_connections_per_address",
+            "a connection past the maximum from one address, while the relay has room",
+            Http(429),
+            |ctx| async move {
+                let _first = ctx.connect(0).await?;
+                let _second = ctx.connect(0).await?;
+                upgrade_status(&ctx, &ctx.options(0)).await
             },
         ),
     ]
@@ -1233,6 +1245,7 @@ fn tables() -> Vec<(&'static str, Config, Vec<Case>)> {
             Config {
                 max_rooms: SMALL_MAX_ROOMS,
                 max_connections: SMALL_MAX_CONNECTIONS,
+                max_connections_per_address: SMALL_MAX_CONNECTIONS_PER_ADDRESS,
                 ..main_config()
             },
             capacity_rows(),
