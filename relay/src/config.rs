@@ -59,6 +59,10 @@ pub struct Config {
     /// Largest number of rooms held at once, purged rooms' tombstones included (error `too_many_rooms` beyond).
     #[arg(long, env = "SANCTUM_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
+    /// Largest number of rooms, tombstones included, that rooms created from one client address may hold
+    /// (error `rate_limited` beyond).
+    #[arg(long, env = "SANCTUM_MAX_ROOMS_PER_ADDRESS", default_value_t = 50)]
+    pub max_rooms_per_address: u32,
     /// Largest number of open WebSocket connections (HTTP 503 at the upgrade beyond).
     #[arg(long, env = "SANCTUM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
@@ -182,6 +186,7 @@ impl Config {
             ("the member limit", self.max_members as usize),
             ("the membership event limit", self.max_membership_events as usize),
             ("the room limit", self.max_rooms),
+            ("the room limit per address", self.max_rooms_per_address as usize),
             ("the connection limit", self.max_connections),
             (
                 "the connection limit per address",

@@ -289,7 +289,7 @@ impl Connection<'_> {
         let membership = self
             .app
             .registry
-            .create(room, verifier, lifetime, descriptor, self.outbox)?;
+            .create(room, verifier, lifetime, descriptor, self.outbox, self.address)?;
         tracing::debug!("room created");
         self.membership = Some(membership);
         Ok(())

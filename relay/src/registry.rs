@@ -26,6 +26,7 @@ use crate::error::Refusal;
 use crate::metrics::{self, Metrics};
 use crate::outbox::Outbox;
 use crate::room::{Room, RoomLimits, Tick};
+use crate::throttle::AddressKey;
 
 type RoomKey = [u8; ROOM_ID_LEN];
 type SharedRoom = Arc<Mutex<Room>>;
@@ -38,9 +39,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 enum Entry {
     /// A live room, and the one instant at which the timer task looks at it next.
-    Live { room: SharedRoom, scheduled: Instant },
+    Live {
+        room: SharedRoom,
+        scheduled: Instant,
+        creator: AddressKey,
+    },
     /// A purged room's id, refused until the room's original expiry.
-    Tombstone { until: Instant },
+    Tombstone { until: Instant, creator: AddressKey },
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +55,20 @@ struct State {
     timers: BTreeSet<(Instant, RoomKey)>,
     live: usize,
     tombstones: usize,
+    /// Rooms and tombstones by the address that created them; an address leaves with its last one.
+    by_creator: HashMap<AddressKey, u32>,
+}
+
+impl State {
+    /// Forgets one room or tombstone of `creator`.
+    fn release(&mut self, creator: AddressKey) {
+        if let Some(count) = self.by_creator.get_mut(&creator) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_creator.remove(&creator);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -57,6 +76,7 @@ struct Inner {
     state: Mutex<State>,
     room_limits: RoomLimits,
     max_rooms: usize,
+    max_rooms_per_address: u32,
     max_lifetime: u32,
     metrics: Arc<Metrics>,
     timer: Notify,
@@ -87,6 +107,7 @@ impl Registry {
                 expiry_warnings: config.expiry_warnings.as_slice().into(),
             },
             max_rooms: config.max_rooms,
+            max_rooms_per_address: config.max_rooms_per_address,
             max_lifetime: config.max_lifetime,
             metrics,
             timer: Notify::new(),
@@ -108,7 +129,11 @@ impl Registry {
             .store(state.tombstones as i64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Creates room `id` with `outbox`'s connection as member 1; the lifetime is clamped to the maximum.
+    /// Creates room `id` with `outbox`'s connection, from address `creator`, as member 1; the lifetime is clamped
+    /// to the maximum.
+    ///
+    /// Rooms without members live until their expiry, and tombstones until theirs, so each address may hold only so
+    /// many of the relay's room slots: otherwise a few addresses could hold them all.
     pub(crate) fn create(
         &self,
         id: &RoomId,
@@ -116,6 +141,7 @@ impl Registry {
         lifetime: u32,
         descriptor: Descriptor,
         outbox: &Outbox,
+        creator: AddressKey,
     ) -> Result<Membership, Refusal> {
         let now = Instant::now();
         let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -127,6 +153,13 @@ impl Registry {
         }
         if state.rooms.len() >= self.0.max_rooms {
             return Err(Refusal::TooManyRooms);
+        }
+        if state
+            .by_creator
+            .get(&creator)
+            .is_some_and(|count| *count >= self.0.max_rooms_per_address)
+        {
+            return Err(Refusal::RateLimited);
         }
         let mut room = Room::new(
             verifier,
@@ -145,8 +178,10 @@ impl Registry {
             Entry::Live {
                 room: room.clone(),
                 scheduled,
+                creator,
             },
         );
+        *state.by_creator.entry(creator).or_insert(0) += 1;
         state.timers.insert((scheduled, key));
         state.live += 1;
         self.publish_counts(&state);
@@ -189,22 +224,24 @@ impl Registry {
     /// Ends room `key` if it is still `room`: members are told and closed, and a purge leaves a tombstone.
     fn end(&self, key: RoomKey, room: &SharedRoom, reason: PurgeReason) {
         let mut state = self.state();
-        let is_current =
-            matches!(state.rooms.get(&key), Some(Entry::Live { room: current, .. }) if Arc::ptr_eq(current, room));
-        if !is_current {
-            return;
-        }
+        let creator = match state.rooms.get(&key) {
+            Some(Entry::Live {
+                room: current, creator, ..
+            }) if Arc::ptr_eq(current, room) => *creator,
+            _ => return,
+        };
         let mut guard = lock(room);
         guard.end(reason);
         let until = guard.deadline();
         drop(guard);
         state.live -= 1;
         if reason == PurgeReason::Purged {
-            state.rooms.insert(key, Entry::Tombstone { until });
+            state.rooms.insert(key, Entry::Tombstone { until, creator });
             state.timers.insert((until, key));
             state.tombstones += 1;
         } else {
             state.rooms.remove(&key);
+            state.release(creator);
         }
         self.publish_counts(&state);
         drop(state);
@@ -215,6 +252,7 @@ impl Registry {
     /// and says when to look again.
     pub(crate) fn fire_due(&self, now: Instant) -> Option<Instant> {
         let mut expired = Vec::new();
+        let mut released = Vec::new();
         let mut state = self.state();
         let State {
             rooms,
@@ -228,19 +266,23 @@ impl Registry {
             }
             timers.pop_first();
             match rooms.get_mut(&key) {
-                Some(Entry::Live { room, scheduled }) if *scheduled == when => match lock(room).tick(now) {
+                Some(Entry::Live { room, scheduled, .. }) if *scheduled == when => match lock(room).tick(now) {
                     Tick::Until(next) => {
                         *scheduled = next;
                         timers.insert((next, key));
                     }
                     Tick::Expired => expired.push((key, room.clone())),
                 },
-                Some(Entry::Tombstone { until }) if *until <= now => {
+                Some(Entry::Tombstone { until, creator }) if *until <= now => {
+                    released.push(*creator);
                     rooms.remove(&key);
                     *tombstones -= 1;
                 }
                 _ => {}
             }
+        }
+        for creator in released {
+            state.release(creator);
         }
         self.publish_counts(&state);
         drop(state);
@@ -325,6 +367,10 @@ mod tests {
         }
     }
 
+    fn address() -> AddressKey {
+        AddressKey::from_ip("192.0.2.1".parse().unwrap())
+    }
+
     fn verifier() -> Verifier {
         Verifier(Sha256::digest([5; AUTH_TOKEN_LEN]).into())
     }
@@ -346,7 +392,7 @@ mod tests {
         let creator = Outbox::new(10_000, metrics.clone());
         let room = RoomId([1; ROOM_ID_LEN]);
         registry
-            .create(&room, &verifier(), 9_999, Descriptor::default(), &creator)
+            .create(&room, &verifier(), 9_999, Descriptor::default(), &creator, address())
             .unwrap();
         assert!(matches!(
             frames(&creator)[..],
@@ -379,9 +425,47 @@ mod tests {
         let again = Outbox::new(10_000, metrics.clone());
         assert!(
             registry
-                .create(&room, &verifier(), 10, Descriptor::default(), &again)
+                .create(&room, &verifier(), 10, Descriptor::default(), &again, address())
                 .is_ok()
         );
+        cancel.cancel();
+        timers.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_address_holds_at_most_its_share_of_rooms_and_tombstones_until_they_end() {
+        let metrics = Arc::new(Metrics::default());
+        let registry = Registry::new(
+            &Config {
+                max_rooms_per_address: 2,
+                ..config(100)
+            },
+            metrics.clone(),
+        );
+        let cancel = CancellationToken::new();
+        let timers = tokio::spawn(registry.clone().run_timers(cancel.clone()));
+        let neighbour = AddressKey::from_ip("192.0.2.2".parse().unwrap());
+        let outbox = Outbox::new(100_000, metrics.clone());
+        let create = |seed: u8, lifetime: u32, from: AddressKey| {
+            registry.create(
+                &RoomId([seed; ROOM_ID_LEN]),
+                &verifier(),
+                lifetime,
+                Descriptor::default(),
+                &outbox,
+                from,
+            )
+        };
+        // An empty room and a purged one's tombstone both hold a slot.
+        let purged = create(10, 20, address()).unwrap();
+        purged.purge();
+        let _empty = create(11, 50, address()).unwrap();
+        assert_eq!(create(12, 50, address()).err(), Some(Refusal::RateLimited));
+        assert!(create(13, 50, neighbour).is_ok());
+        // The tombstone ends at the purged room's expiry, and its slot is the address's again.
+        tokio::time::sleep(Duration::from_secs(21)).await;
+        assert!(create(12, 50, address()).is_ok());
+        assert_eq!(create(14, 50, address()).err(), Some(Refusal::RateLimited));
         cancel.cancel();
         timers.await.unwrap();
     }
@@ -395,7 +479,7 @@ mod tests {
         let room = RoomId([2; ROOM_ID_LEN]);
         let creator = Outbox::new(10_000, metrics.clone());
         let membership = registry
-            .create(&room, &verifier(), 50, Descriptor::default(), &creator)
+            .create(&room, &verifier(), 50, Descriptor::default(), &creator, address())
             .unwrap();
         membership.purge();
         frames(&creator);
@@ -406,7 +490,7 @@ mod tests {
         assert_eq!(registry.join(&room, &token, &other).err(), Some(Refusal::RoomGone));
         assert_eq!(
             registry
-                .create(&room, &verifier(), 50, Descriptor::default(), &other)
+                .create(&room, &verifier(), 50, Descriptor::default(), &other, address())
                 .err(),
             Some(Refusal::RoomExists)
         );
@@ -414,14 +498,14 @@ mod tests {
         let third = RoomId([3; ROOM_ID_LEN]);
         assert!(
             registry
-                .create(&third, &verifier(), 50, Descriptor::default(), &other)
+                .create(&third, &verifier(), 50, Descriptor::default(), &other, address())
                 .is_ok()
         );
         let fourth = RoomId([4; ROOM_ID_LEN]);
         let late = Outbox::new(10_000, metrics.clone());
         assert_eq!(
             registry
-                .create(&fourth, &verifier(), 50, Descriptor::default(), &late)
+                .create(&fourth, &verifier(), 50, Descriptor::default(), &late, address())
                 .err(),
             Some(Refusal::TooManyRooms)
         );

@@ -4,7 +4,7 @@
 //! Addresses are reduced to an [`AddressKey`] (IPv6 grouped by /64) whose `Debug` prints nothing of the address.
 //! Nothing here is keyed by room, so no outsider can lock a room's real members out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -26,8 +26,10 @@ pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(300);
 pub(crate) const FAILURE_MEMORY: Duration = Duration::from_secs(900);
 /// The window in which refused frames count toward closing a flooding connection.
 pub(crate) const FLOOD_WINDOW: Duration = Duration::from_secs(10);
-/// Entries per address table; when full, stale entries are dropped first, then arbitrary ones.
+/// Entries per address table.
 const MAX_TABLE_ENTRIES: usize = 65_536;
+/// Entries a full table looks at, oldest first, to make room for a new one.
+const EVICTION_PROBES: usize = 8;
 
 /// The unit that per-address limits count: an IPv4 address, or the /64 prefix of an IPv6 address.
 ///
@@ -154,23 +156,67 @@ pub(crate) struct AddressLimits {
 
 #[derive(Debug, Default)]
 struct Tables {
-    creates: HashMap<AddressKey, Window>,
-    failures: HashMap<AddressKey, Failures>,
+    creates: Table<Window>,
+    failures: Table<Failures>,
 }
 
-/// Makes room for one more entry in `table`, dropping stale entries first and, if none is stale, an arbitrary one.
+/// A map of bounded size whose entries are looked at for eviction in the order they came, a few at a time.
 ///
-/// Dropping an arbitrary entry forgives one address early; the alternative, refusing everyone, would let whoever
-/// controls many addresses deny service to all.
-fn make_room<V>(table: &mut HashMap<AddressKey, V>, is_stale: impl Fn(&V) -> bool) {
-    if table.len() < MAX_TABLE_ENTRIES {
-        return;
+/// Making room never scans the whole map: each new key looks at no more than [`EVICTION_PROBES`] of the oldest
+/// entries, drops the first that may go, and sends the others to the back of the line. An entry that must stay
+/// (an address waiting out its backoff) is never dropped; when none of the probed entries may go, the new key is
+/// not tracked and the caller decides what that means.
+#[derive(Debug)]
+struct Table<V> {
+    entries: HashMap<AddressKey, V>,
+    /// Every key of `entries`, once, oldest first.
+    order: VecDeque<AddressKey>,
+    capacity: usize,
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Self::with_capacity(MAX_TABLE_ENTRIES)
     }
-    table.retain(|_, value| !is_stale(value));
-    if table.len() >= MAX_TABLE_ENTRIES
-        && let Some(key) = table.keys().next().copied()
-    {
-        table.remove(&key);
+}
+
+impl<V> Table<V> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn get(&self, key: &AddressKey) -> Option<&V> {
+        self.entries.get(key)
+    }
+
+    /// The entry of `key`, made with `make` if there is none and room can be made; `None` if the table is full of
+    /// entries that `may_go` says must stay.
+    fn entry(&mut self, key: AddressKey, may_go: impl Fn(&V) -> bool, make: impl FnOnce() -> V) -> Option<&mut V> {
+        if !self.entries.contains_key(&key) {
+            if self.entries.len() >= self.capacity {
+                self.evict_one(may_go)?;
+            }
+            self.entries.insert(key, make());
+            self.order.push_back(key);
+        }
+        self.entries.get_mut(&key)
+    }
+
+    /// Drops one of the oldest entries that may go, looking at no more than a few.
+    fn evict_one(&mut self, may_go: impl Fn(&V) -> bool) -> Option<()> {
+        for _ in 0..EVICTION_PROBES.min(self.order.len()) {
+            let key = self.order.pop_front()?;
+            if self.entries.get(&key).is_some_and(&may_go) {
+                self.entries.remove(&key);
+                return Some(());
+            }
+            self.order.push_back(key);
+        }
+        None
     }
 }
 
@@ -190,16 +236,17 @@ impl AddressLimits {
     }
 
     /// Counts a create attempt from `key`, and says whether it is within the per-minute limit.
+    ///
+    /// An address that used up its creates keeps its entry until its minute is over. When the table holds nothing
+    /// else, a new address is let through untracked: the live rooms each address may hold still bound it.
     pub(crate) fn try_create(&self, key: AddressKey, now: Instant) -> bool {
+        let limit = self.creates_per_minute;
         let mut tables = self.tables();
-        if !tables.creates.contains_key(&key) {
-            make_room(&mut tables.creates, |w| w.is_stale(now, MINUTE));
+        let may_go = |w: &Window| w.is_stale(now, MINUTE) || w.count < limit;
+        match tables.creates.entry(key, may_go, || Window::new(now)) {
+            Some(window) => window.try_count(now, MINUTE, limit),
+            None => true,
         }
-        tables
-            .creates
-            .entry(key)
-            .or_insert_with(|| Window::new(now))
-            .try_count(now, MINUTE, self.creates_per_minute)
     }
 
     /// Whether `key` may attempt a join now, or must wait out its backoff.
@@ -211,29 +258,38 @@ impl AddressLimits {
     }
 
     /// Counts a failed join from `key`; past the limit, each failure doubles the wait before its next attempt.
+    ///
+    /// An address waiting out its backoff is never forgotten before the wait ends; one below its limit may be, which
+    /// forgives it no more than a fresh address would get. When every entry is waiting, a new address's failure is
+    /// not recorded, and only the per-connection limit applies to it until entries come free.
     pub(crate) fn record_failed_join(&self, key: AddressKey, now: Instant) {
+        let limit = self.failed_joins;
         let mut tables = self.tables();
-        if !tables.failures.contains_key(&key) {
-            make_room(&mut tables.failures, |f| {
-                now.saturating_duration_since(f.last) >= FAILURE_MEMORY && now >= f.blocked_until
-            });
-        }
-        let entry = tables.failures.entry(key).or_insert(Failures {
+        let may_go = |f: &Failures| now >= f.blocked_until && (f.count < limit || is_forgotten(f, now));
+        let fresh = Failures {
             count: 0,
             last: now,
             blocked_until: now,
-        });
-        if now.saturating_duration_since(entry.last) >= FAILURE_MEMORY {
+        };
+        let Some(entry) = tables.failures.entry(key, may_go, || fresh) else {
+            return;
+        };
+        if is_forgotten(entry, now) {
             entry.count = 0;
         }
         entry.count = entry.count.saturating_add(1);
         entry.last = now;
-        if entry.count >= self.failed_joins {
-            let doublings = (entry.count - self.failed_joins).min(16);
+        if entry.count >= limit {
+            let doublings = (entry.count - limit).min(16);
             let wait = BACKOFF_BASE.saturating_mul(1 << doublings).min(BACKOFF_MAX);
             entry.blocked_until = now + wait;
         }
     }
+}
+
+/// Whether an address's failures are old enough to be forgotten.
+fn is_forgotten(failures: &Failures, now: Instant) -> bool {
+    now.saturating_duration_since(failures.last) >= FAILURE_MEMORY
 }
 
 /// The open WebSocket connections, overall and per address, counted before the upgrade.
@@ -501,7 +557,38 @@ mod tests {
             limits.record_failed_join(key, now);
         }
         let tables = limits.tables();
-        assert!(tables.creates.len() <= MAX_TABLE_ENTRIES);
-        assert!(tables.failures.len() <= MAX_TABLE_ENTRIES);
+        assert!(tables.creates.entries.len() <= MAX_TABLE_ENTRIES);
+        assert!(tables.failures.entries.len() <= MAX_TABLE_ENTRIES);
+        assert_eq!(tables.failures.order.len(), tables.failures.entries.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_address_is_never_flushed_out_by_many_new_ones() {
+        let limits = AddressLimits::new(1, 2);
+        let guesser = AddressKey::from_ip(ip("2001:db8:1::1"));
+        let start = Instant::now();
+        limits.record_failed_join(guesser, start);
+        limits.record_failed_join(guesser, start);
+        assert!(!limits.may_join(guesser, start));
+        // Far more /64s of the same /48 than the table holds, each failing once and then again.
+        for round in 0..2 {
+            for n in 0..(MAX_TABLE_ENTRIES as u128 + 1000) {
+                let key = AddressKey::from_ip(IpAddr::V6(Ipv6Addr::from(
+                    0x2001_0db8_0001_0000_0000_0000_0000_0000 + ((n + 1) << 64),
+                )));
+                limits.record_failed_join(key, start + Duration::from_millis(round));
+            }
+        }
+        assert!(!limits.may_join(guesser, start + BACKOFF_BASE / 2));
+        assert!(limits.may_join(guesser, start + BACKOFF_BASE));
+        // The same for an address that used up its creates.
+        let creator = AddressKey::from_ip(ip("192.0.2.1"));
+        assert!(limits.try_create(creator, start));
+        assert!(!limits.try_create(creator, start));
+        for n in 0..(MAX_TABLE_ENTRIES as u32 + 1000) {
+            limits.try_create(AddressKey::from_ip(IpAddr::V4(Ipv4Addr::from((n + 1) << 8))), start);
+        }
+        assert!(!limits.try_create(creator, start + Duration::from_secs(30)));
+        assert!(limits.try_create(creator, start + MINUTE));
     }
 }

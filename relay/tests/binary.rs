@@ -38,6 +38,7 @@ fn help_documents_every_flag_with_its_default_and_environment_variable() {
         ("--max-membership-events", Some("60")),
         ("--max-rooms", Some("10000")),
         ("--max-connections", Some("10000")),
+        ("--max-rooms-per-address", Some("50")),
         ("--max-connections-per-address", Some("100")),
         ("--creates-per-minute", Some("10")),
         ("--failed-joins-per-connection", Some("5")),

@@ -1162,6 +1162,43 @@ fn capacity_rows() -> Vec<Case> {
     ]
 }
 
+/// Rooms, tombstones included, that rooms created from one address may hold on the per-address relay.
+const ROOMS_PER_ADDRESS: u32 = 2;
+
+/// Rows about what one address may hold, on a relay that lets an address hold two rooms.
+fn per_address_rows() -> Vec<Case> {
+    use ErrorCode::*;
+    use Outcome::*;
+    vec![case(
+        "rooms_per_address",
+        "a create from an address whose earlier rooms, left empty, hold its share of the relay's rooms",
+        PastLimit(RateLimited),
+        |ctx| async move {
+            let mut created = 0;
+            let mut codes = Vec::new();
+            for _ in 0..=ROOMS_PER_ADDRESS {
+                let mut ws = ctx.connect(0).await?;
+                // Two seconds: the empty rooms end soon after the row, as the gauges check.
+                ws.send(&RoomKeys::fresh().create_frame(2)).await?;
+                match ws.frame().await? {
+                    RelayFrame::Created { .. } => {
+                        created += 1;
+                        ws.send(&ClientFrame::Leave).await?;
+                        ws.closed().await?;
+                    }
+                    RelayFrame::Error { code, .. } => codes.push(code),
+                    other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+                }
+            }
+            Ok(if created == ROOMS_PER_ADDRESS && codes == [RateLimited] {
+                PastLimit(RateLimited)
+            } else {
+                Error(codes.first().copied().unwrap_or(BadRequest))
+            })
+        },
+    )]
+}
+
 /// The main relay: default limits except a few made small so that each limit is cheap to reach,
 /// and 127.0.0.1 trusted as a proxy so that every row speaks from addresses of its own.
 fn main_config() -> Config {
@@ -1249,6 +1286,14 @@ fn tables() -> Vec<(&'static str, Config, Vec<Case>)> {
                 ..main_config()
             },
             capacity_rows(),
+        ),
+        (
+            "per address",
+            Config {
+                max_rooms_per_address: ROOMS_PER_ADDRESS,
+                ..main_config()
+            },
+            per_address_rows(),
         ),
     ]
 }

@@ -150,6 +150,7 @@ fn start_relay(binary: &Path) -> Result<(Child, SocketAddr)> {
         .args(["--expiry-warnings", "10,5"])
         .args(["--creates-per-minute", "100000"])
         .args(["--max-connections-per-address", "100000"])
+        .args(["--max-rooms-per-address", "100000"])
         .args(["--max-membership-events", "100000"])
         .args(["--log", "warn"])
         .stdout(Stdio::piped())

@@ -129,6 +129,7 @@ pub fn roomy_config() -> Config {
         creates_per_minute: 1_000,
         failed_joins_per_address: 1_000,
         max_membership_events: 1_000,
+        max_rooms_per_address: 1_000,
         ..Config::default()
     }
 }

@@ -47,6 +47,8 @@ pub(crate) const RELAY_FLAGS: &[&str] = &[
     "100000",
     "--max-connections-per-address",
     "100000",
+    "--max-rooms-per-address",
+    "100000",
     "--creates-per-minute",
     "1000000",
     "--max-membership-events",
