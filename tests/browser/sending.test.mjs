@@ -88,12 +88,14 @@ test('a burst of 300 messages and a 4 MiB file at once: no refusal, no 4009, eve
   const textsAt = Date.now();
   // Texts take their place ahead of the chunks that were waiting: the file is still on its way.
   assert.equal(await log(bob).locator('.attachment').count(), 0, 'the file arrived before the texts');
+  const saidAt = Date.now();
   await say(alice, 'sent during the upload');
   await seeMessage(bob, 'sent during the upload');
+  const latency = Date.now() - saidAt;
   assert.equal(await log(bob).locator('.attachment').count(), 0, 'a text sent during the upload waited for the file');
   await log(bob).locator('.attachment .file-name', { hasText: 'big.bin' }).waitFor({ timeout: 60_000 });
   const fileAt = Date.now();
-  console.log(`# 300 texts in ${textsAt - started} ms, then the 4 MiB file complete after ${fileAt - started} ms`);
+  console.log(`# 300 texts in ${textsAt - started} ms; a text during the upload seen after ${latency} ms; the 4 MiB file complete after ${fileAt - started} ms`);
 
   const shown = await log(bob).locator('.bubble').allTextContents();
   const received = shown.filter((text) => text.startsWith('burst '));
@@ -117,6 +119,19 @@ test('a file dropped while whispering is whispered to that member only', async (
   await say(alice, 'after the whisper');
   await seeMessage(carol, 'after the whisper');
   assert.equal(await log(carol).locator('.attachment').count(), 0, 'carol received the whispered file');
+});
+
+test('a kick during an upload goes before the rest of the file: the kicked member is out before the others have it', async () => {
+  const { pages: [alice, bob, carol] } = await room(['alice', 'bob', 'carol']);
+  await alice.locator('#file-input').setInputFiles({ name: 'slow.bin', mimeType: 'application/octet-stream', buffer: noise(4 * MIB, 5) });
+  const kickedAt = Date.now();
+  await alice.getByRole('button', { name: 'Kick bob' }).click();
+  await confirm(alice);
+  await waitScreen(bob, 'gone');
+  await log(carol).locator('.notice', { hasText: 'alice removed bob from the room' }).waitFor();
+  console.log(`# kick during a 4 MiB upload: the kicked member out after ${Date.now() - kickedAt} ms`);
+  assert.equal(await log(carol).locator('.attachment').count(), 0, 'the kick waited behind the file');
+  await log(carol).locator('.attachment .file-name', { hasText: 'slow.bin' }).waitFor({ timeout: 60_000 });
 });
 
 test('leaving during an upload: the goodbye is written first, and the others see the farewell', async () => {
