@@ -58,6 +58,7 @@ export const FailureCode = Object.freeze({
 /** The relay's WebSocket close codes. */
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
+  INVALID_TEXT: 1007,
   POLICY_VIOLATION: 1008,
   TOO_LARGE: 1009,
   RESTARTING: 1012,

@@ -123,8 +123,9 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every close code, in the order of the table in `docs/protocol.md`.
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         Self::Normal,
+        Self::InvalidText,
         Self::PolicyViolation,
         Self::TooLarge,
         Self::Restarting,
@@ -179,7 +180,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_error_code_is_listed_once() {
+        // Exhaustive: a new code does not compile here until it has its place, and then fails until ALL holds it there.
+        let place = |code: ErrorCode| match code {
+            ErrorCode::BadFrame => 0,
+            ErrorCode::BinaryFrame => 1,
+            ErrorCode::FrameTooLarge => 2,
+            ErrorCode::UnsupportedVersion => 3,
+            ErrorCode::BadRequest => 4,
+            ErrorCode::AlreadyInRoom => 5,
+            ErrorCode::NotInRoom => 6,
+            ErrorCode::RoomExists => 7,
+            ErrorCode::RoomNotFound => 8,
+            ErrorCode::RoomGone => 9,
+            ErrorCode::BadToken => 10,
+            ErrorCode::RoomFull => 11,
+            ErrorCode::TooManyRooms => 12,
+            ErrorCode::TooManyConnections => 13,
+            ErrorCode::RateLimited => 14,
+            ErrorCode::RoomBusy => 15,
+            ErrorCode::UnknownMember => 16,
+        };
+        for (index, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(place(code), index, "{code:?}");
+        }
+    }
+
+    #[test]
     fn every_close_code_is_listed_once() {
+        // Exhaustive: a new code does not compile here until it has its place, and then fails until ALL holds it there.
+        let place = |code: CloseCode| match code {
+            CloseCode::Normal => 0,
+            CloseCode::InvalidText => 1,
+            CloseCode::PolicyViolation => 2,
+            CloseCode::TooLarge => 3,
+            CloseCode::Restarting => 4,
+            CloseCode::TryAgainLater => 5,
+            CloseCode::Purged => 6,
+            CloseCode::Kicked => 7,
+            CloseCode::Expired => 8,
+            CloseCode::SlowReader => 9,
+            CloseCode::Flooding => 10,
+            CloseCode::Timeout => 11,
+        };
+        for (index, code) in CloseCode::ALL.into_iter().enumerate() {
+            assert_eq!(place(code), index, "{code:?}");
+        }
         let mut codes: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
         codes.sort_unstable();
         codes.dedup();
