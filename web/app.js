@@ -4,9 +4,9 @@ import { loadConfig } from './config.js';
 import { RoomSession } from './session.js';
 import * as view from './view.js';
 import * as storage from './storage.js';
-import { explain, say as words, ended as endedWords } from './strings.js';
+import { explain, say as words, ended as endedWords, ui } from './strings.js';
 import { parseCommand } from './commands.js';
-import { ErrorCode, Event } from './codes.js';
+import { ErrorCode, Event, FailureCode } from './codes.js';
 
 /** The page's elements by id; index.html fixes what each one is (an input, a dialog), so they are not narrowed here. */
 /** @type {(id: string) => any} */
@@ -71,7 +71,7 @@ async function boot() {
     storage.forgetLink();
     $('join-keep').checked = false;
     await openJoin(kept);
-    if (!$('join-submit').disabled) view.setFieldError('join-error', 'The page was reloaded. Enter the password again to rejoin as a new session.');
+    if (!$('join-submit').disabled) view.setFieldError('join-error', ui.reloadedAskPassword);
     return;
   }
   view.showScreen('home');
@@ -114,14 +114,14 @@ function newSession() {
 function renderClock() {
   const expiresAt = state.self ? state.session?.expiresAt : null;
   if (!expiresAt) {
-    view.setClock('Time', new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+    view.setClock(ui.clockTime, new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
     return;
   }
   const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
   const minutes = Math.floor(left / 60);
   const seconds = String(left % 60).padStart(2, '0');
-  view.setClock('Left', `${minutes}:${seconds}`, left <= 60);
-  $('chat-expiry').textContent = `Room ends at ${new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+  view.setClock(ui.clockLeft, `${minutes}:${seconds}`, left <= 60);
+  $('chat-expiry').textContent = ui.roomEndsAt(new Date(expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
   // The Worker's core ends the session at expiry; this is the page's own backstop should the Worker be stuck.
   if (left === 0 && Date.now() > expiresAt + 3000) onEnded({ reason: { type: 'Expired' } });
 }
@@ -148,7 +148,7 @@ function wireStaticControls() {
       const input = $(button.getAttribute('aria-controls'));
       const show = input.type === 'password';
       input.type = show ? 'text' : 'password';
-      button.textContent = show ? 'Hide' : 'Show';
+      button.textContent = show ? ui.hide : ui.show;
       button.setAttribute('aria-pressed', String(show));
     });
   }
@@ -302,7 +302,7 @@ async function onPasswordInput() {
   const password = $('create-password').value;
   const seq = ++strengthSeq;
   if (!password) {
-    view.setStrength(0, 'Use a long passphrase: four or more unrelated words work well.');
+    view.setStrength(0, ui.passwordHint);
     return;
   }
   try {
@@ -315,10 +315,7 @@ async function onPasswordInput() {
 }
 
 function strengthWords({ score, acceptable, feedback }) {
-  const names = ['Very weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
-  const base = `${names[score] ?? 'Weak'}.`;
-  const advice = feedback ? ` ${feedback}` : '';
-  return acceptable ? `${base} Good enough for a room.${advice}` : `${base} Too easy to guess for a room.${advice}`;
+  return ui.strength(score, acceptable, feedback);
 }
 
 /** Checks the alias field of the `create` or `join` form, marking it and saying why when it is refused. */
@@ -328,7 +325,7 @@ function aliasAccepted(form, alias) {
     field.removeAttribute('aria-invalid');
     return true;
   }
-  view.setFieldError(`${form}-error`, 'Choose an alias of 1 to 32 characters without spaces.');
+  view.setFieldError(`${form}-error`, ui.aliasRule);
   field.setAttribute('aria-invalid', 'true');
   field.focus();
   return false;
@@ -336,7 +333,7 @@ function aliasAccepted(form, alias) {
 
 async function submitCreate() {
   const alias = $('create-alias').value.trim();
-  const roomName = $('create-room').value.trim() || 'Chatroom';
+  const roomName = $('create-room').value.trim() || ui.defaultRoomName;
   const password = $('create-password').value;
   const lifetime = Number($('create-lifetime').value);
   if (!aliasAccepted('create', alias)) return;
@@ -383,7 +380,7 @@ async function openJoin(link) {
   $('join-alias').focus();
   try {
     const { expiresAt } = await state.session.checkLink(link);
-    $('join-expiry').textContent = `This room ends at ${new Date(expiresAt).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })} at the latest.`;
+    $('join-expiry').textContent = ui.linkEndsAt(new Date(expiresAt).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }));
   } catch (error) {
     view.setFieldError('join-error', explain(error.code, error.message));
     $('join-submit').disabled = error.code === 'link_invalid' || error.code === 'link_expired';
@@ -397,7 +394,7 @@ async function submitJoin() {
   const password = $('join-password').value;
   if (!aliasAccepted('join', alias)) return;
   if (!password) {
-    view.setFieldError('join-error', 'Enter the room password.');
+    view.setFieldError('join-error', ui.enterPassword);
     $('join-password').focus();
     return;
   }
@@ -429,14 +426,14 @@ async function resumeAfterRefresh(blob) {
     onEntered(result);
     stopWork();
     enterChat();
-    view.appendNotice('The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.', 'good');
+    view.appendNotice(ui.reloaded, 'good');
   } catch (error) {
     stopWork();
     storage.wipe();
     state.session.destroy();
     state.session = newSession();
     if (['room_gone', 'room_not_found', 'link_expired'].includes(error.code)) {
-      showGone(error.code === 'room_gone' ? 'This room was purged or has expired.' : explain(error.code));
+      showGone(error.code === ErrorCode.ROOM_GONE ? endedWords.goneOnReload : explain(error.code));
     } else if (error.code !== 'cancelled') {
       view.showScreen('home');
       view.setFieldError('home-link-error', explain(error.code, error.message));
@@ -488,7 +485,7 @@ function cancelWork() {
 function onEntered(result) {
   state.self = result.self;
   state.link = result.link ?? state.link;
-  state.roomName = result.room.name || 'Chatroom';
+  state.roomName = result.room.name || ui.defaultRoomName;
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
   state.shownWarnings.clear();
   state.known.clear();
@@ -505,7 +502,7 @@ function onEntered(result) {
   $('chat-title').textContent = state.roomName;
   document.title = `${state.roomName} · Sanctum`;
   onMembers({ self: result.self, members: result.members });
-  view.setRelayStatus('Connected, end-to-end encrypted');
+  view.setRelayStatus(ui.connected);
   renderClock();
 }
 
@@ -633,12 +630,12 @@ function onExpiring({ seconds }) {
 }
 
 function onSendProgress({ sent, total, name }) {
-  view.setComposerStatus(sent >= total ? '' : `Sending ${name}: ${Math.round((sent / total) * 100)}%`);
+  view.setComposerStatus(sent >= total ? '' : ui.sendingPercent(name, Math.round((sent / total) * 100)));
 }
 
 function onReconnecting() {
   view.setBanner(explain('reconnecting'));
-  view.setRelayStatus('Reconnecting…', true);
+  view.setRelayStatus(ui.reconnectingStatus, true);
 }
 
 function onReconnected(result) {
@@ -646,8 +643,8 @@ function onReconnected(result) {
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
   onMembers({ self: result.self, members: result.members });
   view.setBanner(null);
-  view.setRelayStatus('Connected, end-to-end encrypted');
-  view.appendNotice('Reconnected as a new session. Messages sent while you were disconnected are not shown.', 'warn');
+  view.setRelayStatus(ui.connected);
+  view.appendNotice(ui.reconnected, 'warn');
 }
 
 /** The session ended under this tab: the core's `Ended` with its reason, or the page's own backstops. */
@@ -679,7 +676,11 @@ function onEnded({ reason }) {
   showGone(text, title);
 }
 
-function showGone(text, title = 'This room is gone') {
+/**
+ * @param {string} text
+ * @param {string} [title]
+ */
+function showGone(text, title = endedWords.goneTitle) {
   $('gone-title').textContent = title;
   $('gone-reason').textContent = text;
   view.showScreen('gone');
@@ -711,7 +712,7 @@ function wipeEverything({ ended = false } = {}) {
   view.setComposerStatus('');
   view.setRelayStatus('');
   $('message').value = '';
-  document.title = 'Sanctum';
+  document.title = ui.appName;
   storage.wipe({ ended });
   renderClock();
 }
@@ -747,7 +748,7 @@ async function submitComposer() {
     else await state.session.send(text);
     if (state.self) view.appendMessage({ from: selfView(), mine: true, whisper: Boolean(to), to, text, time: Date.now() });
   } catch (error) {
-    view.appendNotice(`Not sent: ${explain(error.code, error.message)}`, 'bad');
+    view.appendNotice(ui.notSent(explain(error.code, error.message)), 'bad');
     // Offline, the text goes back into an empty message box, so that it can be sent again after the reconnect.
     if (error.code === 'offline' && !box.value) {
       box.value = text;
@@ -758,8 +759,8 @@ async function submitComposer() {
 
 function memberByAlias(alias) {
   const found = state.members.filter((m) => !m.self && m.alias === alias);
-  if (found.length === 0) return { error: `No one called ${alias} is in the room.` };
-  if (found.length > 1) return { error: `Two members use the alias ${alias}; use the buttons in the member list.` };
+  if (found.length === 0) return { error: ui.noSuchMember(alias) };
+  if (found.length > 1) return { error: ui.ambiguousAlias(alias) };
   return { member: found[0] };
 }
 
@@ -784,7 +785,7 @@ async function runCommand(command) {
           view.appendMessage({ from: selfView(), mine: true, whisper: true, to: member, text: command.text, time: Date.now() });
         }
       } catch (failure) {
-        view.appendNotice(`Not sent: ${explain(failure.code, failure.message)}`, 'bad');
+        view.appendNotice(ui.notSent(explain(failure.code, failure.message)), 'bad');
       }
       return;
     }
@@ -801,30 +802,26 @@ async function runCommand(command) {
       await confirmPurge();
       return;
     default:
-      view.appendNotice(`Unknown command ${command.text}. Type /help for the list.`, 'warn');
+      view.appendNotice(ui.unknownCommand(command.text), 'warn');
   }
 }
 
 async function confirmKick(member) {
   const { ok } = await view.confirmDialog({
-    title: `Kick ${member.alias}?`,
-    text: `${member.alias} (key ${member.fingerprint}) is removed and stops receiving keys. Anyone with the link and the password can still come back; only purge ends the room.`,
-    ok: `Kick ${member.alias}`,
+    ...ui.confirmKick(member.alias, member.fingerprint),
     danger: true,
   });
   if (!ok) return;
   try {
     await state.session.kick(member.id);
   } catch (error) {
-    view.appendNotice(`Could not kick: ${explain(error.code, error.message)}`, 'bad');
+    view.appendNotice(ui.notKicked(explain(error.code, error.message)), 'bad');
   }
 }
 
 async function confirmLeave(farewell) {
   const { ok, value } = await view.confirmDialog({
-    title: 'Leave the room?',
-    text: 'This tab forgets the room, its keys and every message. Only the link and the password get you back in.',
-    ok: 'Leave',
+    ...ui.confirmLeave,
     input: farewell,
   });
   if (!ok || !state.self) return;
@@ -841,9 +838,7 @@ async function confirmLeave(farewell) {
 
 async function confirmPurge() {
   const { ok } = await view.confirmDialog({
-    title: 'Purge the room for everyone?',
-    text: 'Every member\u2019s screen is wiped, everyone is out, and the link dies for good. This cannot be undone.',
-    ok: 'Purge the room',
+    ...ui.confirmPurge,
     danger: true,
   });
   if (!ok || !state.self) return;
@@ -853,7 +848,7 @@ async function confirmPurge() {
   } catch (error) {
     // Offline, nothing was sent: the room lives on, so this tab must not say it purged it.
     if (error.code === 'offline') {
-      view.appendNotice(`Not purged: ${explain(error.code)}`, 'bad');
+      view.appendNotice(ui.notPurged(explain(error.code)), 'bad');
       return;
     }
     /* The purge is also signed in-band; whatever the relay says, this tab wipes itself. */
@@ -871,14 +866,14 @@ async function sendFiles(files) {
   if (!state.self) return;
   for (const file of files) {
     if (state.maxAttachment && file.size > state.maxAttachment) {
-      view.appendNotice(`${file.name}: ${explain('attachment_too_large')}`, 'warn');
+      view.appendNotice(ui.fileRefused(file.name, explain(FailureCode.ATTACHMENT_TOO_LARGE)), 'warn');
       continue;
     }
     // A file dropped while whispering is whispered: sealed to that member only.
     const to = state.whisperTo;
     try {
       const bytes = await file.arrayBuffer();
-      view.setComposerStatus(`Sending ${file.name}…`);
+      view.setComposerStatus(ui.sending(file.name));
       const sending = state.session.attach(file.name, file.type, bytes, to?.id ?? null);
       const own = { from: selfView(), mine: true, whisper: Boolean(to), to, name: file.name, type: file.type, bytes, time: Date.now() };
       state.blobUrls.push(await view.appendAttachment(own));
@@ -886,7 +881,7 @@ async function sendFiles(files) {
       view.setComposerStatus('');
     } catch (error) {
       view.setComposerStatus('');
-      view.appendNotice(`${file.name} not sent: ${explain(error.code, error.message)}`, 'bad');
+      view.appendNotice(ui.fileNotSent(file.name, explain(error.code, error.message)), 'bad');
     }
   }
 }

@@ -96,6 +96,77 @@ export const ended = Object.freeze({
   kickedTitle: 'You were removed from the room',
   notFound: 'The relay no longer knows this room: it may have restarted, which ends every room.',
   goneTitle: 'This room is gone',
+  goneOnReload: 'This room was purged or has expired.',
   unverifiable:
     'The relay served a room description that does not open with the room key, so it is not serving this room faithfully.',
+});
+
+/** The rest of the page's words: forms, the clock, the composer and the confirmations. */
+export const ui = Object.freeze({
+  appName: 'Sanctum',
+  defaultRoomName: 'Chatroom',
+  clockTime: 'Time',
+  clockLeft: 'Left',
+  show: 'Show',
+  hide: 'Hide',
+  connected: 'Connected, end-to-end encrypted',
+  reconnectingStatus: 'Reconnecting…',
+  reconnected: 'Reconnected as a new session. Messages sent while you were disconnected are not shown.',
+  reloaded: 'The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.',
+  reloadedAskPassword: 'The page was reloaded. Enter the password again to rejoin as a new session.',
+  passwordHint: 'Use a long passphrase: four or more unrelated words work well.',
+  aliasRule: 'Choose an alias of 1 to 32 characters without spaces.',
+  enterPassword: 'Enter the room password.',
+  /** @param {string} time */
+  roomEndsAt: (time) => `Room ends at ${time}`,
+  /** @param {string} when */
+  linkEndsAt: (when) => `This room ends at ${when} at the latest.`,
+  /**
+   * The strength meter's words for the core's estimate.
+   * @param {number} score 0 to 4
+   * @param {boolean} acceptable
+   * @param {string} feedback the estimator's advice, if any
+   */
+  strength(score, acceptable, feedback) {
+    const names = ['Very weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
+    const base = `${names[score] ?? 'Weak'}.`;
+    const advice = feedback ? ` ${feedback}` : '';
+    return acceptable ? `${base} Good enough for a room.${advice}` : `${base} Too easy to guess for a room.${advice}`;
+  },
+  /** @param {string} why */
+  notSent: (why) => `Not sent: ${why}`,
+  /** @param {string} why */
+  notKicked: (why) => `Could not kick: ${why}`,
+  /** @param {string} why */
+  notPurged: (why) => `Not purged: ${why}`,
+  /** @param {string} name @param {string} why */
+  fileNotSent: (name, why) => `${name} not sent: ${why}`,
+  /** @param {string} name @param {string} why */
+  fileRefused: (name, why) => `${name}: ${why}`,
+  /** @param {string} name */
+  sending: (name) => `Sending ${name}…`,
+  /** @param {string} name @param {number} percent */
+  sendingPercent: (name, percent) => `Sending ${name}: ${percent}%`,
+  /** @param {string} alias */
+  noSuchMember: (alias) => `No one called ${alias} is in the room.`,
+  /** @param {string} alias */
+  ambiguousAlias: (alias) => `Two members use the alias ${alias}; use the buttons in the member list.`,
+  /** @param {string} command */
+  unknownCommand: (command) => `Unknown command ${command}. Type /help for the list.`,
+  /** @param {string} alias @param {string} fingerprint */
+  confirmKick: (alias, fingerprint) => ({
+    title: `Kick ${alias}?`,
+    text: `${alias} (key ${fingerprint}) is removed and stops receiving keys. Anyone with the link and the password can still come back; only purge ends the room.`,
+    ok: `Kick ${alias}`,
+  }),
+  confirmLeave: Object.freeze({
+    title: 'Leave the room?',
+    text: 'This tab forgets the room, its keys and every message. Only the link and the password get you back in.',
+    ok: 'Leave',
+  }),
+  confirmPurge: Object.freeze({
+    title: 'Purge the room for everyone?',
+    text: 'Every member\u2019s screen is wiped, everyone is out, and the link dies for good. This cannot be undone.',
+    ok: 'Purge the room',
+  }),
 });
