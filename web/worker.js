@@ -384,8 +384,9 @@ function closeSocket() {
 // sealed by the core when it makes them and go first. Texts and whispers wait as requests and are sealed only when
 // their turn comes, then attachment chunks, one at a time. Sealing at the moment of sending keeps every chain's
 // counters in the order the frames leave, which receivers require, so nothing sealed earlier is ever overtaken.
-// Frames leave one by one at most `rate()` per second: the relay's token bucket (its burst is at least one frame)
-// gains more than a token between any two of them, so the app never draws a refusal or the flood close 4009.
+// Frames leave one by one at most `rate()` per second: the relay's token bucket gains more than a token between any two
+// of them as sent, and its burst (60 frames by default) absorbs what the network bunches together, so the app never
+// draws a refusal or the flood close 4009.
 
 /** @type {string[]} */
 const control = [];
