@@ -1,0 +1,359 @@
+//! The driver: one WebSocket to the relay, the client core's session, the paced outbox, and a front end.
+//!
+//! The core is sans-IO, so this is the only place that touches the network or the clock. Each turn of the loop
+//! waits for whichever comes first (a relay frame, the front end's input, the once-a-second tick, the outbox's
+//! next slot) and hands what the core produced to the outbox and the front end.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use futures_util::{SinkExt, StreamExt};
+use sanctum_client::{EndReason, Event, MAX_ATTACHMENT_LEN, Session, SessionError};
+use sanctum_protocol::{ClientFrame, MemberId, RelayFrame};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::outbox::Outbox;
+
+/// The socket to the relay.
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Frames per second assumed until the relay's welcome says otherwise.
+const DEFAULT_FRAMES_PER_SECOND: u32 = 10;
+/// The longest the last frames (goodbye, purge) may take to go out once the session has ended.
+const FINAL_FLUSH: Duration = Duration::from_secs(3);
+/// The longest the connection to the relay may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the user asked for, in terms of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Send a text message to the room.
+    Say(String),
+    /// Whisper to one member.
+    Whisper {
+        /// The member.
+        to: MemberId,
+        /// The text.
+        text: String,
+    },
+    /// Kick a member.
+    Kick(MemberId),
+    /// Purge the room.
+    Purge,
+    /// Leave with a farewell.
+    Leave(String),
+    /// Send the file at this path as an attachment.
+    Send(PathBuf),
+    /// Save a held attachment to a new file.
+    Save {
+        /// Its number.
+        index: usize,
+        /// Where.
+        path: PathBuf,
+    },
+}
+
+/// The outcome of an action, for the front end to show.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// A message or whisper was queued.
+    Said {
+        /// The text.
+        text: String,
+        /// The whisper's recipient.
+        to: Option<MemberId>,
+    },
+    /// An attachment was sealed and queued.
+    Sending {
+        /// Its file name.
+        name: String,
+        /// Its size in bytes.
+        size: usize,
+        /// How many frames it takes.
+        frames: usize,
+    },
+    /// Attachment frames still to send; `0` once the last one has gone.
+    Progress(usize),
+    /// An action was refused.
+    Failed(String),
+}
+
+/// How the room ended for this client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// The session ended for this reason.
+    Ended(EndReason),
+    /// The relay closed the connection (or it broke) while the session was live.
+    Disconnected,
+}
+
+/// A front end: the full-screen interface or the JSON line mode.
+pub(crate) trait Frontend {
+    /// What its input task sends: key presses, lines.
+    type Input: Send + 'static;
+    /// Shows the core's events.
+    fn on_events(&mut self, session: &Session, events: &[Event], now_ms: u64);
+    /// Turns input into actions.
+    fn on_input(&mut self, input: Self::Input, now_ms: u64) -> Vec<Action>;
+    /// Shows the outcome of an action.
+    fn on_report(&mut self, session: &Session, report: Report, now_ms: u64);
+    /// Saves a held attachment.
+    fn save(&mut self, index: usize, path: &Path, now_ms: u64);
+    /// Redraws, once per turn of the loop.
+    fn render(&mut self, now_ms: u64) -> anyhow::Result<()>;
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Opens the WebSocket to the relay at `url` (`ws://` or `wss://`).
+pub(crate) async fn connect(url: &str) -> anyhow::Result<Socket> {
+    let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
+        .await
+        .map_err(|_| anyhow::anyhow!("the relay at {url} did not answer within {CONNECT_TIMEOUT:?}"))?
+        .with_context(|| format!("could not connect to the relay at {url}"))?;
+    Ok(socket)
+}
+
+/// The media type to announce for a file, from its extension; receivers treat it as untrusted either way.
+fn media_type(path: &Path) -> &'static str {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match extension.as_str() {
+        "txt" | "log" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        _ => "application/octet-stream",
+    }
+}
+
+fn refusal(error: SessionError) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or(text.clone(), |c| c.to_uppercase().chain(chars).collect())
+        + "."
+}
+
+/// Carries out one action; returns the events it produced.
+async fn act(
+    session: &mut Session,
+    outbox: &mut Outbox,
+    frontend: &mut impl Frontend,
+    action: Action,
+    now: u64,
+) -> Vec<Event> {
+    let result = match action {
+        Action::Say(text) => session
+            .send_text(&text, now)
+            .map(|()| (Vec::new(), Some(Report::Said { text, to: None }))),
+        Action::Whisper { to, text } => session
+            .whisper(to, &text, now)
+            .map(|()| (Vec::new(), Some(Report::Said { text, to: Some(to) }))),
+        Action::Kick(member) => session.kick(member, now).map(|events| (events, None)),
+        Action::Purge => session.purge(now).map(|events| (events, None)),
+        Action::Leave(farewell) => session.leave(&farewell, now).map(|events| (events, None)),
+        Action::Save { index, path } => {
+            frontend.save(index, &path, now);
+            Ok((Vec::new(), None))
+        }
+        Action::Send(path) => {
+            let report = match read_attachment(&path).await {
+                Ok((name, bytes)) => match session.send_attachment(&name, media_type(&path), &bytes, now) {
+                    Ok(()) => {
+                        let frames = session.take_outgoing();
+                        let report = Report::Sending {
+                            name,
+                            size: bytes.len(),
+                            frames: frames.len(),
+                        };
+                        outbox.push_bulk(frames);
+                        report
+                    }
+                    Err(e) => Report::Failed(refusal(e)),
+                },
+                Err(e) => Report::Failed(format!("Could not send {}: {e:#}", path.display())),
+            };
+            Ok((Vec::new(), Some(report)))
+        }
+    };
+    match result {
+        Ok((events, report)) => {
+            if let Some(report) = report {
+                frontend.on_report(session, report, now);
+            }
+            events
+        }
+        Err(e) => {
+            frontend.on_report(session, Report::Failed(refusal(e)), now);
+            Vec::new()
+        }
+    }
+}
+
+async fn read_attachment(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
+    let metadata = tokio::fs::metadata(path).await?;
+    anyhow::ensure!(metadata.is_file(), "not a file");
+    anyhow::ensure!(
+        metadata.len() <= MAX_ATTACHMENT_LEN as u64,
+        "it is larger than the {} MiB attachments may be",
+        MAX_ATTACHMENT_LEN >> 20
+    );
+    let bytes = tokio::fs::read(path).await?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
+    Ok((name, bytes))
+}
+
+/// Sends `frames` as they are, within [`FINAL_FLUSH`], then closes the socket.
+async fn flush_and_close(socket: &mut Socket, frames: Vec<ClientFrame>) {
+    let _ = tokio::time::timeout(FINAL_FLUSH, async {
+        for frame in frames {
+            if socket.send(Message::text(frame.encode())).await.is_err() {
+                return;
+            }
+        }
+        let _ = socket.close(None).await;
+    })
+    .await;
+}
+
+/// Runs the room until the session ends or the connection does.
+///
+/// `first` is the session's create or join frame; `input` carries the front end's input; `leave` fires on Ctrl-C
+/// or a termination signal and leaves the room at once.
+pub(crate) async fn run<F: Frontend>(
+    mut socket: Socket,
+    mut session: Session,
+    first: ClientFrame,
+    frontend: &mut F,
+    mut input: mpsc::UnboundedReceiver<F::Input>,
+    leave: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Finish> {
+    let mut outbox = Outbox::new(DEFAULT_FRAMES_PER_SECOND, Instant::now());
+    outbox.push([first]);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leave = std::pin::pin!(leave);
+    let mut input_open = true;
+    let mut last_bulk = 0;
+    loop {
+        let mut events = Vec::new();
+        let next_send = outbox.next_at();
+        tokio::select! {
+            message = socket.next() => match message {
+                Some(Ok(Message::Text(text))) => match RelayFrame::decode(&text) {
+                    Ok(frame) => {
+                        if let RelayFrame::Welcome(welcome) = &frame {
+                            outbox.set_limit(welcome.max_frames_per_second);
+                        }
+                        events = session.handle(frame, now_ms());
+                    }
+                    Err(_) => frontend.on_report(
+                        &session,
+                        Report::Failed("The relay sent a frame this client does not understand; it was ignored.".into()),
+                        now_ms(),
+                    ),
+                },
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    events = session.tick(now_ms());
+                    frontend.on_events(&session, &events, now_ms());
+                    frontend.render(now_ms())?;
+                    if session.is_ended() {
+                        return Ok(Finish::Ended(end_reason(&events).unwrap_or(EndReason::Expired)));
+                    }
+                    return Ok(Finish::Disconnected);
+                }
+                Some(Ok(_)) => {}
+            },
+            received = input.recv(), if input_open => match received {
+                Some(received) => {
+                    for action in frontend.on_input(received, now_ms()) {
+                        events.extend(act(&mut session, &mut outbox, frontend, action, now_ms()).await);
+                    }
+                }
+                None => input_open = false,
+            },
+            () = &mut leave => {
+                events = session.leave("", now_ms()).unwrap_or_default();
+                if !session.is_ended() {
+                    // Not in the room yet: there is nothing to say goodbye to.
+                    events.push(Event::Ended { reason: EndReason::Left });
+                }
+            }
+            _ = tick.tick() => events = session.tick(now_ms()),
+            () = sleep_until(next_send), if next_send.is_some() => {
+                if let Some(frame) = outbox.pop(Instant::now()) {
+                    socket.send(Message::text(frame.encode())).await.context("the connection to the relay broke")?;
+                }
+            }
+        }
+        outbox.push(session.take_outgoing());
+        let bulk = outbox.bulk_len();
+        if bulk != last_bulk {
+            last_bulk = bulk;
+            frontend.on_report(&session, Report::Progress(bulk), now_ms());
+        }
+        frontend.on_events(&session, &events, now_ms());
+        if session.is_ended() || events.iter().any(|e| matches!(e, Event::Ended { .. })) {
+            flush_and_close(&mut socket, outbox.drain_final()).await;
+            frontend.render(now_ms())?;
+            return Ok(Finish::Ended(end_reason(&events).unwrap_or(EndReason::Left)));
+        }
+        frontend.render(now_ms())?;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+fn end_reason(events: &[Event]) -> Option<EndReason> {
+    events.iter().find_map(|e| match e {
+        Event::Ended { reason } => Some(*reason),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_come_from_the_extension() {
+        assert_eq!(media_type(Path::new("a/b.PNG")), "image/png");
+        assert_eq!(media_type(Path::new("notes")), "application/octet-stream");
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        assert_eq!(refusal(SessionError::UnknownMember), "No such member.");
+    }
+}
