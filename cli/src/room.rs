@@ -245,8 +245,8 @@ async fn flush_and_close(socket: &mut Socket, frames: Vec<ClientFrame>) {
 
 /// Runs the room until the session ends or the connection does.
 ///
-/// `first` is the session's create or join frame; `input` carries the front end's input; `leave` fires on Ctrl-C
-/// or a termination signal and leaves the room at once.
+/// `first` is the session's create or join frame; `input` carries the front end's input, and its end leaves the
+/// room; `leave` fires on Ctrl-C or a termination signal and leaves the room at once.
 pub(crate) async fn run<F: Frontend>(
     mut socket: Socket,
     mut session: Session,
@@ -297,15 +297,13 @@ pub(crate) async fn run<F: Frontend>(
                         events.extend(act(&mut session, &mut outbox, frontend, action, now_ms()).await);
                     }
                 }
-                None => input_open = false,
-            },
-            () = &mut leave => {
-                events = session.leave("", now_ms()).unwrap_or_default();
-                if !session.is_ended() {
-                    // Not in the room yet: there is nothing to say goodbye to.
-                    events.push(Event::Ended { reason: EndReason::Left });
+                // The input's end (a script closing stdin) leaves, as its controller is gone.
+                None => {
+                    input_open = false;
+                    events = leave_now(&mut session);
                 }
-            }
+            },
+            () = &mut leave => events = leave_now(&mut session),
             _ = tick.tick() => events = session.tick(now_ms()),
             () = sleep_until(next_send), if next_send.is_some() => {
                 if let Some(frame) = outbox.pop(Instant::now()) {
@@ -327,6 +325,17 @@ pub(crate) async fn run<F: Frontend>(
         }
         frontend.render(now_ms())?;
     }
+}
+
+/// Leaves at once with no farewell; before the room is entered there is no one to say goodbye to.
+fn leave_now(session: &mut Session) -> Vec<Event> {
+    let mut events = session.leave("", now_ms()).unwrap_or_default();
+    if !session.is_ended() {
+        events.push(Event::Ended {
+            reason: EndReason::Left,
+        });
+    }
+    events
 }
 
 async fn sleep_until(at: Option<Instant>) {

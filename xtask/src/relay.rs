@@ -9,7 +9,8 @@ use crate::shell::{cargo, display, root, run, target_dir};
 /// The address `cargo xtask run` serves on unless the extra arguments say otherwise.
 const LISTEN: &str = "127.0.0.1:8080";
 
-/// Builds `target/debug/sanctum-relay` for the browser tests (and any other harness that runs the binary) and returns its path.
+/// Builds `target/debug/sanctum-relay` and the terminal client `target/debug/sanctum` for the browser tests (and any
+/// other harness that runs the binaries) and returns the relay's path; [`cli_binary`] gives the client's.
 ///
 /// Why debug and why these flags: `cargo test --workspace` has just compiled every dependency in the dev profile with the
 /// features unified across the whole workspace, dev-dependencies included (tokio's test-util and "full", for instance).
@@ -19,8 +20,25 @@ const LISTEN: &str = "127.0.0.1:8080";
 /// only new work is the relay's own binary (often none: cargo test builds it for the relay's integration tests).
 /// A debug relay is fast enough for browser tests, which wait on Argon2 in the browser, not on the relay.
 pub(crate) fn build_for_tests() -> Result<PathBuf> {
-    run(cargo().args(["build", "--workspace", "--tests", "--bin", "sanctum-relay"]))?;
+    run(cargo().args([
+        "build",
+        "--workspace",
+        "--tests",
+        "--bin",
+        "sanctum-relay",
+        "--bin",
+        "sanctum",
+    ]))?;
     binary()
+}
+
+/// The terminal client built by [`build_for_tests`].
+pub(crate) fn cli_binary() -> Result<PathBuf> {
+    let binary = target_dir().join("debug/sanctum");
+    if !binary.is_file() {
+        bail!("{} was not built", binary.display());
+    }
+    Ok(binary)
 }
 
 /// Builds the relay alone in the dev profile, the quickest build from a cold start, and execs it serving web/.

@@ -166,6 +166,7 @@ fn browser(options: &Options) -> Result<Outcome> {
     run(command("node")
         .args(["--test", "--test-concurrency=1", "tests/browser/"])
         .env("SANCTUM_RELAY_BIN", relay)
+        .env("SANCTUM_CLI_BIN", relay::cli_binary()?)
         .env("SANCTUM_WEB_DIR", root().join("web"))
         .env("CHROMIUM_PATH", chromium))?;
     Ok(Outcome::Passed)

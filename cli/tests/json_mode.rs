@@ -1,0 +1,282 @@
+//! The real `sanctum` binary in `--json` mode against a real relay, with a native client as the other member:
+//! chat both ways, whispers both ways, a file each way, and the terminal member's purge ends the other's room.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use sanctum_client::{EndReason, Event, RoomLink, RoomSecrets};
+use sanctum_relay::Config;
+use sanctum_tests::client::{Command, NativeClient, now_ms};
+use sanctum_tests::relay_harness::TestRelay;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+const PASSWORD: &str = "velvet orbit cactus thunder quietly";
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A `sanctum --json` process: commands in, events out.
+struct Sanctum {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    seen: Vec<Value>,
+    backlog: Vec<Value>,
+}
+
+impl Sanctum {
+    /// Starts `sanctum ARGS --json` and writes the password as stdin's first line.
+    async fn start(args: &[&str], password: &str) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sanctum"))
+            .args(args)
+            .arg("--json")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).lines();
+        stdin.write_all(format!("{password}\n").as_bytes()).await?;
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            seen: Vec::new(),
+            backlog: Vec::new(),
+        })
+    }
+
+    async fn command(&mut self, command: Value) -> anyhow::Result<()> {
+        self.stdin.write_all(format!("{command}\n").as_bytes()).await?;
+        Ok(())
+    }
+
+    /// Waits for an event line matching `want`, failing after [`DEADLINE`].
+    async fn expect(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        if let Some(at) = self.backlog.iter().position(&want) {
+            return Ok(self.backlog.remove(at));
+        }
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.stdout.next_line())
+                .await
+                .map_err(|_| anyhow::anyhow!("timed out waiting for {what}; saw {:?}", self.seen))??
+                .ok_or_else(|| anyhow::anyhow!("sanctum exited while waiting for {what}; saw {:?}", self.seen))?;
+            assert!(
+                !line
+                    .chars()
+                    .any(|c| c.is_control() || ('\u{2066}'..='\u{2069}').contains(&c) || c == '\u{202e}'),
+                "a raw control character reached stdout: {line:?}"
+            );
+            let value: Value = serde_json::from_str(&line)?;
+            self.seen.push(value.clone());
+            if want(&value) {
+                return Ok(value);
+            }
+            self.backlog.push(value);
+        }
+    }
+}
+
+fn is(event: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["event"] == event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_member() -> anyhow::Result<()> {
+    let relay = TestRelay::start(Config::default()).await?;
+    let url = format!("ws://{}/ws", relay.addr);
+    let mut alice = Sanctum::start(
+        &[
+            "create",
+            "--alias",
+            "alice",
+            "--name",
+            "Night shift",
+            "--lifetime",
+            "10m",
+            "--relay",
+            &url,
+        ],
+        PASSWORD,
+    )
+    .await?;
+    let joined = alice.expect("alice's joined", is("joined")).await?;
+    assert_eq!(joined["room_name"], "Night shift");
+    let link = joined["link"].as_str().unwrap_or_default().to_owned();
+    assert!(link.starts_with(&format!("http://{}/#v1.", relay.addr)), "{link}");
+    let alice_id = joined["member"].as_u64().unwrap_or_default() as u32;
+
+    let parsed = RoomLink::parse(&link, now_ms())?;
+    let secrets = RoomSecrets::derive(&parsed, PASSWORD)?;
+    let mut bob = NativeClient::start(relay.addr, &secrets, "bob", None).await?;
+    bob.expect(
+        "bob joined",
+        |e| matches!(e, Event::Joined { room_name, .. } if room_name == "Night shift"),
+    )
+    .await?;
+    bob.expect(
+        "bob accepts alice",
+        |e| matches!(e, Event::MemberAccepted(i) if i.alias == "alice"),
+    )
+    .await?;
+    let bob_joined = alice
+        .expect("alice accepts bob", |v| {
+            v["event"] == "member_joined" && v["alias"] == "bob"
+        })
+        .await?;
+    let bob_id = bob_joined["member"].as_u64().unwrap_or_default();
+    assert_eq!(bob_joined["fingerprint"].as_str().map(str::len), Some(24));
+
+    // Chat both ways; a hostile text reaches the script's JSON intact but escaped.
+    alice
+        .command(json!({"cmd": "send", "text": "<b>hello</b> from the terminal"}))
+        .await?;
+    bob.expect(
+        "alice's message",
+        |e| matches!(e, Event::Message { text, whisper: false, .. } if text == "<b>hello</b> from the terminal"),
+    )
+    .await?;
+    let hostile = "hi \u{1b}]0;owned\u{7} \u{202e}txt.exe";
+    bob.command(Command::Text(hostile.into()));
+    let got = alice
+        .expect("bob's message", |v| v["event"] == "message" && v["whisper"] == false)
+        .await?;
+    assert_eq!(got["text"], hostile);
+    assert_eq!(got["alias"], "bob");
+
+    // Whispers both ways.
+    alice
+        .command(json!({"cmd": "whisper", "to": bob_id, "text": "psst, bob"}))
+        .await?;
+    bob.expect(
+        "alice's whisper",
+        |e| matches!(e, Event::Message { text, whisper: true, .. } if text == "psst, bob"),
+    )
+    .await?;
+    bob.command(Command::Whisper(alice_id, "psst, alice".into()));
+    let whisper = alice
+        .expect("bob's whisper", |v| v["event"] == "message" && v["whisper"] == true)
+        .await?;
+    assert_eq!(whisper["text"], "psst, alice");
+
+    // A file each way: 100 KiB is four chunks, paced under the relay's rate.
+    let dir = tempfile::tempdir()?;
+    let outgoing: Vec<u8> = (0..100 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, &outgoing)?;
+    alice.command(json!({"cmd": "attach", "path": path})).await?;
+    let sending = alice.expect("sending", is("sending")).await?;
+    assert_eq!(sending["size"], outgoing.len());
+    let Event::Attachment { name, mime, bytes, .. } = bob
+        .expect("alice's file", |e| matches!(e, Event::Attachment { .. }))
+        .await?
+    else {
+        unreachable!()
+    };
+    assert_eq!((name.as_str(), mime.as_str()), ("report.pdf", "application/pdf"));
+    assert_eq!(bytes, outgoing);
+    alice.expect("sent", is("sent_attachments")).await?;
+
+    let incoming = b"a picture, in a manner of speaking".to_vec();
+    bob.command(Command::Attachment(
+        "../../etc/passwd".into(),
+        "image/png".into(),
+        incoming.clone(),
+    ));
+    let attachment = alice.expect("bob's file", is("attachment")).await?;
+    assert_eq!(attachment["name"], "../../etc/passwd");
+    assert_eq!(attachment["size"], incoming.len());
+    let saved = dir.path().join("saved.png");
+    assert!(!saved.exists(), "nothing is written before the user asks");
+    alice
+        .command(json!({"cmd": "save", "index": attachment["index"], "path": saved}))
+        .await?;
+    alice.expect("saved", is("saved")).await?;
+    assert_eq!(std::fs::read(&saved)?, incoming);
+    alice
+        .command(json!({"cmd": "save", "index": attachment["index"], "path": saved}))
+        .await?;
+    let refused = alice.expect("a second save refused", is("error")).await?;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not save"),
+        "{refused}"
+    );
+
+    // The members list names bob with his fingerprint.
+    alice.command(json!({"cmd": "members"})).await?;
+    let members = alice.expect("members", is("members")).await?;
+    assert_eq!(members["members"][0]["alias"], "bob");
+    assert_eq!(members["me"]["alias"], "alice");
+
+    // Alice's purge ends bob's room, and alice's process ends with it.
+    alice.command(json!({"cmd": "purge"})).await?;
+    let ended = alice.expect("alice ended", is("ended")).await?;
+    assert_eq!(ended["reason"], "purged");
+    bob.expect(
+        "bob purged",
+        |e| matches!(e, Event::Ended { reason: EndReason::Purged { by: Some(by) } } if *by == alice_id),
+    )
+    .await?;
+    let status = tokio::time::timeout(DEADLINE, alice.child.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_finds_the_relay_at_the_link_origin_and_a_wrong_password_is_refused() -> anyhow::Result<()> {
+    let relay = TestRelay::start(Config::default()).await?;
+    let url = format!("ws://{}/ws", relay.addr);
+    let mut alice = Sanctum::start(
+        &["create", "--alias", "alice", "--lifetime", "5m", "--relay", &url],
+        PASSWORD,
+    )
+    .await?;
+    let link = alice.expect("joined", is("joined")).await?["link"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let mut mallory = Sanctum::start(&["join", &link, "--alias", "mallory"], "not the password at all").await?;
+    let ended = mallory.expect("refused", is("ended")).await?;
+    assert_eq!(ended["reason"], "refused", "{ended}");
+    assert!(!tokio::time::timeout(DEADLINE, mallory.child.wait()).await??.success());
+
+    let mut carol = Sanctum::start(&["join", &link, "--alias", "carol"], PASSWORD).await?;
+    carol.expect("carol joined", is("joined")).await?;
+    carol
+        .expect("carol accepts alice", |v| {
+            v["event"] == "member_joined" && v["alias"] == "alice"
+        })
+        .await?;
+    alice
+        .expect("alice accepts carol", |v| {
+            v["event"] == "member_joined" && v["alias"] == "carol"
+        })
+        .await?;
+    carol.command(json!({"cmd": "leave", "farewell": "bye"})).await?;
+    let left = alice.expect("carol left", is("member_left")).await?;
+    assert_eq!(
+        (left["reason"].as_str(), left["farewell"].as_str()),
+        (Some("left"), Some("bye"))
+    );
+    assert!(tokio::time::timeout(DEADLINE, carol.child.wait()).await??.success());
+
+    // A weak password never creates a room.
+    let mut weak = Sanctum::start(&["create", "--alias", "dave", "--relay", &url], "password1").await?;
+    let status = tokio::time::timeout(DEADLINE, weak.child.wait()).await??;
+    assert!(!status.success());
+    assert!(
+        weak.expect("nothing", |_| true).await.is_err(),
+        "no event before the refusal"
+    );
+
+    // Closing stdin leaves the room with a goodbye.
+    drop(alice.stdin);
+    assert!(tokio::time::timeout(DEADLINE, alice.child.wait()).await??.success());
+    Ok(())
+}
