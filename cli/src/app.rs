@@ -284,8 +284,9 @@ impl App {
                 mime,
                 bytes,
                 sent_at,
+                whisper,
                 ..
-            } => self.hold(alias, name, mime, bytes, *sent_at),
+            } => self.hold(alias, name, mime, bytes, *sent_at, *whisper),
             Event::Expiring { seconds } => {
                 let left = if *seconds >= 120 {
                     format!("{} minutes", seconds / 60)
@@ -321,11 +322,12 @@ impl App {
         self.members = members;
     }
 
-    fn hold(&mut self, alias: &str, name: &str, mime: &str, bytes: &[u8], sent_at: u64) {
+    fn hold(&mut self, alias: &str, name: &str, mime: &str, bytes: &[u8], sent_at: u64, whisper: bool) {
         let index = self.held.hold(bytes);
         let text = format!(
-            "{} sent a file: [{index}] \"{}\" ({}, {}). Type /save {index} PATH to write it to a file.",
+            "{} {} a file: [{index}] \"{}\" ({}, {}). Type /save {index} PATH to write it to a file.",
             text::escape(alias),
+            if whisper { "whispered you" } else { "sent" },
             text::escape(name),
             if mime.is_empty() {
                 "no type".into()
@@ -413,7 +415,7 @@ impl App {
                 self.list_members(now_ms);
                 None
             }
-            Command::Send(path) => Some(Action::Send(path)),
+            Command::Send(path) => Some(Action::Send { path, to: None }),
             Command::Save { index, path } => match self.held.get(index) {
                 Some(_) => Some(Action::Save { index, path }),
                 None => error(self, format!("No attachment [{index}] is held.")),
@@ -652,6 +654,7 @@ mod tests {
             mime: "text/plain".into(),
             bytes: b"abc".to_vec(),
             sent_at: 0,
+            whisper: false,
         };
         app.on_event(&event, app.members.clone(), 0);
         let Some(Entry::Notice { text, .. }) = app.entries.last() else {

@@ -25,7 +25,7 @@ enum Command {
     Kick { member: MemberId },
     Purge,
     Leave { farewell: Option<String> },
-    Attach { path: PathBuf },
+    Attach { path: PathBuf, to: Option<MemberId> },
     Save { index: usize, path: PathBuf },
     Members,
 }
@@ -158,6 +158,7 @@ impl<W: std::io::Write> Json<W> {
                 mime,
                 bytes,
                 sent_at,
+                whisper,
             } => {
                 let index = self.held.hold(bytes);
                 let sha256 = self.held.get(index).map(|r| r.sha256.clone());
@@ -171,6 +172,7 @@ impl<W: std::io::Write> Json<W> {
                     "size": bytes.len(),
                     "sha256": sha256,
                     "sent_at": sent_at,
+                    "whisper": whisper,
                 })
             }
             Event::Expiring { seconds } => json!({"event": "expiring", "seconds": seconds}),
@@ -214,7 +216,7 @@ impl<W: std::io::Write> Frontend for Json<W> {
             Command::Kick { member } => Action::Kick(member),
             Command::Purge => Action::Purge,
             Command::Leave { farewell } => Action::Leave(farewell.unwrap_or_default()),
-            Command::Attach { path } => Action::Send(path),
+            Command::Attach { path, to } => Action::Send { path, to },
             Command::Save { index, path } => Action::Save { index, path },
             Command::Members => {
                 let members: Vec<Value> = self.members.iter().map(member_json).collect();
@@ -231,7 +233,7 @@ impl<W: std::io::Write> Frontend for Json<W> {
             Report::Sending { name, size, frames } => {
                 json!({"event": "sending", "name": name, "size": size, "frames": frames})
             }
-            Report::Progress(0) => json!({"event": "sent_attachments"}),
+            Report::Sent { name } => json!({"event": "sent_attachment", "name": name}),
             Report::Progress(_) => return,
             Report::Failed(message) => json!({"event": "error", "message": message}),
         };

@@ -1,223 +1,371 @@
-//! Outgoing frames, paced under the relay's frames-per-second limit, with control frames first.
+//! Outgoing frames: one scheduler, paced under the relay's frames-per-second limit, control frames first.
 //!
-//! The relay disconnects a connection that sends faster than `welcome.max_frames_per_second` on average, and an
-//! attachment is hundreds of frames, so frames leave through a token bucket a little under that rate, as in the
-//! browser app's Worker. Frames that no chain orders (the relay's create and join, hellos and answers sealed under
-//! the room key) overtake the queue, so a newcomer is answered while an attachment is still going out. Items on a
-//! sender or pairwise chain keep the order the core sealed them in: receivers reject counters that go backwards and
-//! generations that are already over, so a text typed during an attachment waits for the attachment's last chunk.
+//! The relay closes a connection that sends faster than `welcome.max_frames_per_second` on average, and an attachment
+//! is up to hundreds of frames, so frames leave evenly spaced at 80% of that rate, as in the browser app's Worker.
+//! Control frames (create and join, purge, kick, goodbye, hand-outs, answers) are sealed by the core when it makes
+//! them and go first. Texts and whispers wait as requests and are sealed only when their turn comes, then attachment
+//! chunks, one at a time. Sealing at the moment of sending keeps every chain's counters in the order frames leave,
+//! which receivers require, so nothing sealed earlier is ever overtaken, and a text never waits behind a file.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use sanctum_client::Kind;
-use sanctum_protocol::ClientFrame;
+use sanctum_client::{Session, SessionError, Upload};
+use sanctum_protocol::{ClientFrame, MemberId};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 /// The share of the relay's limit used, so that timer jitter never trips it.
 const RATE_SHARE: f64 = 0.8;
-/// Most frames sent back to back after a quiet spell.
-const MAX_BURST: f64 = 8.0;
 
-/// One queued frame, and whether it belongs to an attachment (dropped if the session ends before it is sent).
-#[derive(Debug)]
-struct Queued {
-    frame: ClientFrame,
-    bulk: bool,
+/// A text waiting for its turn to be sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Text {
+    /// The whisper's recipient, or `None` for the room.
+    pub(crate) to: Option<MemberId>,
+    /// The text.
+    pub(crate) text: String,
 }
 
-/// The paced queue.
+/// A file waiting to be sent: its start is sealed when its turn comes, then each chunk.
+#[derive(Debug)]
+struct Pending {
+    to: Option<MemberId>,
+    name: String,
+    mime: String,
+    bytes: Zeroizing<Vec<u8>>,
+    upload: Option<Upload>,
+}
+
+/// What sealing a queued request led to, for the front end.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Sealed {
+    /// A text or whisper was sealed and is leaving now.
+    Said(Text),
+    /// An attachment's start was sealed: it has this many chunks.
+    Started {
+        /// Its file name.
+        name: String,
+        /// Its size in bytes.
+        size: usize,
+        /// How many chunks follow the start.
+        chunks: u32,
+    },
+    /// An attachment's last chunk was sealed.
+    Finished {
+        /// Its file name.
+        name: String,
+    },
+    /// The core refused a request.
+    Refused(SessionError),
+}
+
+/// The scheduler.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    urgent: VecDeque<ClientFrame>,
-    ordered: VecDeque<Queued>,
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    refilled: Instant,
-}
-
-/// Whether `frame` may overtake queued chain items: it carries no chain counter.
-fn unchained(frame: &ClientFrame) -> bool {
-    let payload = match frame {
-        ClientFrame::Create { .. } | ClientFrame::Join { .. } => return true,
-        ClientFrame::Broadcast { payload } | ClientFrame::Direct { payload, .. } => payload,
-        // Kick, purge and leave follow the signed items sealed with them, so the room hears the signed word first.
-        _ => return false,
-    };
-    matches!(payload.as_bytes().get(1), Some(&b) if b == Kind::Hello as u8 || b == Kind::Answer as u8)
+    control: VecDeque<ClientFrame>,
+    texts: VecDeque<Text>,
+    uploads: VecDeque<Pending>,
+    interval: Duration,
+    next_at: Instant,
 }
 
 impl Outbox {
-    /// An empty queue for a relay that allows `max_frames_per_second`, starting with a full bucket at `now`.
+    /// An empty queue for a relay that allows `max_frames_per_second`, ready to send at `now`.
     pub(crate) fn new(max_frames_per_second: u32, now: Instant) -> Self {
         let mut outbox = Self {
-            urgent: VecDeque::new(),
-            ordered: VecDeque::new(),
-            rate: 1.0,
-            burst: 1.0,
-            tokens: 1.0,
-            refilled: now,
+            control: VecDeque::new(),
+            texts: VecDeque::new(),
+            uploads: VecDeque::new(),
+            interval: Duration::ZERO,
+            next_at: now,
         };
         outbox.set_limit(max_frames_per_second);
-        outbox.tokens = outbox.burst;
         outbox
     }
 
     /// Adopts the limit from the relay's welcome.
     pub(crate) fn set_limit(&mut self, max_frames_per_second: u32) {
-        self.rate = (f64::from(max_frames_per_second) * RATE_SHARE).floor().max(1.0);
-        self.burst = self.rate.min(MAX_BURST);
-        self.tokens = self.tokens.min(self.burst);
+        let rate = (f64::from(max_frames_per_second) * RATE_SHARE).max(1.0);
+        self.interval = Duration::from_secs_f64(1.0 / rate);
     }
 
-    /// Queues frames the core produced for anything but an attachment.
-    pub(crate) fn push(&mut self, frames: impl IntoIterator<Item = ClientFrame>) {
-        for frame in frames {
-            if unchained(&frame) {
-                self.urgent.push_back(frame);
-            } else {
-                self.ordered.push_back(Queued { frame, bulk: false });
+    /// Queues frames the core has sealed already; they go before every waiting text and chunk.
+    pub(crate) fn push_control(&mut self, frames: impl IntoIterator<Item = ClientFrame>) {
+        self.control.extend(frames);
+    }
+
+    /// Queues a text or whisper, sealed when its turn comes.
+    pub(crate) fn push_text(&mut self, text: Text) {
+        self.texts.push_back(text);
+    }
+
+    /// Queues a file for the room or, with `to`, for one member.
+    pub(crate) fn push_upload(&mut self, to: Option<MemberId>, name: String, mime: String, bytes: Vec<u8>) {
+        self.uploads.push_back(Pending {
+            to,
+            name,
+            mime,
+            bytes: Zeroizing::new(bytes),
+            upload: None,
+        });
+    }
+
+    /// Attachment frames still to seal and send.
+    pub(crate) fn bulk_len(&self) -> usize {
+        self.uploads
+            .iter()
+            .map(|p| match &p.upload {
+                Some(upload) => (upload.chunks() - upload.sent()) as usize,
+                None => 1 + p.bytes.len().div_ceil(sanctum_client::CHUNK_LEN),
+            })
+            .sum()
+    }
+
+    /// When the next frame may go, if anything waits.
+    pub(crate) fn next_at(&self) -> Option<Instant> {
+        let waiting = !self.control.is_empty() || !self.texts.is_empty() || !self.uploads.is_empty();
+        waiting.then_some(self.next_at)
+    }
+
+    /// The next frame by priority if its time has come at `now`, sealing a text or a chunk only now.
+    pub(crate) fn pop(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        now_ms: u64,
+    ) -> (Option<ClientFrame>, Vec<Sealed>) {
+        let mut reports = Vec::new();
+        if now < self.next_at {
+            return (None, reports);
+        }
+        let frame = self.next_frame(session, now_ms, &mut reports);
+        if frame.is_some() {
+            self.next_at = now + self.interval;
+        }
+        (frame, reports)
+    }
+
+    /// Takes the first of the frames the core just made and puts the rest at the head of the control queue.
+    fn first_made(&mut self, session: &mut Session) -> Option<ClientFrame> {
+        let mut made = session.take_outgoing().into_iter();
+        let first = made.next();
+        for (at, frame) in made.enumerate() {
+            self.control.insert(at, frame);
+        }
+        first
+    }
+
+    fn next_frame(&mut self, session: &mut Session, now_ms: u64, reports: &mut Vec<Sealed>) -> Option<ClientFrame> {
+        loop {
+            if let Some(frame) = self.control.pop_front() {
+                return Some(frame);
+            }
+            let Some(text) = self.texts.pop_front() else { break };
+            let result = match text.to {
+                Some(to) => session.whisper(to, &text.text, now_ms),
+                None => session.send_text(&text.text, now_ms),
+            };
+            match result {
+                Ok(()) => {
+                    reports.push(Sealed::Said(text));
+                    if let Some(frame) = self.first_made(session) {
+                        return Some(frame);
+                    }
+                }
+                Err(e) => reports.push(Sealed::Refused(e)),
             }
         }
-    }
-
-    /// Queues an attachment's frames.
-    pub(crate) fn push_bulk(&mut self, frames: impl IntoIterator<Item = ClientFrame>) {
-        self.ordered
-            .extend(frames.into_iter().map(|frame| Queued { frame, bulk: true }));
-    }
-
-    /// Frames waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.urgent.len() + self.ordered.len()
-    }
-
-    /// Whether nothing waits.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Attachment frames waiting.
-    pub(crate) fn bulk_len(&self) -> usize {
-        self.ordered.iter().filter(|q| q.bulk).count()
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.refilled = now;
-    }
-
-    /// The next frame if the rate allows one at `now`.
-    pub(crate) fn pop(&mut self, now: Instant) -> Option<ClientFrame> {
-        self.refill(now);
-        if self.tokens < 1.0 || self.is_empty() {
-            return None;
+        let pending = self.uploads.front_mut()?;
+        let result = match &mut pending.upload {
+            None => session
+                .start_attachment(pending.to, &pending.name, &pending.mime, &pending.bytes, now_ms)
+                .map(|upload| {
+                    reports.push(Sealed::Started {
+                        name: pending.name.clone(),
+                        size: pending.bytes.len(),
+                        chunks: upload.chunks(),
+                    });
+                    let more = !upload.is_done();
+                    pending.upload = Some(upload);
+                    more
+                }),
+            Some(upload) => session.send_chunk(upload, now_ms),
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Some(done) = self.uploads.pop_front() {
+                    reports.push(Sealed::Finished { name: done.name });
+                }
+            }
+            Err(e) => {
+                self.uploads.pop_front();
+                reports.push(Sealed::Refused(e));
+            }
         }
-        self.tokens -= 1.0;
-        self.urgent
-            .pop_front()
-            .or_else(|| self.ordered.pop_front().map(|q| q.frame))
+        self.first_made(session)
     }
 
-    /// When the next frame may go, if any waits.
-    pub(crate) fn next_at(&self) -> Option<Instant> {
-        if self.is_empty() {
-            return None;
+    /// Seals every waiting text now, ahead of a goodbye, so that what was typed before leaving is still sent.
+    pub(crate) fn seal_texts(&mut self, session: &mut Session, now_ms: u64) -> Vec<Sealed> {
+        let mut reports = Vec::new();
+        while let Some(text) = self.texts.pop_front() {
+            let result = match text.to {
+                Some(to) => session.whisper(to, &text.text, now_ms),
+                None => session.send_text(&text.text, now_ms),
+            };
+            match result {
+                Ok(()) => reports.push(Sealed::Said(text)),
+                Err(e) => reports.push(Sealed::Refused(e)),
+            }
+            self.control.extend(session.take_outgoing());
         }
-        let missing = (1.0 - self.tokens).max(0.0);
-        Some(self.refilled + Duration::from_secs_f64(missing / self.rate))
+        reports
     }
 
-    /// Everything still worth sending once the session has ended (the goodbye, the purge, the leave), unpaced:
-    /// the attachment frames are dropped, as no one will open them.
+    /// The control frames still worth sending once the session has ended (the goodbye, the purge, the leave),
+    /// unpaced; texts and files not yet sealed are dropped, as the session can no longer seal them.
     pub(crate) fn drain_final(&mut self) -> Vec<ClientFrame> {
-        let mut frames: Vec<ClientFrame> = self.urgent.drain(..).collect();
-        frames.extend(self.ordered.drain(..).filter(|q| !q.bulk).map(|q| q.frame));
-        frames
+        self.texts.clear();
+        self.uploads.clear();
+        self.control.drain(..).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use sanctum_protocol::Payload;
+    use sanctum_client::rand_core::OsRng;
+    use sanctum_client::{CHUNK_LEN, RoomLink, RoomSecrets};
+    use sanctum_protocol::RelayFrame;
 
     use super::*;
+    use crate::room::now_ms;
 
-    fn item(kind: Kind) -> ClientFrame {
-        let mut bytes = vec![1u8, kind as u8];
-        bytes.resize(80, 0);
-        ClientFrame::Broadcast {
-            payload: Payload::new(bytes).unwrap(),
-        }
+    /// A session alone in a room it created, able to seal.
+    fn active_session() -> Session {
+        let link = RoomLink::generate(&mut OsRng, 600, now_ms()).unwrap();
+        let secrets = RoomSecrets::derive(&link, "velvet orbit cactus thunder quietly").unwrap();
+        let mut session = Session::new(&secrets, "alice", OsRng).unwrap();
+        session.create_frame("room", now_ms()).unwrap();
+        let events = session.handle(
+            RelayFrame::Created {
+                member: 1,
+                expires_at: link.expires_at(),
+                expires_in: 600,
+            },
+            now_ms(),
+        );
+        assert!(!events.is_empty() && !session.is_ended());
+        session
     }
 
-    fn kind_of(frame: &ClientFrame) -> Option<u8> {
+    /// The chain counter in a sealed item's header.
+    fn counter(frame: &ClientFrame) -> Option<u32> {
         match frame {
-            ClientFrame::Broadcast { payload } | ClientFrame::Direct { payload, .. } => {
-                payload.as_bytes().get(1).copied()
+            ClientFrame::Broadcast { payload } => {
+                let b = payload.as_bytes();
+                Some(u32::from_be_bytes([b[6], b[7], b[8], b[9]]))
             }
             _ => None,
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn stays_under_the_relay_rate() {
-        let start = Instant::now();
-        let mut outbox = Outbox::new(10, start);
-        outbox.push_bulk((0..100).map(|_| item(Kind::Group)));
-        let mut sent = 0;
+    async fn drain(outbox: &mut Outbox, session: &mut Session) -> Vec<(ClientFrame, Vec<Sealed>)> {
+        let mut out = Vec::new();
         while let Some(at) = outbox.next_at() {
             tokio::time::sleep_until(at).await;
-            if outbox.pop(Instant::now()).is_some() {
-                sent += 1;
+            let (frame, sealed) = outbox.pop(session, Instant::now(), now_ms());
+            if let Some(frame) = frame {
+                out.push((frame, sealed));
             }
         }
-        assert_eq!(sent, 100);
-        // 8 in the first burst, then 8 a second: 92 more take 11.5 s.
-        let took = Instant::now() - start;
-        assert!(
-            took >= Duration::from_millis(11_400) && took <= Duration::from_millis(11_600),
-            "{took:?}"
-        );
-        // No window of one second ever held more than the relay's 10.
+        out
     }
 
     #[tokio::test(start_paused = true)]
-    async fn hellos_and_answers_overtake_chain_items_which_keep_their_order() {
-        let now = Instant::now();
-        let mut outbox = Outbox::new(10, now);
-        outbox.push_bulk((0..20).map(|_| item(Kind::Group)));
-        outbox.push([
-            item(Kind::Handout),
-            item(Kind::Answer),
-            item(Kind::Whisper),
-            ClientFrame::Purge,
-        ]);
-        let mut order = Vec::new();
-        while let Some(at) = outbox.next_at() {
-            tokio::time::sleep_until(at).await;
-            if let Some(frame) = outbox.pop(Instant::now()) {
-                order.push(frame);
-            }
+    async fn frames_leave_evenly_spaced_under_the_relay_rate() {
+        let mut session = active_session();
+        let start = Instant::now();
+        let mut outbox = Outbox::new(10, start);
+        for n in 0..41 {
+            outbox.push_text(Text {
+                to: None,
+                text: format!("message {n}"),
+            });
         }
-        assert_eq!(kind_of(&order[0]), Some(Kind::Answer as u8));
-        assert!(order[1..21].iter().all(|f| kind_of(f) == Some(Kind::Group as u8)));
-        assert_eq!(kind_of(&order[21]), Some(Kind::Handout as u8));
-        assert_eq!(kind_of(&order[22]), Some(Kind::Whisper as u8));
-        assert_eq!(order[23], ClientFrame::Purge);
+        let sent = drain(&mut outbox, &mut session).await;
+        assert_eq!(sent.len(), 41);
+        // 8 a second: 40 gaps of 125 ms.
+        assert_eq!(Instant::now() - start, Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn control_goes_first_texts_overtake_a_file_and_counters_follow_the_sending_order() {
+        let mut session = active_session();
+        let mut outbox = Outbox::new(10, Instant::now());
+        let bytes = vec![7u8; 3 * CHUNK_LEN];
+        outbox.push_upload(
+            None,
+            "file.bin".into(),
+            "application/octet-stream".into(),
+            bytes.clone(),
+        );
+        assert_eq!(outbox.bulk_len(), 4);
+        let (start, sealed) = outbox.pop(&mut session, Instant::now(), now_ms());
+        assert!(start.is_some());
+        assert_eq!(
+            sealed,
+            [Sealed::Started {
+                name: "file.bin".into(),
+                size: bytes.len(),
+                chunks: 3
+            }]
+        );
+        outbox.push_text(Text {
+            to: None,
+            text: "typed during the upload".into(),
+        });
+        outbox.push_control([ClientFrame::Leave]);
+        let rest = drain(&mut outbox, &mut session).await;
+        let frames: Vec<&ClientFrame> = rest.iter().map(|(f, _)| f).collect();
+        assert_eq!(frames[0], &ClientFrame::Leave, "control first");
+        assert_eq!(
+            rest[1].1,
+            [Sealed::Said(Text {
+                to: None,
+                text: "typed during the upload".into()
+            })]
+        );
+        assert_eq!(rest.len(), 5);
+        assert_eq!(
+            rest[4].1,
+            [Sealed::Finished {
+                name: "file.bin".into()
+            }]
+        );
+        let mut counters = vec![counter(start.as_ref().unwrap()).unwrap()];
+        counters.extend(frames[1..].iter().filter_map(|f| counter(f)));
+        assert_eq!(counters, [0, 1, 2, 3, 4], "sealed in the order sent");
     }
 
     #[test]
-    fn the_final_drain_drops_attachment_frames_only() {
+    fn the_final_drain_keeps_control_frames_and_drops_what_is_unsealed() {
+        let mut session = active_session();
         let mut outbox = Outbox::new(10, Instant::now());
-        outbox.push_bulk((0..5).map(|_| item(Kind::Group)));
-        outbox.push([item(Kind::Group), ClientFrame::Purge]);
-        assert_eq!(outbox.bulk_len(), 5);
+        outbox.push_upload(None, "f".into(), String::new(), vec![1; 10]);
+        outbox.push_text(Text {
+            to: None,
+            text: "said before leaving".into(),
+        });
+        let sealed = outbox.seal_texts(&mut session, now_ms());
+        assert_eq!(sealed.len(), 1);
+        session.leave("bye", now_ms()).unwrap();
+        outbox.push_control(session.take_outgoing());
         let last = outbox.drain_final();
-        assert_eq!(last.len(), 2);
-        assert_eq!(last[1], ClientFrame::Purge);
-        assert!(outbox.is_empty());
+        // The text, the goodbye, and the relay's leave; the file is dropped.
+        assert_eq!(last.len(), 3);
+        assert_eq!(last[2], ClientFrame::Leave);
+        assert_eq!(outbox.next_at(), None);
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Sealed, Text};
 
 /// The socket to the relay.
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -47,8 +47,13 @@ pub(crate) enum Action {
     Purge,
     /// Leave with a farewell.
     Leave(String),
-    /// Send the file at this path as an attachment.
-    Send(PathBuf),
+    /// Send the file at this path as an attachment, to the room or whispered to one member.
+    Send {
+        /// The file.
+        path: PathBuf,
+        /// The one member it is for, if any.
+        to: Option<MemberId>,
+    },
     /// Save a held attachment to a new file.
     Save {
         /// Its number.
@@ -61,14 +66,14 @@ pub(crate) enum Action {
 /// The outcome of an action, for the front end to show.
 #[derive(Debug)]
 pub(crate) enum Report {
-    /// A message or whisper was queued.
+    /// A message or whisper was sealed and is leaving.
     Said {
         /// The text.
         text: String,
         /// The whisper's recipient.
         to: Option<MemberId>,
     },
-    /// An attachment was sealed and queued.
+    /// An attachment's start was sealed; its chunks follow as their turn comes.
     Sending {
         /// Its file name.
         name: String,
@@ -77,7 +82,12 @@ pub(crate) enum Report {
         /// How many frames it takes.
         frames: usize,
     },
-    /// Attachment frames still to send; `0` once the last one has gone.
+    /// An attachment's last chunk was sealed and is leaving.
+    Sent {
+        /// Its file name.
+        name: String,
+    },
+    /// Attachment frames still to seal and send; `0` once the last one has gone.
     Progress(usize),
     /// An action was refused.
     Failed(String),
@@ -159,6 +169,19 @@ fn refusal(error: SessionError) -> String {
         + "."
 }
 
+fn report(sealed: Sealed) -> Report {
+    match sealed {
+        Sealed::Said(Text { text, to }) => Report::Said { text, to },
+        Sealed::Started { name, size, chunks } => Report::Sending {
+            name,
+            size,
+            frames: chunks as usize + 1,
+        },
+        Sealed::Finished { name } => Report::Sent { name },
+        Sealed::Refused(e) => Report::Failed(refusal(e)),
+    }
+}
+
 /// Carries out one action; returns the events it produced.
 async fn act(
     session: &mut Session,
@@ -168,51 +191,43 @@ async fn act(
     now: u64,
 ) -> Vec<Event> {
     let result = match action {
-        Action::Say(text) => session
-            .send_text(&text, now)
-            .map(|()| (Vec::new(), Some(Report::Said { text, to: None }))),
-        Action::Whisper { to, text } => session
-            .whisper(to, &text, now)
-            .map(|()| (Vec::new(), Some(Report::Said { text, to: Some(to) }))),
-        Action::Kick(member) => session.kick(member, now).map(|events| (events, None)),
-        Action::Purge => session.purge(now).map(|events| (events, None)),
-        Action::Leave(farewell) => session.leave(&farewell, now).map(|events| (events, None)),
+        Action::Say(text) => {
+            outbox.push_text(Text { to: None, text });
+            Ok(Vec::new())
+        }
+        Action::Whisper { to, text } => {
+            outbox.push_text(Text { to: Some(to), text });
+            Ok(Vec::new())
+        }
+        Action::Kick(member) => session.kick(member, now),
+        Action::Purge => session.purge(now),
+        Action::Leave(farewell) => {
+            // What was typed before leaving still goes, before the goodbye.
+            for sealed in outbox.seal_texts(session, now) {
+                frontend.on_report(session, report(sealed), now);
+            }
+            session.leave(&farewell, now)
+        }
         Action::Save { index, path } => {
             frontend.save(index, &path, now);
-            Ok((Vec::new(), None))
+            Ok(Vec::new())
         }
-        Action::Send(path) => {
-            let report = match read_attachment(&path).await {
-                Ok((name, bytes)) => match session.send_attachment(&name, media_type(&path), &bytes, now) {
-                    Ok(()) => {
-                        let frames = session.take_outgoing();
-                        let report = Report::Sending {
-                            name,
-                            size: bytes.len(),
-                            frames: frames.len(),
-                        };
-                        outbox.push_bulk(frames);
-                        report
-                    }
-                    Err(e) => Report::Failed(refusal(e)),
-                },
-                Err(e) => Report::Failed(format!("Could not send {}: {e:#}", path.display())),
-            };
-            Ok((Vec::new(), Some(report)))
+        Action::Send { path, to } => {
+            match read_attachment(&path).await {
+                Ok((name, bytes)) => outbox.push_upload(to, name, media_type(&path).to_owned(), bytes),
+                Err(e) => frontend.on_report(
+                    session,
+                    Report::Failed(format!("Could not send {}: {e:#}", path.display())),
+                    now,
+                ),
+            }
+            Ok(Vec::new())
         }
     };
-    match result {
-        Ok((events, report)) => {
-            if let Some(report) = report {
-                frontend.on_report(session, report, now);
-            }
-            events
-        }
-        Err(e) => {
-            frontend.on_report(session, Report::Failed(refusal(e)), now);
-            Vec::new()
-        }
-    }
+    result.unwrap_or_else(|e| {
+        frontend.on_report(session, Report::Failed(refusal(e)), now);
+        Vec::new()
+    })
 }
 
 async fn read_attachment(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
@@ -256,7 +271,7 @@ pub(crate) async fn run<F: Frontend>(
     leave: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Finish> {
     let mut outbox = Outbox::new(DEFAULT_FRAMES_PER_SECOND, Instant::now());
-    outbox.push([first]);
+    outbox.push_control([first]);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leave = std::pin::pin!(leave);
@@ -306,12 +321,16 @@ pub(crate) async fn run<F: Frontend>(
             () = &mut leave => events = leave_now(&mut session),
             _ = tick.tick() => events = session.tick(now_ms()),
             () = sleep_until(next_send), if next_send.is_some() => {
-                if let Some(frame) = outbox.pop(Instant::now()) {
+                let (frame, sealed) = outbox.pop(&mut session, Instant::now(), now_ms());
+                for sealed in sealed {
+                    frontend.on_report(&session, report(sealed), now_ms());
+                }
+                if let Some(frame) = frame {
                     socket.send(Message::text(frame.encode())).await.context("the connection to the relay broke")?;
                 }
             }
         }
-        outbox.push(session.take_outgoing());
+        outbox.push_control(session.take_outgoing());
         let bulk = outbox.bulk_len();
         if bulk != last_bulk {
             last_bulk = bulk;

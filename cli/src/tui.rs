@@ -117,12 +117,11 @@ impl Frontend for Tui {
                     crate::text::escape(&name)
                 ),
             ),
-            Report::Progress(left) => {
-                if left == 0 && self.app.sending > 0 {
-                    self.app.notice(now_ms, Level::Info, "Attachment sent.");
-                }
-                self.app.sending = left;
+            Report::Sent { name } => {
+                self.app
+                    .notice(now_ms, Level::Info, format!("Sent \"{}\".", crate::text::escape(&name)));
             }
+            Report::Progress(left) => self.app.sending = left,
             Report::Failed(message) => self.app.notice(now_ms, Level::Error, crate::text::escape(&message)),
         }
     }

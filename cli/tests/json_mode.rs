@@ -177,7 +177,8 @@ async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_memb
     };
     assert_eq!((name.as_str(), mime.as_str()), ("report.pdf", "application/pdf"));
     assert_eq!(bytes, outgoing);
-    alice.expect("sent", is("sent_attachments")).await?;
+    let sent = alice.expect("sent", is("sent_attachment")).await?;
+    assert_eq!(sent["name"], "report.pdf");
 
     let incoming = b"a picture, in a manner of speaking".to_vec();
     bob.command(Command::Attachment(
