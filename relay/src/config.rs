@@ -18,7 +18,7 @@ const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Per-address limits count IPv6 clients by /64.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Config {
-    /// Directory of the static web app, served at `/`; without it only `/ws`, `/healthz` and `/metrics` are served.
+    /// Directory of the static web app, served at `/`; without it only `/ws` and `/healthz` are served.
     #[arg(long, env = "SANCTUM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
     /// Origin allowed to open `/ws` from a browser, as `scheme://host[:port]` (repeatable, or comma-separated in the

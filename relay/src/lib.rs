@@ -1,8 +1,8 @@
 //! Sanctum's relay: an untrusted router of opaque frames between the members of ephemeral rooms.
 //!
-//! The relay serves the static web app, `/ws`, `/healthz` and `/metrics`; it holds rooms in memory only,
+//! The relay serves the static web app, `/ws` and `/healthz`, and `/metrics` on a listener of its own; it holds rooms in memory only,
 //! fans frames out, enforces lifetime, purge and every limit of [`Config`], and never sees a key or a message.
-//! [`run`] takes a bound listener, so that tests and the binary share everything but the flags.
+//! [`run`] and [`run_with_metrics`] take bound listeners, so that tests and the binary share everything but the flags.
 //!
 //! Code map: `server` accepts HTTP connections; `web` (routes, headers, upgrade) hands each socket to `connection`,
 //! which speaks the protocol and calls the `registry`, the seam behind which `room` keeps each room's state and
@@ -38,12 +38,34 @@ pub use web::content_security_policy;
 /// How long a shutdown waits for HTTP requests in flight, then again for WebSocket members to take their close frame.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves the relay on `listener` until `shutdown` resolves (or this future is dropped).
+/// Serves the relay on `listener` until `shutdown` resolves (or this future is dropped), without metrics.
 ///
 /// On shutdown the listener stops accepting, every WebSocket member receives close 1012 "relay restarting",
-/// and `run` returns once every connection is gone. Every room is forgotten: nothing is ever written to disk.
+/// and `run` returns once every connection is gone (or the shutdown's grace is over).
+/// Every room is forgotten: nothing is ever written to disk.
 pub async fn run(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    serve(listener, None, config, shutdown).await
+}
+
+/// [`run`], with `/metrics` (and `/healthz`) served on `metrics`, a listener apart from the public one.
+///
+/// Bind it where only the operator's scraper reaches it, such as `127.0.0.1:9100`.
+pub async fn run_with_metrics(
+    listener: TcpListener,
+    metrics: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    serve(listener, Some(metrics), config, shutdown).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
@@ -70,7 +92,20 @@ pub async fn run(
     // A request's headers get the handshake timeout too; upgraded sockets leave the HTTP server and are tracked
     // separately, since axum's `on_upgrade` spawns them outside its graceful shutdown.
     let header_timeout = app.config.handshake_timeout;
-    server::serve(listener, web::router(app), header_timeout, SHUTDOWN_GRACE, signal).await;
+    let private = async {
+        if let Some(metrics) = metrics {
+            let router = web::metrics_router(app.clone());
+            server::serve(metrics, router, header_timeout, SHUTDOWN_GRACE, cancel.cancelled()).await;
+        }
+    };
+    let public = server::serve(
+        listener,
+        web::router(app.clone()),
+        header_timeout,
+        SHUTDOWN_GRACE,
+        signal,
+    );
+    tokio::join!(public, private);
     cancel.cancel();
     tracker.close();
     // Every member has been sent its close frame; one that neither reads it nor goes away is not waited for.

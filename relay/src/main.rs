@@ -24,6 +24,11 @@ struct Args {
     #[arg(long, env = "SANCTUM_LOG", default_value = "warn,sanctum_relay=info")]
     log: String,
 
+    /// Address for `/metrics` (Prometheus text) and `/healthz`, apart from the public listener, e.g. `127.0.0.1:9100`;
+    /// keep it private. Without it no metrics are served.
+    #[arg(long, env = "SANCTUM_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     config: Config,
 }
@@ -86,7 +91,17 @@ async fn main() -> anyhow::Result<()> {
     config.validate().context("invalid configuration")?;
     let listener = sanctum_relay::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(sanctum_relay::bind(addr).with_context(|| format!("cannot listen on {addr} for metrics"))?),
+        None => None,
+    };
     println!("sanctum-relay listening on http://{local}");
-    sanctum_relay::run(listener, config, shutdown_signal()).await?;
+    match metrics {
+        Some(metrics) => {
+            println!("sanctum-relay metrics on http://{}/metrics", metrics.local_addr()?);
+            sanctum_relay::run_with_metrics(listener, metrics, config, shutdown_signal()).await?;
+        }
+        None => sanctum_relay::run(listener, config, shutdown_signal()).await?,
+    }
     Ok(())
 }

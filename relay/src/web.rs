@@ -1,4 +1,5 @@
-//! The HTTP side: routes, the security headers on every response, the Origin check, and the upgrade to `/ws`.
+//! The HTTP side: the public routes and the private metrics routes, the security headers on every response, and the
+//! upgrade to `/ws`.
 //!
 //! No route takes a room id: room links keep everything in the fragment, which browsers never send.
 
@@ -86,14 +87,29 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     let headers = Arc::new(security_headers(&app.config));
     let router = Router::new()
         .route("/ws", get(upgrade))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics));
+        .route("/healthz", get(|| async { "ok" }));
     let router = match &app.config.web_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router.fallback(|| async { (StatusCode::NOT_FOUND, "not found") }),
     };
     router
         .layer(middleware::from_fn_with_state(headers, with_security_headers))
+        .with_state(app)
+}
+
+/// The private listener's routes: `/metrics` and `/healthz`, nothing a browser loads.
+///
+/// The counters tell recipients per broadcast, size buckets and failed joins, which is the operator's business and
+/// no one else's, so they are never on the public listener.
+pub(crate) fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .layer(middleware::from_fn_with_state(
+            Arc::new(security_headers(&app.config)),
+            with_security_headers,
+        ))
         .with_state(app)
 }
 

@@ -29,6 +29,7 @@ fn help_documents_every_flag_with_its_default_and_environment_variable() {
     for (flag, default) in [
         ("--listen", Some("127.0.0.1:8080")),
         ("--web-dir", None),
+        ("--metrics-listen", None),
         ("--public-origin", None),
         ("--connect-src", None),
         ("--max-lifetime", Some("3600")),

@@ -180,7 +180,8 @@ async fn every_response_carries_the_security_headers() {
         ("GET", "/sanctum_bg.wasm", vec![], 200, Some("application/wasm")),
         ("GET", "/missing.js", vec![], 404, None),
         ("GET", "/healthz", vec![], 200, None),
-        ("GET", "/metrics", vec![], 200, Some("text/plain")),
+        // Metrics are served on their own listener only.
+        ("GET", "/metrics", vec![], 404, None),
         ("POST", "/healthz", vec![], 405, None),
         ("GET", "/ws", vec![], 400, None),
         ("GET", "/ws", vec![("origin", "https://evil.example")], 403, None),
@@ -195,6 +196,15 @@ async fn every_response_carries_the_security_headers() {
             assert!(got.starts_with(expected), "{what}: {got}");
         }
     }
+    let metrics = common::http_to(relay.metrics_addr, "GET", "/metrics", &[]).await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    assert_security_headers(&metrics, "GET /metrics on the metrics listener");
     // The upgrade response itself carries them too.
     let upgraded = relay.http("GET", "/ws", &UPGRADE).await;
     assert_eq!(upgraded.status, 101);

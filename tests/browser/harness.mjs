@@ -38,7 +38,8 @@ export const SEEN = 15_000;
  */
 export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
   if (!RELAY_BIN || !WEB_DIR) throw new Error('set SANCTUM_RELAY_BIN and SANCTUM_WEB_DIR (cargo xtask test does)');
-  const child = spawn(RELAY_BIN, ['--listen', listen, '--web-dir', WEB_DIR, ...flags], {
+  const args = ['--listen', listen, '--metrics-listen', '127.0.0.1:0', '--web-dir', WEB_DIR, ...flags];
+  const child = spawn(RELAY_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: undefined },
   });
@@ -46,14 +47,17 @@ export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
   child.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-4000);
   });
-  const origin = await new Promise((resolve, reject) => {
+  const { origin, metricsUrl } = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`relay did not start:\n${stderr}`)), 15_000);
     const lines = createInterface({ input: child.stdout });
+    let listening = '';
     lines.on('line', (line) => {
-      const match = /^sanctum-relay listening on (http:\/\/\S+)$/.exec(line.trim());
-      if (match) {
+      const served = /^sanctum-relay listening on (http:\/\/\S+)$/.exec(line.trim());
+      const metrics = /^sanctum-relay metrics on (http:\/\/\S+)$/.exec(line.trim());
+      if (served) listening = served[1];
+      if (metrics && listening) {
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve({ origin: listening, metricsUrl: metrics[1] });
       }
     });
     child.on('exit', (code) => {
@@ -64,7 +68,8 @@ export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
   return {
     origin,
     async metrics() {
-      return (await fetch(`${origin}/metrics`)).text();
+      // Metrics are served on the relay's private listener, never on the public origin.
+      return (await fetch(metricsUrl)).text();
     },
     async stop() {
       if (child.exitCode !== null) return;

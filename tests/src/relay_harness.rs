@@ -27,6 +27,8 @@ pub const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 pub struct TestRelay {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of its private metrics listener.
+    pub metrics_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), sanctum_relay::Error>>,
 }
@@ -36,12 +38,15 @@ impl TestRelay {
     pub async fn start(config: Config) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let metrics = TcpListener::bind("127.0.0.1:0").await?;
+        let metrics_addr = metrics.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(sanctum_relay::run(listener, config, async move {
+        let task = tokio::spawn(sanctum_relay::run_with_metrics(listener, metrics, config, async move {
             let _ = rx.await;
         }));
         Ok(Self {
             addr,
+            metrics_addr,
             shutdown: Some(tx),
             task,
         })
@@ -59,7 +64,7 @@ impl TestRelay {
 
     /// The relay's metrics, by sample name with labels (`sanctum_rejections_total{code="bad_frame"}`).
     pub async fn metrics(&self) -> io::Result<Metrics> {
-        let (status, body) = http_get(self.addr, "/metrics").await?;
+        let (status, body) = http_get(self.metrics_addr, "/metrics").await?;
         if status != 200 {
             return Err(io::Error::other(format!("/metrics answered {status}")));
         }

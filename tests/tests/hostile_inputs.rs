@@ -71,6 +71,7 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone)]
 struct Ctx {
     addr: SocketAddr,
+    metrics: SocketAddr,
     row: usize,
     canary: RoomKeys,
 }
@@ -916,6 +917,15 @@ fn upgrade_rows() -> Vec<Case> {
             },
         ),
         case(
+            "metrics_on_public_listener",
+            "`GET /metrics` on the public listener, where the proxy forwards everyone",
+            Http(404),
+            |ctx| async move {
+                let (status, _) = http_get(ctx.addr, "/metrics").await?;
+                Ok(Http(status))
+            },
+        ),
+        case(
             "slow_reader",
             "a member that stops reading while the room broadcasts large frames",
             Close(CloseCode::SlowReader.code()),
@@ -925,7 +935,7 @@ fn upgrade_rows() -> Vec<Case> {
                 options.receive_buffer = Some(4096);
                 let mut reader = connect(ctx.addr, &options).await?;
                 join(&mut reader, &keys).await?;
-                let relay = MetricsProbe(ctx.addr);
+                let relay = MetricsProbe(ctx.metrics);
                 let before = relay.slow_readers().await?;
                 // Pace the sender under the frame rate, so the only limit it meets is the reader's queue.
                 let mut tick = tokio::time::interval(Duration::from_millis(15));
@@ -1225,6 +1235,7 @@ async fn run_table(relay: &TestRelay, cases: Vec<Case>, first_row: usize) -> Vec
     for (i, case) in cases.into_iter().enumerate() {
         let ctx = Ctx {
             addr: relay.addr,
+            metrics: relay.metrics_addr,
             row: first_row + i,
             canary: canary.keys().clone(),
         };

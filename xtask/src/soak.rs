@@ -45,8 +45,8 @@ pub(crate) fn main(args: Vec<String>) -> Result<()> {
     fs::create_dir_all(&out_dir).with_context(|| format!("could not create {}", out_dir.display()))?;
     let csv_path = out_dir.join(format!("soak-{}m.csv", options.minutes));
 
-    let (mut relay, addr) = start_relay(&release.join("sanctum-relay"))?;
-    let result = soak(&options, &release, &mut relay, addr, &csv_path);
+    let (mut relay, addrs) = start_relay(&release.join("sanctum-relay"))?;
+    let result = soak(&options, &release, &mut relay, addrs, &csv_path);
     let _ = relay.kill();
     let _ = relay.wait();
     let report = result?;
@@ -142,8 +142,16 @@ struct Report {
     driver_summary: String,
 }
 
-/// Starts the relay on a free loopback port with limits that let one address drive the whole load.
-fn start_relay(binary: &Path) -> Result<(Child, SocketAddr)> {
+/// The relay's public address and its metrics address.
+#[derive(Debug, Clone, Copy)]
+struct Addrs {
+    public: SocketAddr,
+    metrics: SocketAddr,
+}
+
+/// Starts the relay on a free loopback port with limits that let one address drive the whole load,
+/// its metrics on another.
+fn start_relay(binary: &Path) -> Result<(Child, Addrs)> {
     let mut relay = Command::new(binary)
         .args(["--listen", "127.0.0.1:0"])
         .args(["--max-lifetime", &MAX_LIFETIME_SECS.to_string()])
@@ -153,25 +161,35 @@ fn start_relay(binary: &Path) -> Result<(Child, SocketAddr)> {
         .args(["--max-rooms-per-address", "100000"])
         .args(["--max-membership-events", "100000"])
         .args(["--log", "warn"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("could not start {}", binary.display()))?;
     let stdout = relay.stdout.take().context("the relay's stdout")?;
+    let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("reading the relay's first line")?;
-    let addr = line
+    stdout.read_line(&mut line).context("reading the relay's first line")?;
+    let public = line
         .trim()
         .strip_prefix("sanctum-relay listening on http://")
         .and_then(|addr| addr.parse().ok())
         .with_context(|| format!("unexpected first line from the relay: {line:?}"))?;
-    Ok((relay, addr))
+    line.clear();
+    stdout
+        .read_line(&mut line)
+        .context("reading the relay's metrics line")?;
+    let metrics = line
+        .trim()
+        .strip_prefix("sanctum-relay metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .and_then(|addr| addr.parse().ok())
+        .with_context(|| format!("unexpected metrics line from the relay: {line:?}"))?;
+    Ok((relay, Addrs { public, metrics }))
 }
 
 /// Runs the driver while sampling, then samples until the relay holds no room.
-fn soak(options: &Options, release: &Path, relay: &mut Child, addr: SocketAddr, csv_path: &Path) -> Result<Report> {
+fn soak(options: &Options, release: &Path, relay: &mut Child, addrs: Addrs, csv_path: &Path) -> Result<Report> {
     let mut csv = fs::File::create(csv_path).with_context(|| format!("could not create {}", csv_path.display()))?;
     writeln!(
         csv,
@@ -181,7 +199,7 @@ fn soak(options: &Options, release: &Path, relay: &mut Child, addr: SocketAddr, 
     let started = Instant::now();
     let mut sample = |phase: &str| -> Result<(u64, Gauges)> {
         let rss = rss_kib(pid)?;
-        let gauges = gauges(addr)?;
+        let gauges = gauges(addrs.metrics)?;
         writeln!(
             csv,
             "{:.1},{phase},{rss},{},{},{},{},{},{}",
@@ -198,7 +216,7 @@ fn soak(options: &Options, release: &Path, relay: &mut Child, addr: SocketAddr, 
     let (idle_rss, _) = sample("idle")?;
 
     let mut driver = Command::new(release.join("sanctum-soak"))
-        .arg(addr.to_string())
+        .arg(addrs.public.to_string())
         .arg(options.minutes.to_string())
         .arg(options.slots.to_string())
         .stdout(Stdio::piped())

@@ -134,9 +134,10 @@ pub fn roomy_config() -> Config {
     }
 }
 
-/// A relay served by `sanctum_relay::run` on a loopback port.
+/// A relay served by `sanctum_relay::run_with_metrics` on a loopback port, its metrics on another.
 pub struct Relay {
     pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), sanctum_relay::Error>>,
 }
@@ -146,12 +147,15 @@ impl Relay {
     pub async fn start(config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics_addr = metrics.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(sanctum_relay::run(listener, config, async move {
+        let task = tokio::spawn(sanctum_relay::run_with_metrics(listener, metrics, config, async move {
             let _ = rx.await;
         }));
         Self {
             addr,
+            metrics_addr,
             shutdown: Some(tx),
             task,
         }
@@ -172,6 +176,7 @@ impl Relay {
         let (shutdown, _) = oneshot::channel();
         Self {
             addr,
+            metrics_addr: addr,
             shutdown: Some(shutdown),
             task: tokio::spawn(std::future::pending()),
         }
@@ -224,36 +229,12 @@ impl Relay {
 
     /// One HTTP/1.1 request; returns the status, the lowercase headers and the body (none after a 101).
     pub async fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n", self.addr);
-        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
-            request.push_str("connection: close\r\n");
-        }
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let read = async {
-            let mut raw = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                let n = stream.read(&mut chunk).await.expect("read");
-                raw.extend_from_slice(&chunk[..n]);
-                if n == 0 || is_complete(&raw) {
-                    return raw;
-                }
-            }
-        };
-        let raw = tokio::time::timeout(EVENT_DEADLINE, read)
-            .await
-            .expect("response in time");
-        Response::parse(&raw)
+        http_to(self.addr, method, path, headers).await
     }
 
-    /// The `/metrics` text.
+    /// The `/metrics` text, from the private listener.
     pub async fn metrics(&self) -> String {
-        self.http("GET", "/metrics", &[]).await.body
+        http_to(self.metrics_addr, "GET", "/metrics", &[]).await.body
     }
 
     /// The value of one metric sample, e.g. `sanctum_rejections_total{code="bad_frame"}`.
@@ -292,6 +273,35 @@ impl Relay {
     pub fn is_running(&self) -> bool {
         !self.task.is_finished()
     }
+}
+
+/// One HTTP/1.1 request to `addr`; returns the status, the lowercase headers and the body (none after a 101).
+pub async fn http_to(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
+        request.push_str("connection: close\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let read = async {
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.expect("read");
+            raw.extend_from_slice(&chunk[..n]);
+            if n == 0 || is_complete(&raw) {
+                return raw;
+            }
+        }
+    };
+    let raw = tokio::time::timeout(EVENT_DEADLINE, read)
+        .await
+        .expect("response in time");
+    Response::parse(&raw)
 }
 
 /// Whether `raw` holds a whole response: its head, then nothing after a 101, or as many bytes as its length says.

@@ -63,6 +63,8 @@ pub(crate) const RELAY_FLAGS: &[&str] = &[
     "67108864",
     "--log",
     "warn",
+    "--metrics-listen",
+    "127.0.0.1:0",
 ];
 
 /// A running server.
@@ -73,6 +75,8 @@ pub(crate) struct Server {
     pub(crate) pid: u32,
     /// `127.0.0.1:port`.
     pub(crate) addr: String,
+    /// The relay's private metrics listener, `127.0.0.1:port`; none for the ceiling.
+    metrics_addr: Option<String>,
     /// Kept open so that the server never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
 }
@@ -109,11 +113,26 @@ impl Server {
                 log.display()
             );
         };
+        let metrics_addr = if kind == ServerKind::Relay {
+            let mut line = String::new();
+            stdout
+                .read_line(&mut line)
+                .context("reading the relay's metrics line")?;
+            let addr = line.trim().strip_prefix("sanctum-relay metrics on http://");
+            let addr = addr.and_then(|rest| rest.strip_suffix("/metrics"));
+            Some(
+                addr.with_context(|| format!("unexpected metrics line {line:?}"))?
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
         Ok(Self {
             kind,
             child,
             pid,
             addr,
+            metrics_addr,
             _stdout: stdout,
         })
     }
@@ -124,10 +143,9 @@ impl Server {
 
     /// The relay's `/metrics`, summed over labels; empty for the ceiling, which has none.
     pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
-        if self.kind == ServerKind::Relay {
-            scrape_metrics(&self.addr).unwrap_or_default()
-        } else {
-            BTreeMap::new()
+        match &self.metrics_addr {
+            Some(addr) => scrape_metrics(addr).unwrap_or_default(),
+            None => BTreeMap::new(),
         }
     }
 
