@@ -8,7 +8,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Padding, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use crate::app::{App, Entry, Level, clock, countdown};
@@ -160,7 +160,7 @@ fn draw_members(frame: &mut Frame<'_>, area: Rect, app: &App) {
         ));
     }
     let title = format!(" Members ({}) ", app.members.len() + 1);
-    let block = Block::default().title(title).borders(Borders::NONE);
+    let block = Block::default().title(title).padding(Padding::left(1));
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
 

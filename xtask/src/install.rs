@@ -37,6 +37,7 @@ pub(crate) fn install(browser: Browser) -> Result<()> {
     if browser == Browser::Install {
         item("chromium", chromium)?;
     }
+    item("tmux", tmux)?;
     item("npm packages", npm_packages)?;
     Ok(())
 }
@@ -178,6 +179,20 @@ fn chromium() -> Result<Outcome> {
         );
     }
     Ok(Outcome::Done("installed Debian's chromium".into()))
+}
+
+/// tmux runs the terminal client's full-screen interface in a real terminal for its test.
+fn tmux() -> Result<Outcome> {
+    if find_program("tmux").is_some() {
+        return Ok(Outcome::Skipped("already on PATH".into()));
+    }
+    if !shell::is_root() {
+        bail!("tmux is missing and installing it needs root: run `sudo apt-get install -y tmux`");
+    }
+    run(command("apt-get")
+        .args(["install", "-y", "tmux"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(Outcome::Done("installed Debian's tmux".into()))
 }
 
 fn npm_packages() -> Result<Outcome> {
