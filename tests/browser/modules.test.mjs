@@ -63,6 +63,36 @@ test('sanitize.js keeps the allowed formatting, writes other markup out as text,
   assert.equal(cases.nested.html, '<b>bold &lt;img src=x onerror=alert(1)&gt; still bold</b>');
 });
 
+test('sanitize.js hands the parser allowed tags bare, keeping only a link\'s first href, read as the HTML tokenizer does', async () => {
+  const rewritten = await member.page.evaluate(async () => {
+    const { escapeForeignMarkup } = await import('/sanitize.js');
+    return [
+      '<u oncopy=alert()> Copy me</u>',
+      '<b/onmouseover=alert(1)>slash</b>',
+      '<I STYLE=color:red>upper</I>',
+      '<strong title="a>b" onfocus=alert(1)>quoted gt</strong>',
+      "<em title='x\"y' onclick=1>single</em>",
+      '<a onclick=alert(1) href=https://example.org/ href="https://evil.invalid/">first href</a>',
+      '<a href="https://example.org/?q=&quot;x&quot;">entity</a>',
+      '<b onclick="never closed',
+      '</b onclick=x>',
+      '<bx>not b</bx>',
+    ].map(escapeForeignMarkup);
+  });
+  assert.deepEqual(rewritten, [
+    '<u> Copy me</u>',
+    '<b>slash</b>',
+    '<i>upper</i>',
+    '<strong>quoted gt</strong>',
+    '<em>single</em>',
+    '<a href="https://example.org/">first href</a>',
+    '<a href="https://example.org/?q=&quot;x&quot;">entity</a>',
+    '&lt;b onclick="never closed',
+    '</b>',
+    '&lt;bx>not b&lt;/bx>',
+  ]);
+});
+
 test('commands.js parses the slash commands and their usage errors', async () => {
   const parsed = await member.page.evaluate(async () => {
     const { parseCommand } = await import('/commands.js');
