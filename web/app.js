@@ -16,8 +16,9 @@ const ALIAS = /^[^\s]{1,32}$/u;
 /**
  * A member as the view shows it.
  * @typedef {{id: number, alias: string, fingerprint: string, self: boolean, duplicate: boolean}} MemberView
- * @typedef {{member: number, alias: string, fingerprint: string, duplicate_alias: boolean}} MemberInfo
- * @typedef {{member: number, alias: string, fingerprint: string}} Identity
+ * @typedef {import('./events.js').MemberInfo} MemberInfo
+ * @typedef {import('./events.js').Identity} Identity
+ * @typedef {import('./events.js').Entered} Entered
  */
 
 const state = {
@@ -29,6 +30,7 @@ const state = {
   /** @type {MemberView[]} */
   members: [],
   /** Every member seen in this session by id, so that notices can name members after they are gone. */
+  /** @type {Map<number, MemberView>} */
   known: new Map(),
   roomName: '',
   whisperTo: null,
@@ -482,6 +484,7 @@ function cancelWork() {
 
 // In the room.
 
+/** @param {Entered} result */
 function onEntered(result) {
   state.self = result.self;
   state.link = result.link ?? state.link;
@@ -550,7 +553,10 @@ function aliasOf(id) {
   return state.known.get(id)?.alias ?? words.someMember(id);
 }
 
-/** The Worker's member list, sent when membership changed: this session and the members it accepts. */
+/**
+ * The Worker's member list, sent when membership changed: this session and the members it accepts.
+ * @param {import('./events.js').Members} data
+ */
 function onMembers({ self, members }) {
   state.self = self;
   const others = members.map(memberView);
@@ -569,10 +575,12 @@ function setWhisper(member) {
 // The core's events, by their Rust names (codes.js). The log is role="log" with aria-live: screen readers hear each
 // message and notice once, from the log itself.
 
+/** @param {import('./events.js').Message} event */
 function onMessage({ from, alias, text, sent_at: time, whisper }) {
   view.appendMessage({ from: sender(from, alias), mine: false, whisper, to: whisper ? selfView() : null, text, time });
 }
 
+/** @param {import('./events.js').Attachment} event */
 async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whisper }) {
   const url = await view.appendAttachment({
     from: sender(from, alias),
@@ -587,12 +595,14 @@ async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whi
   state.blobUrls.push(url);
 }
 
+/** @param {import('./events.js').MemberAccepted} info */
 function onMemberAccepted(info) {
   state.known.set(info.member, memberView(info));
   view.appendNotice(words.joined(info.alias, info.fingerprint), 'good');
   if (info.duplicate_alias) view.appendNotice(words.duplicateAlias(info.alias), 'warn');
 }
 
+/** @param {import('./events.js').MemberLeft} event */
 function onMemberLeft({ member, alias, reason }) {
   const known = sender(member, alias);
   state.known.set(member, { ...known, alias });
@@ -615,16 +625,19 @@ function onMemberLeft({ member, alias, reason }) {
   view.appendNotice(text);
 }
 
+/** @param {import('./events.js').CouldNotVerify} event */
 function onCouldNotVerify({ from }) {
   view.appendNotice(words.couldNotVerify(aliasOf(from)), 'bad');
 }
 
+/** @param {import('./events.js').RelayError} event */
 function onRelayError({ code, message }) {
   // A kicked member often leaves on the signed kick before the relay's kick lands: nothing to tell anyone.
   if (code === ErrorCode.UNKNOWN_MEMBER) return;
   view.appendNotice(explain(code, message), 'bad');
 }
 
+/** @param {import('./events.js').Expiring} event */
 function onExpiring({ seconds }) {
   view.appendNotice(words.expiring(seconds), 'warn');
 }
@@ -638,6 +651,7 @@ function onReconnecting() {
   view.setRelayStatus(ui.reconnectingStatus, true);
 }
 
+/** @param {Entered} result */
 function onReconnected(result) {
   if (state.keep) storage.saveResume(result.resume);
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
@@ -647,7 +661,10 @@ function onReconnected(result) {
   view.appendNotice(ui.reconnected, 'warn');
 }
 
-/** The session ended under this tab: the core's `Ended` with its reason, or the page's own backstops. */
+/**
+ * The session ended under this tab: the core's `Ended` with its reason, or the page's own backstops.
+ * @param {{reason: import('./events.js').EndReason}} event
+ */
 function onEnded({ reason }) {
   if (!state.self && reason.type !== 'Kicked') return;
   if (reason.type === 'Left') return;

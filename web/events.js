@@ -1,0 +1,51 @@
+// @ts-check
+// The shapes of what the Worker sends the page, for the type check: the core's events as `client-wasm/src/wasm.rs`
+// converts them (Rust variant names, Rust field names, times as numbers), and the Worker's own events.
+// This module holds types only; `codes.js` holds the names, checked against the Rust lists by a test.
+
+/**
+ * A member as the core describes it (`MemberInfo`).
+ * @typedef {{member: number, alias: string, fingerprint: string, duplicate_alias: boolean}} MemberInfo
+ */
+
+/**
+ * This session (`Client.identity`); the page only sees it once the relay assigned its member id.
+ * @typedef {{member: number, alias: string, fingerprint: string}} Identity
+ */
+
+/**
+ * Why a member is gone (`LeaveReason`).
+ * @typedef {{type: 'Left', farewell: string} | {type: 'Kicked', by: number | null} | {type: 'Dropped'}} LeaveReason
+ */
+
+/**
+ * Why this session ended (`EndReason`).
+ * @typedef {{type: 'Left'} | {type: 'Kicked', by: number | null} | {type: 'Purged', by: number | null}
+ *   | {type: 'Expired'} | {type: 'Refused', code: string} | {type: 'Unverifiable'}} EndReason
+ */
+
+/** @typedef {{type: 'Joined', member: number, expires_at: number, room_name: string}} Joined */
+/** @typedef {{type: 'MemberAccepted'} & MemberInfo} MemberAccepted */
+/** @typedef {{type: 'MemberLeft', member: number, alias: string, reason: LeaveReason}} MemberLeft */
+/** @typedef {{type: 'Message', from: number, alias: string, text: string, sent_at: number, whisper: boolean}} Message */
+/**
+ * @typedef {{type: 'Attachment', from: number, alias: string, name: string, mime: string, bytes: Uint8Array,
+ *   sent_at: number, whisper: boolean}} Attachment
+ */
+/** @typedef {{type: 'Expiring', seconds: number}} Expiring */
+/** @typedef {{type: 'CouldNotVerify', from: number}} CouldNotVerify */
+/** @typedef {{type: 'RelayError', code: string, message: string}} RelayError */
+/** @typedef {{type: 'Ended', reason: EndReason}} Ended */
+
+/** @typedef {Joined | MemberAccepted | MemberLeft | Message | Attachment | Expiring | CouldNotVerify | RelayError | Ended} CoreEvent */
+
+/** The Worker's `members` event, after a membership change. @typedef {{self: Identity, members: MemberInfo[]}} Members */
+/** The Worker's `sendProgress` event during an upload. @typedef {{sent: number, total: number, name: string}} SendProgress */
+
+/**
+ * What create, join and resume resolve with.
+ * @typedef {{link?: string, resume: string, room: {name: string, expiresAt: number}, self: Identity,
+ *   members: MemberInfo[], limits: {maxAttachment: number, maxFramesPerSecond: number}}} Entered
+ */
+
+export {};
