@@ -99,57 +99,134 @@ fixed_bytes!(
     Verifier, VERIFIER_LEN, redacted = true
 );
 
+/// Whether `text` is canonical unpadded base64url, exactly what [`URL_SAFE_NO_PAD`] decodes: only the alphabet, no
+/// length that leaves a lone character, and zero bits where the last character overhangs the bytes.
+///
+/// Checking without decoding lets the relay forward a payload's text as it came, never decoding and re-encoding it.
+fn is_canonical_b64url(text: &str) -> bool {
+    fn value(byte: u8) -> Option<u8> {
+        match byte {
+            b'A'..=b'Z' => Some(byte - b'A'),
+            b'a'..=b'z' => Some(byte - b'a' + 26),
+            b'0'..=b'9' => Some(byte - b'0' + 52),
+            b'-' => Some(62),
+            b'_' => Some(63),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if !bytes.iter().all(|b| value(*b).is_some()) {
+        return false;
+    }
+    // The bits of the last character that fall past the final byte must be zero.
+    let spare_bits = match bytes.len() % 4 {
+        0 => return true,
+        1 => return false,
+        2 => 0b1111,
+        _ => 0b11,
+    };
+    bytes
+        .last()
+        .and_then(|b| value(*b))
+        .is_some_and(|v| v & spare_bits == 0)
+}
+
 macro_rules! bounded_bytes {
     ($(#[$meta:meta])* $name:ident, $max:expr) => {
         $(#[$meta])*
-        #[derive(Clone, Default, PartialEq, Eq)]
-        pub struct $name(Vec<u8>);
+        ///
+        /// It keeps the base64url text it travels as: the relay checks it and forwards it as it came, and only a
+        /// client that reads the bytes decodes them, once.
+        #[derive(Clone, Default)]
+        pub struct $name {
+            /// Canonical unpadded base64url of at most `MAX_LEN` bytes.
+            text: String,
+            bytes: std::sync::OnceLock<Vec<u8>>,
+        }
 
         impl $name {
-            /// Largest length of this field in bytes.
             pub const MAX_LEN: usize = $max;
 
-            /// Wraps `bytes`, or gives them back when they exceed [`Self::MAX_LEN`].
             pub fn new(bytes: Vec<u8>) -> Result<Self, Vec<u8>> {
-                if bytes.len() > Self::MAX_LEN { Err(bytes) } else { Ok(Self(bytes)) }
+                if bytes.len() > Self::MAX_LEN {
+                    return Err(bytes);
+                }
+                Ok(Self {
+                    text: URL_SAFE_NO_PAD.encode(&bytes),
+                    bytes: std::sync::OnceLock::from(bytes),
+                })
             }
 
-            /// The opaque bytes.
             pub fn as_bytes(&self) -> &[u8] {
-                &self.0
+                // The text was checked to be canonical base64url, so decoding cannot fail.
+                self.bytes
+                    .get_or_init(|| URL_SAFE_NO_PAD.decode(&self.text).unwrap_or_default())
             }
 
-            /// Takes the opaque bytes out.
             pub fn into_bytes(self) -> Vec<u8> {
-                self.0
+                let Self { text, bytes } = self;
+                bytes
+                    .into_inner()
+                    .unwrap_or_else(|| URL_SAFE_NO_PAD.decode(&text).unwrap_or_default())
             }
 
-            /// Length in bytes.
+            /// The number of bytes, known from the text's length without decoding it.
             pub fn len(&self) -> usize {
-                self.0.len()
+                self.text.len() * 3 / 4
             }
 
-            /// Whether there are no bytes.
             pub fn is_empty(&self) -> bool {
-                self.0.is_empty()
+                self.text.is_empty()
             }
         }
 
+        // Canonical text and bytes correspond one to one, so comparing the text compares the bytes.
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.text == other.text
+            }
+        }
+
+        impl Eq for $name {}
+
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serialize_b64(&self.0, serializer)
+                serializer.serialize_str(&self.text)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserialize_b64(deserializer, $max).map(Self)
+                struct TextVisitor;
+
+                impl Visitor<'_> for TextVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "base64url text of at most {} bytes", $max)
+                    }
+
+                    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                        if text.len() > base64url_len($max) {
+                            return Err(E::custom(format_args!("byte field longer than {} bytes", $max)));
+                        }
+                        if !is_canonical_b64url(text) {
+                            return Err(E::custom("byte field is not unpadded base64url"));
+                        }
+                        Ok($name {
+                            text: text.to_owned(),
+                            bytes: std::sync::OnceLock::new(),
+                        })
+                    }
+                }
+
+                deserializer.deserialize_str(TextVisitor)
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "({} bytes)"), self.0.len())
+                write!(f, concat!(stringify!($name), "({} bytes)"), self.len())
             }
         }
     };
@@ -190,6 +267,37 @@ mod tests {
         );
         assert!(serde_json::from_str::<Payload>(&format!("\"{over}\"")).is_err());
         assert!(Payload::new(vec![0; MAX_PAYLOAD_LEN + 1]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_text_check_accepts_exactly_what_the_decoder_accepts(text in "[A-Za-z0-9_=+/-]{0,12}") {
+            proptest::prop_assert_eq!(is_canonical_b64url(&text), URL_SAFE_NO_PAD.decode(&text).is_ok());
+        }
+
+        #[test]
+        fn payloads_round_trip_through_their_text(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let payload = Payload::new(bytes.clone()).unwrap_or_default();
+            let json = serde_json::to_string(&payload).unwrap_or_default();
+            let back: Payload = serde_json::from_str(&json).unwrap_or_default();
+            proptest::prop_assert_eq!(back.len(), bytes.len());
+            proptest::prop_assert_eq!(back.as_bytes(), &bytes[..]);
+            proptest::prop_assert_eq!(&back, &payload);
+            proptest::prop_assert_eq!(back.into_bytes(), bytes);
+        }
+    }
+
+    #[test]
+    fn the_relay_forwards_the_text_it_received() {
+        let text = URL_SAFE_NO_PAD.encode(b"sealed item");
+        let payload: Payload = serde_json::from_str(&format!("\"{text}\"")).unwrap_or_default();
+        assert_eq!(
+            serde_json::to_string(&payload).unwrap_or_default(),
+            format!("\"{text}\"")
+        );
+        // A non-canonical last character (spare bits set) is refused, like the decoder refuses it.
+        assert!(serde_json::from_str::<Payload>("\"AB\"").is_err());
+        assert!(serde_json::from_str::<Payload>("\"AA\"").is_ok());
     }
 
     #[test]
