@@ -7,6 +7,7 @@
 //! goes through that one queue, so nothing overtakes anything else.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -347,16 +348,20 @@ enum Sent {
     Broken,
 }
 
-/// Runs `send` unless the outbox is aborted first, which unblocks a writer stuck on a peer that does not read.
-async fn unless_aborted<F, E>(outbox: &Outbox, send: F) -> Sent
-where
-    F: Future<Output = Result<(), E>>,
-{
-    tokio::select! {
-        biased;
-        () = outbox.aborted() => Sent::Aborted,
-        result = send => if result.is_ok() { Sent::Done } else { Sent::Broken },
-    }
+/// Polls one sink operation to completion, unless the outbox is aborted while it would block, which unblocks a
+/// writer stuck on a peer that does not read.
+///
+/// The abort is looked at only when the operation is pending: a send into a socket that takes it costs nothing more.
+async fn unless_aborted<E>(
+    outbox: &Outbox,
+    mut operation: impl FnMut(&mut Context<'_>) -> Poll<Result<(), E>>,
+) -> Sent {
+    std::future::poll_fn(|cx| match operation(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(Sent::Done),
+        Poll::Ready(Err(_)) => Poll::Ready(Sent::Broken),
+        Poll::Pending => outbox.poll_aborted(cx).map(|()| Sent::Aborted),
+    })
+    .await
 }
 
 /// Writes what the outbox holds until it says close; frames are fed as they come and flushed when it runs dry.
@@ -365,7 +370,7 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, outbox: &Outbox, metrics
         let next = match outbox.try_next() {
             Some(next) => next,
             None => {
-                if let Sent::Broken = unless_aborted(outbox, sink.flush()).await {
+                if let Sent::Broken = unless_aborted(outbox, |cx| sink.poll_flush_unpin(cx)).await {
                     return;
                 }
                 outbox.next().await
@@ -379,8 +384,11 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, outbox: &Outbox, metrics
             Next::Ping => (Message::Ping(Default::default()), None),
             Next::Close(code) => break code,
         };
-        match unless_aborted(outbox, sink.feed(message)).await {
+        match unless_aborted(outbox, |cx| sink.poll_ready_unpin(cx)).await {
             Sent::Done => {
+                if sink.start_send_unpin(message).is_err() {
+                    return;
+                }
                 if let Some(len) = len {
                     metrics::add(&metrics.frames_out, 1);
                     metrics::add(&metrics.bytes_out, len as u64);

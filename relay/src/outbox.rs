@@ -6,9 +6,12 @@
 //! A reader that lets more than its bound pile up is cut off (close 4008) and the others go on.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use axum::extract::ws::Utf8Bytes;
+use futures_util::task::AtomicWaker;
 use sanctum_protocol::{CloseCode, RelayFrame};
 use tokio::sync::Notify;
 
@@ -25,6 +28,10 @@ pub(crate) struct Outbox(Arc<Shared>);
 struct Shared {
     state: Mutex<State>,
     notify: Notify,
+    /// Set once by `abort`, read without the lock by a writer whose send would block.
+    aborted: AtomicBool,
+    /// The writer blocked on a send, woken by `abort`.
+    abort_waker: AtomicWaker,
     limit: usize,
     metrics: Arc<Metrics>,
 }
@@ -59,6 +66,8 @@ impl Outbox {
         Self(Arc::new(Shared {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
+            aborted: AtomicBool::new(false),
+            abort_waker: AtomicWaker::new(),
             limit,
             metrics,
         }))
@@ -128,6 +137,8 @@ impl Outbox {
             state.queue = VecDeque::new();
         }
         drop(state);
+        self.0.aborted.store(true, Ordering::Release);
+        self.0.abort_waker.wake();
         self.0.notify.notify_one();
     }
 
@@ -168,13 +179,18 @@ impl Outbox {
         }
     }
 
-    /// Resolves once the queue is aborted; the writer races its sends against it.
-    pub(crate) async fn aborted(&self) {
-        loop {
-            if self.state().aborted {
-                return;
-            }
-            self.0.notify.notified().await;
+    /// Ready once the queue is aborted; a writer whose send would block polls it, so that a peer that does not read
+    /// cannot hold the writer (and the close it must send) forever. Sends that do not block never look at it.
+    pub(crate) fn poll_aborted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.0.abort_waker.register(cx.waker());
+        // An abort between the check and the registration woke nobody: look again.
+        if self.0.aborted.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }
