@@ -13,7 +13,7 @@ const FORWARDED = [...Object.values(Event).filter((name) => name !== Event.Ended
 
 /** Refusals of a rejoin that mean the room is over for good, not that the network is still down. */
 /** @type {Set<string>} */
-const FINAL = new Set([ErrorCode.ROOM_GONE, ErrorCode.ROOM_NOT_FOUND, ErrorCode.BAD_TOKEN, FailureCode.LINK_EXPIRED]);
+const FINAL = new Set([ErrorCode.ROOM_GONE, ErrorCode.ROOM_NOT_FOUND, ErrorCode.BAD_TOKEN, FailureCode.LINK_EXPIRED, 'unverifiable']);
 
 /**
  * @typedef {{relayUrl: string, testDeriveHoldMs: number}} Config

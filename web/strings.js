@@ -40,6 +40,7 @@ const WORDS = {
   resume_invalid: 'The saved session could not be read. Open the link again.',
   bad_password: 'Enter a password of at most 1024 characters.',
   derive: 'The password could not be stretched: this device may be short of memory.',
+  unverifiable: 'The relay served a room description that does not open with the room key, so it is not serving this room faithfully.',
 };
 
 /**
@@ -97,8 +98,7 @@ export const ended = Object.freeze({
   notFound: 'The relay no longer knows this room: it may have restarted, which ends every room.',
   goneTitle: 'This room is gone',
   goneOnReload: 'This room was purged or has expired.',
-  unverifiable:
-    'The relay served a room description that does not open with the room key, so it is not serving this room faithfully.',
+  unverifiable: WORDS.unverifiable,
 });
 
 /** The rest of the page's words: forms, the clock, the composer and the confirmations. */

@@ -328,7 +328,8 @@ function finish(event) {
     const { reject } = entering;
     entering = null;
     const reason = event.reason ?? {};
-    reject(failure(reason.type === 'Refused' ? reason.code : 'unreachable'));
+    const codes = { Refused: reason.code, Expired: FailureCode.LINK_EXPIRED, Unverifiable: 'unverifiable' };
+    reject(failure(codes[reason.type] ?? 'unreachable'));
     return;
   }
   if (ended) return;
@@ -422,7 +423,20 @@ function queueControl(frames) {
  * @param {string} code
  */
 function cancelIntents(code) {
-  for (const intent of [...texts.splice(0), ...uploads.splice(0)]) intent.reject(failure(code));
+  for (const intent of texts.splice(0)) intent.reject(failure(code));
+  for (const intent of uploads.splice(0)) dropUpload(intent, failure(code));
+}
+
+/**
+ * Refuses an upload and frees its handle, whose drop wipes the file's plaintext from the wasm memory.
+ * @param {UploadIntent} intent
+ * @param {Error} error
+ */
+function dropUpload(intent, error) {
+  intent.upload?.free();
+  intent.upload = null;
+  intent.bytes = null;
+  intent.reject(error);
 }
 
 /**
@@ -481,10 +495,9 @@ function nextFrame(ws) {
   });
   if (sealed === null || upload.upload?.done()) {
     uploads.shift();
-    if (sealed !== null) {
-      upload.upload?.free();
-      upload.resolve(true);
-    }
+    upload.upload?.free();
+    upload.upload = null;
+    if (sealed !== null) upload.resolve(true);
   }
   return sealed;
 }
@@ -617,7 +630,7 @@ async function leave({ farewell }) {
       intent.resolve(true);
     }
   }
-  for (const intent of uploads.splice(0)) intent.reject(failure('cancelled'));
+  for (const intent of uploads.splice(0)) dropUpload(intent, failure('cancelled'));
   const output = client.leave(String(farewell ?? ''), Date.now());
   queueControl(output.send ?? []);
   client.free();
