@@ -14,6 +14,7 @@ mod room;
 mod text;
 mod tui;
 mod ui;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -59,6 +60,15 @@ enum Command {
         alias: String,
         #[command(flatten)]
         common: Common,
+    },
+    /// Check the web app a relay serves against the manifest built from this checkout (`cargo xtask build-web`),
+    /// and its security headers. Exits non-zero listing every difference.
+    Verify {
+        /// The app's address, e.g. https://chat.example.org/
+        url: String,
+        /// The manifest to compare with, e.g. one an operator published for a release. Default: web/manifest.json.
+        #[arg(long)]
+        manifest: Option<std::path::PathBuf>,
     },
 }
 
@@ -113,6 +123,26 @@ fn derive(link: &RoomLink, password: &str, json: bool) -> anyhow::Result<RoomSec
     RoomSecrets::derive(link, password).context("could not derive the room key")
 }
 
+fn run_verify(url: &str, manifest: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let local = verify::local_manifest(manifest)?;
+    let findings = verify::verify(url, &local)?;
+    println!("local manifest digest:  {}", findings.local_digest);
+    match &findings.served_digest {
+        Some(digest) => println!("served manifest digest: {digest} (the page's footer shows it)"),
+        None => println!("served manifest digest: none"),
+    }
+    println!("checked {} responses", findings.checked);
+    if findings.differences.is_empty() {
+        println!("OK: every file matches the local manifest and every response carries the expected headers");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} difference(s):", findings.differences.len());
+    for difference in &findings.differences {
+        println!("- {}", text::escape(difference));
+    }
+    Ok(ExitCode::from(1))
+}
+
 fn prepare(command: Command) -> anyhow::Result<Entry> {
     let now = room::now_ms();
     match command {
@@ -162,6 +192,7 @@ fn prepare(command: Command) -> anyhow::Result<Entry> {
                 json: common.json,
             })
         }
+        Command::Verify { .. } => anyhow::bail!("verify opens no room"),
     }
 }
 
@@ -244,6 +275,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     // builds without the C toolchain aws-lc-rs needs.
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Command::Verify { url, manifest } = &cli.command {
+        return run_verify(url, manifest.as_deref());
+    }
     let entry = prepare(cli.command)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if entry.json {

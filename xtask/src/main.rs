@@ -3,6 +3,7 @@
 mod bench;
 mod fuzz;
 mod install;
+mod manifest;
 mod relay;
 mod shell;
 mod soak;

@@ -28,7 +28,10 @@ pub(crate) fn build_web() -> Result<()> {
         kib(raw.len() as u64),
         kib(gzipped)
     );
-    vendor(&web)
+    vendor(&web)?;
+    let digest = crate::manifest::write(&web)?;
+    println!("build-web: web/manifest.json lists every served file; its digest is {digest}");
+    Ok(())
 }
 
 /// Builds the client for wasm32 in release and generates its bindings into `out_dir`, as the web app imports them

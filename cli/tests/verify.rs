@@ -1,0 +1,121 @@
+//! `sanctum verify` against a real relay serving a web directory: an honest relay passes, and a relay serving one
+//! tampered file with one changed header fails, with both differences listed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use sanctum_relay::Config;
+use sanctum_tests::relay_harness::TestRelay;
+use sha2::{Digest, Sha256};
+
+/// Writes `web/manifest.json` in the format `cargo xtask build-web` writes (see xtask/src/manifest.rs).
+fn write_manifest(web: &Path) -> anyhow::Result<()> {
+    let mut files = BTreeMap::new();
+    for relative in ["app.js", "index.html", "pkg/sanctum_bg.wasm", "style.css"] {
+        let digest: String = Sha256::digest(std::fs::read(web.join(relative))?)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        files.insert(relative, digest);
+    }
+    let lines: Vec<String> = files.iter().map(|(p, d)| format!("    \"{p}\": \"{d}\"")).collect();
+    let text = format!(
+        "{{\n  \"version\": 1,\n  \"algorithm\": \"sha256\",\n  \"files\": {{\n{}\n  }}\n}}\n",
+        lines.join(",\n")
+    );
+    std::fs::write(web.join("manifest.json"), text)?;
+    Ok(())
+}
+
+fn fixture(web: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(web.join("pkg"))?;
+    std::fs::write(
+        web.join("index.html"),
+        "<!doctype html><script type=\"module\" src=\"app.js\"></script>",
+    )?;
+    std::fs::write(web.join("app.js"), "export const answer = 42;\n")?;
+    std::fs::write(web.join("style.css"), "body { margin: 0 }\n")?;
+    std::fs::write(web.join("pkg/sanctum_bg.wasm"), b"\0asm\x01\0\0\0")?;
+    write_manifest(web)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+async fn verify(relay: &TestRelay, manifest: &Path) -> anyhow::Result<Output> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sanctum"));
+    command
+        .arg("verify")
+        .arg(format!("http://{}/", relay.addr))
+        .arg("--manifest")
+        .arg(manifest);
+    Ok(command.output().await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_an_honest_relay_and_lists_a_tampered_file_and_a_changed_header() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let local = dir.path().join("local");
+    let served = dir.path().join("served");
+    fixture(&local)?;
+    copy_dir(&local, &served)?;
+    let manifest = local.join("manifest.json");
+
+    let honest = TestRelay::start(Config {
+        web_dir: Some(served.clone()),
+        ..Config::default()
+    })
+    .await?;
+    let out = verify(&honest, &manifest).await?;
+    let stdout = String::from_utf8(out.stdout)?;
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("OK: every file matches"), "{stdout}");
+    assert!(stdout.contains("checked 5 responses"), "{stdout}");
+
+    // One byte of one file changes, and the relay widens its policy to another origin.
+    std::fs::write(served.join("app.js"), "export const answer = 43;\n")?;
+    let hostile = TestRelay::start(Config {
+        web_dir: Some(served.clone()),
+        connect_src: vec!["https://evil.example".into()],
+        ..Config::default()
+    })
+    .await?;
+    let out = verify(&hostile, &manifest).await?;
+    let stdout = String::from_utf8(out.stdout)?;
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let tampered = format!(
+        "- app.js: the relay served bytes with SHA-256 {}",
+        Sha256::digest(b"export const answer = 43;\n")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    assert!(stdout.contains(&tampered), "{stdout}");
+    assert!(
+        stdout.contains("- app.js: the served manifest claims SHA-256"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- header content-security-policy is ")
+            && stdout.contains("it allows other origins: connect-src https://evil.example"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("on 6 files"),
+        "every response's policy is reported: {stdout}"
+    );
+    assert!(stdout.contains("3 difference(s)"), "{stdout}");
+    assert!(!stdout.contains("index.html:"), "untouched files pass: {stdout}");
+    Ok(())
+}
