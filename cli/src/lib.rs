@@ -69,6 +69,10 @@ enum Command {
         /// The manifest to compare with, e.g. one an operator published for a release. Default: web/manifest.json.
         #[arg(long)]
         manifest: Option<std::path::PathBuf>,
+        /// A relay origin the app's policy may name in connect-src, when the app is served apart from its relay
+        /// (repeatable). Any other origin in the policy is a difference.
+        #[arg(long = "connect-src", value_name = "ORIGIN")]
+        connect_src: Vec<String>,
     },
 }
 
@@ -123,9 +127,9 @@ fn derive(link: &RoomLink, password: &str, json: bool) -> anyhow::Result<RoomSec
     RoomSecrets::derive(link, password).context("could not derive the room key")
 }
 
-fn run_verify(url: &str, manifest: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+fn run_verify(url: &str, manifest: Option<&std::path::Path>, connect_src: &[String]) -> anyhow::Result<ExitCode> {
     let local = verify::local_manifest(manifest)?;
-    let findings = verify::verify(url, &local)?;
+    let findings = verify::verify(url, &local, connect_src)?;
     println!("local manifest digest:  {}", findings.local_digest);
     match &findings.served_digest {
         Some(digest) => println!("served manifest digest: {digest} (the page's footer shows it)"),
@@ -275,8 +279,13 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     // builds without the C toolchain aws-lc-rs needs.
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Command::Verify { url, manifest } = &cli.command {
-        return run_verify(url, manifest.as_deref());
+    if let Command::Verify {
+        url,
+        manifest,
+        connect_src,
+    } = &cli.command
+    {
+        return run_verify(url, manifest.as_deref(), connect_src);
     }
     let entry = prepare(cli.command)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

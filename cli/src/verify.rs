@@ -25,6 +25,16 @@ pub(crate) const EXPECTED_CSP: &str = "default-src 'none'; script-src 'self' 'wa
      connect-src 'self'; img-src 'self' blob:; media-src blob:; style-src 'self'; font-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types sanctum dompurify";
 
+/// The policy with `extra` sources beside `'self'` in `connect-src`, for an app whose relay is elsewhere.
+pub(crate) fn expected_csp(extra: &[String]) -> String {
+    let mut connect = String::from("connect-src 'self'");
+    for source in extra {
+        connect.push(' ');
+        connect.push_str(source.trim_end_matches('/'));
+    }
+    EXPECTED_CSP.replacen("connect-src 'self'", &connect, 1)
+}
+
 /// The other headers every response carries, and their values.
 pub(crate) const EXPECTED_HEADERS: [(&str, &str); 4] = [
     ("referrer-policy", "no-referrer"),
@@ -165,18 +175,20 @@ fn external_sources(policy: &str) -> Vec<String> {
 }
 
 /// Header differences, gathered so that one wrong header on every file reads as one line.
-#[derive(Default)]
-struct HeaderFindings(BTreeMap<(String, String), Vec<String>>);
+struct HeaderFindings {
+    csp: String,
+    found: BTreeMap<(String, String), Vec<String>>,
+}
 
 impl HeaderFindings {
     fn check(&mut self, path: &str, headers: &BTreeMap<String, Vec<String>>) {
-        let mut expected = vec![("content-security-policy", EXPECTED_CSP)];
+        let mut expected = vec![("content-security-policy", self.csp.as_str())];
         expected.extend(EXPECTED_HEADERS);
         for (name, want) in expected {
             let got = headers.get(name).map(|v| v.join(", "));
             if got.as_deref() != Some(want) {
                 let shown = got.map_or_else(|| "missing".to_owned(), |g| format!("{g:?}"));
-                self.0
+                self.found
                     .entry((name.to_owned(), shown))
                     .or_default()
                     .push(path.to_owned());
@@ -185,12 +197,15 @@ impl HeaderFindings {
     }
 
     fn report(self, differences: &mut Vec<String>) {
-        for ((name, got), paths) in self.0 {
+        for ((name, got), paths) in self.found {
             let mut line = format!("header {name} is {got} on {}", list(&paths));
             if name == "content-security-policy" {
-                let expected = EXPECTED_CSP;
-                line.push_str(&format!("; expected exactly {expected:?}"));
-                let external = external_sources(got.trim_matches('"'));
+                line.push_str(&format!("; expected exactly {:?}", self.csp));
+                let allowed: Vec<String> = external_sources(&self.csp);
+                let external: Vec<String> = external_sources(got.trim_matches('"'))
+                    .into_iter()
+                    .filter(|s| !allowed.contains(s))
+                    .collect();
                 if !external.is_empty() {
                     line.push_str(&format!("; it allows other origins: {}", external.join(", ")));
                 }
@@ -208,8 +223,9 @@ fn list(paths: &[String]) -> String {
     }
 }
 
-/// Verifies the app at `url` against the local manifest's bytes.
-pub(crate) fn verify(url: &str, local_manifest: &[u8]) -> anyhow::Result<Findings> {
+/// Verifies the app at `url` against the local manifest's bytes; `connect_src` are the relay origins the operator
+/// says the policy adds (for an app served apart from its relay).
+pub(crate) fn verify(url: &str, local_manifest: &[u8], connect_src: &[String]) -> anyhow::Result<Findings> {
     let base = base_url(url)?;
     let local = parse_manifest(local_manifest).context("the local manifest")?;
     let agent = agent();
@@ -217,7 +233,10 @@ pub(crate) fn verify(url: &str, local_manifest: &[u8]) -> anyhow::Result<Finding
         local_digest: short_digest(local_manifest),
         ..Findings::default()
     };
-    let mut headers = HeaderFindings::default();
+    let mut headers = HeaderFindings {
+        csp: expected_csp(connect_src),
+        found: BTreeMap::new(),
+    };
     let differences = &mut findings.differences;
 
     let served_manifest = fetch(&agent, &format!("{base}{MANIFEST}"))?;
@@ -308,7 +327,9 @@ mod tests {
     fn the_expected_policy_is_the_relays_own() {
         assert_eq!(EXPECTED_CSP, sanctum_relay::content_security_policy(&[]));
         assert!(external_sources(EXPECTED_CSP).is_empty());
-        let widened = sanctum_relay::content_security_policy(&["https://evil.example".into()]);
+        let extra = vec!["https://evil.example".to_owned()];
+        let widened = sanctum_relay::content_security_policy(&extra);
+        assert_eq!(expected_csp(&extra), widened);
         assert_eq!(external_sources(&widened), ["connect-src https://evil.example"]);
     }
 
