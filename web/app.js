@@ -6,6 +6,7 @@ import * as view from './view.js';
 import * as storage from './storage.js';
 import { explain, say as words, ended as endedWords, ui } from './strings.js';
 import { parseCommand } from './commands.js';
+import { showManifestDigest } from './manifest.js';
 import { ErrorCode, Event, FailureCode } from './codes.js';
 
 /** The page's elements by id; index.html fixes what each one is (an input, a dialog), so they are not narrowed here. */
@@ -46,6 +47,7 @@ const state = {
 async function boot() {
   wireStaticControls();
   startClock();
+  showManifestDigest($('manifest-digest'), ui.manifestDigest);
   state.config = await loadConfig();
   state.session = newSession();
 

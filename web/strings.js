@@ -110,6 +110,8 @@ export const ui = Object.freeze({
   show: 'Show',
   hide: 'Hide',
   connected: 'Connected, end-to-end encrypted',
+  /** @param {string} digest */
+  manifestDigest: (digest) => `build ${digest}`,
   reconnectingStatus: 'Reconnecting…',
   reconnected: 'Reconnected as a new session. Messages sent while you were disconnected are not shown.',
   reloaded: 'The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.',

@@ -128,6 +128,7 @@ fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         // A redirect would fetch from wherever the relay says; it is reported instead.
         .max_redirects(0)
+        .max_redirects_will_error(false)
         .timeout_global(Some(TIMEOUT))
         .build()
         .into()
