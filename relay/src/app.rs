@@ -6,11 +6,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use axum::http::header::{self, HeaderMap, HeaderName};
 use sanctum_protocol::{PROTOCOL_VERSION, RelayFrame, Welcome};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tungstenite::Utf8Bytes;
 
 use crate::config::Config;
 use crate::metrics::Metrics;

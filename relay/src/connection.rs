@@ -10,17 +10,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use sanctum_protocol::{AuthToken, ClientFrame, CloseCode, Descriptor, LeftReason, PROTOCOL_VERSION, RoomId, Verifier};
 use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 use crate::app::App;
 use crate::error::Refusal;
 use crate::metrics::{self, Metrics};
 use crate::outbox::{Next, Outbox};
 use crate::registry::Membership;
+use crate::tally::{Frames, Tally, TooManyFragments};
 use crate::throttle::{AddressKey, ConnectionPermit, FLOOD_WINDOW, TokenBucket, Window};
 
 /// Malformed frames one connection may send before it is closed with 1008.
@@ -30,8 +35,18 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one side of a closing connection waits for the other (queued frames out, the peer's close in).
 const LINGER: Duration = Duration::from_secs(2);
 
-/// Serves one upgraded socket until it closes; `_permit` holds its slot of the connection limits until then.
-pub(crate) async fn serve(socket: WebSocket, app: Arc<App>, address: AddressKey, _permit: ConnectionPermit) {
+/// An upgraded `/ws` socket, its frames counted as they arrive.
+pub(crate) type Socket = WebSocketStream<Tally<TokioIo<Upgraded>>>;
+
+/// Serves one upgraded socket until it closes; `frames` counts the data frames it reads, and `_permit` holds its slot
+/// of the connection limits until then.
+pub(crate) async fn serve(
+    socket: Socket,
+    frames: Arc<Frames>,
+    app: Arc<App>,
+    address: AddressKey,
+    _permit: ConnectionPermit,
+) {
     let outbox = Outbox::new(app.config.queue_bytes, app.metrics.clone());
     let _ = outbox.push(app.welcome.clone());
     tracing::debug!("connection opened");
@@ -41,6 +56,7 @@ pub(crate) async fn serve(socket: WebSocket, app: Arc<App>, address: AddressKey,
         address,
         outbox: &outbox,
         membership: None,
+        frames,
         bucket: TokenBucket::new(app.config.frames_per_second, app.config.frame_burst, Instant::now()),
         strikes: Window::new(Instant::now()),
         failed_joins: 0,
@@ -73,26 +89,31 @@ struct Connection<'a> {
     address: AddressKey,
     outbox: &'a Outbox,
     membership: Option<Membership>,
+    frames: Arc<Frames>,
     bucket: TokenBucket,
     strikes: Window,
     failed_joins: u32,
     bad_frames: u32,
 }
 
-/// The close code for a read error: tungstenite refusing a message over the size limit, or text that is not UTF-8.
+/// The close code for a read error: a message over the size limit, text that is not UTF-8, or a message split into
+/// too many frames.
 ///
 /// Any other error (a reset, a broken frame) ends the connection with a plain close, if the socket still takes one.
-fn read_error_close(error: axum::Error) -> Option<CloseCode> {
-    match error.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
-        Ok(tungstenite::Error::Capacity(_)) => Some(CloseCode::TooLarge),
-        Ok(tungstenite::Error::Utf8(_)) => Some(CloseCode::InvalidText),
+fn read_error_close(error: &tungstenite::Error) -> Option<CloseCode> {
+    match error {
+        tungstenite::Error::Capacity(_) => Some(CloseCode::TooLarge),
+        tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidText),
+        tungstenite::Error::Io(error) if error.get_ref().is_some_and(|e| e.is::<TooManyFragments>()) => {
+            Some(CloseCode::PolicyViolation)
+        }
         _ => None,
     }
 }
 
 impl Connection<'_> {
     /// Reads frames until the peer closes, the socket fails, or the linger after a close runs out.
-    async fn read(&mut self, mut stream: SplitStream<WebSocket>) {
+    async fn read(&mut self, mut stream: SplitStream<Socket>) {
         let app: &App = self.app;
         let config = &app.config;
         let start = Instant::now();
@@ -113,7 +134,7 @@ impl Connection<'_> {
                 message = stream.next() => match message {
                     None => return,
                     Some(Err(error)) => {
-                        match read_error_close(error) {
+                        match read_error_close(&error) {
                             Some(CloseCode::TooLarge) => {
                                 self.refuse(Refusal::FrameTooLarge);
                                 self.close(CloseCode::TooLarge, false);
@@ -164,11 +185,13 @@ impl Connection<'_> {
                 self.charge_control();
                 return;
             }
-            Message::Close(_) => return,
+            Message::Close(_) | Message::Frame(_) => return,
         };
         metrics::add(&self.app.metrics.frames_in, 1);
         metrics::add(&self.app.metrics.bytes_in, len as u64);
-        if self.outbox.is_closing() || !self.within_rate() {
+        // A message costs one token per frame it was sent in, so that fragments are no way around the rate.
+        let frames = self.frames.take();
+        if self.outbox.is_closing() || !self.within_rate(frames) {
             return;
         }
         match text {
@@ -181,7 +204,7 @@ impl Connection<'_> {
     /// a flood, but earns no error frame, since a pong may answer the relay's own ping.
     fn charge_control(&mut self) {
         let now = Instant::now();
-        if self.outbox.is_closing() || self.bucket.try_take(now) {
+        if self.outbox.is_closing() || self.bucket.try_take_n(now, 1) {
             return;
         }
         if !self.strikes.try_count(now, FLOOD_WINDOW, self.app.config.flood_strikes) {
@@ -190,10 +213,11 @@ impl Connection<'_> {
         }
     }
 
-    /// Takes a token for one frame; past the rate, refuses it, and closes with 4009 a connection that keeps on.
-    fn within_rate(&mut self) -> bool {
+    /// Takes a token for each of a message's `frames`; past the rate, refuses it, and closes with 4009 a connection
+    /// that keeps on.
+    fn within_rate(&mut self, frames: u32) -> bool {
         let now = Instant::now();
-        if self.bucket.try_take(now) {
+        if self.bucket.try_take_n(now, frames) {
             return true;
         }
         self.refuse(Refusal::RateLimited);
@@ -365,7 +389,7 @@ async fn unless_aborted<E>(
 }
 
 /// Writes what the outbox holds until it says close; frames are fed as they come and flushed when it runs dry.
-async fn write(mut sink: SplitSink<WebSocket, Message>, outbox: &Outbox, metrics: &Metrics) {
+async fn write(mut sink: SplitSink<Socket, Message>, outbox: &Outbox, metrics: &Metrics) {
     let code = loop {
         let next = match outbox.try_next() {
             Some(next) => next,
@@ -399,7 +423,7 @@ async fn write(mut sink: SplitSink<WebSocket, Message>, outbox: &Outbox, metrics
         }
     };
     let frame = CloseFrame {
-        code: code.code(),
+        code: code.code().into(),
         reason: Utf8Bytes::from_static(code.reason()),
     };
     let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;

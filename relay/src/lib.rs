@@ -18,6 +18,7 @@ mod outbox;
 mod registry;
 mod room;
 mod server;
+mod tally;
 mod throttle;
 mod web;
 

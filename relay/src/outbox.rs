@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use axum::extract::ws::Utf8Bytes;
 use futures_util::task::AtomicWaker;
 use sanctum_protocol::{CloseCode, RelayFrame};
 use tokio::sync::Notify;
+use tungstenite::Utf8Bytes;
 
 use crate::metrics::{self, Metrics};
 

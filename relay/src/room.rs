@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use sanctum_protocol::{
     AuthToken, CloseCode, Descriptor, LeftReason, MemberId, Payload, PurgeReason, RelayFrame, VERIFIER_LEN, Verifier,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
 
 use crate::error::Refusal;
 use crate::metrics::{self, Metrics};

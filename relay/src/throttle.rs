@@ -383,13 +383,14 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+    /// Takes `n` tokens if there are that many; takes none otherwise.
+    pub(crate) fn try_take_n(&mut self, now: Instant, n: u32) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let n = f64::from(n);
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
@@ -521,10 +522,14 @@ mod tests {
     async fn token_bucket_allows_the_burst_then_the_rate() {
         let now = Instant::now();
         let mut bucket = TokenBucket::new(2, 3, now);
-        assert!((0..3).all(|_| bucket.try_take(now)));
-        assert!(!bucket.try_take(now));
-        assert!(bucket.try_take(now + Duration::from_millis(500)));
-        assert!(!bucket.try_take(now + Duration::from_millis(500)));
+        assert!((0..3).all(|_| bucket.try_take_n(now, 1)));
+        assert!(!bucket.try_take_n(now, 1));
+        assert!(bucket.try_take_n(now + Duration::from_millis(500), 1));
+        assert!(!bucket.try_take_n(now + Duration::from_millis(500), 1));
+        // A message sent in three frames costs three tokens, all or none.
+        let later = now + Duration::from_secs(2);
+        assert!(!bucket.try_take_n(later, 4));
+        assert!(bucket.try_take_n(later, 3));
     }
 
     #[test]

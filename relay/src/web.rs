@@ -7,19 +7,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tower_http::services::ServeDir;
 
 use crate::app::{App, origin_allowed};
 use crate::config::Config;
 use crate::connection;
 use crate::metrics;
+use crate::tally::{Frames, Tally};
 use crate::throttle::{AddressKey, NoSlot};
 
 /// Read buffer of each connection; tungstenite allocates it up front, so it dominates an idle connection's memory.
@@ -120,22 +123,45 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
+/// The `Sec-WebSocket-Key` of a valid upgrade request (RFC 6455 §4.2.1), or `None`.
+fn websocket_key(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let has_token = |name: HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|value| value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let version_13 = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    (has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket") && version_13)
+        .then(|| headers.get(header::SEC_WEBSOCKET_KEY))
+        .flatten()
+}
+
+/// Upgrades `/ws` by hand rather than through axum's `WebSocketUpgrade`, so that the socket under tungstenite is a
+/// [`Tally`], which counts every frame the client sends.
 async fn upgrade(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
-    if !origin_allowed(&headers, &app.origins) {
+    let headers = request.headers();
+    if !origin_allowed(headers, &app.origins) {
         tracing::debug!("refused an upgrade from a foreign origin");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    let Some(key) = websocket_key(headers) else {
+        return (StatusCode::BAD_REQUEST, "not a WebSocket version 13 upgrade").into_response();
     };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded").into_response();
+    };
+    let headers = request.headers();
     let config = &app.config;
-    let address = AddressKey::of_client(peer, &headers, &config.trusted_proxies, &app.forwarded_header);
+    let address = AddressKey::of_client(peer, headers, &config.trusted_proxies, &app.forwarded_header);
     // Counted before the upgrade: a refused connection never becomes a WebSocket, so one address cannot hold every
     // slot, and nothing over the limit lives on uncounted.
     let permit = match app.slots.try_acquire(address) {
@@ -153,15 +179,36 @@ async fn upgrade(
             return (status, [(header::RETRY_AFTER, "10")], "too many connections").into_response();
         }
     };
-    let tracker = app.tracker.clone();
     // No extension is negotiated, so permessage-deflate stays off: compression next to secrets invites
     // length side channels, and inflating costs memory the frame limit would not bound.
-    ws.read_buffer_size(READ_BUFFER_BYTES)
+    let socket_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * config.max_frame_bytes)
-        .max_message_size(config.max_frame_bytes)
-        .max_frame_size(config.max_frame_bytes)
-        .on_upgrade(move |socket| tracker.track_future(connection::serve(socket, app, address, permit)))
+        .max_message_size(Some(config.max_frame_bytes))
+        .max_frame_size(Some(config.max_frame_bytes));
+    let tracker = app.tracker.clone();
+    tracker.spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let frames = Arc::new(Frames::default());
+        let io = Tally::new(TokioIo::new(upgraded), frames.clone());
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(socket_config)).await;
+        connection::serve(socket, frames, app, address, permit).await;
+    });
+    let Ok(accept) = HeaderValue::from_str(&accept) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ use tokio::io::AsyncWriteExt;
 
 /// The frame limit of the relays under test: the default, 64 KiB.
 const MAX_FRAME: usize = 64 * 1024;
+/// Frames one message may be split into (the relay's `MAX_FRAGMENTS`).
+const MAX_FRAGMENTS: usize = 64;
 /// Members per room on the main relay, small so that a full room is cheap to make.
 const MAX_MEMBERS: u32 = 4;
 /// Joins and departures per room per minute on the main relay.
@@ -389,6 +391,48 @@ fn main_rows() -> Vec<Case> {
                 let mut ws = ctx.connect(0).await?;
                 ws.send_raw(opcode::TEXT, true, &[0x7b, 0xff, 0xfe, 0x7d]).await?;
                 Ok(ws.closed().await?.map_or(TcpClosed, Close))
+            },
+        ),
+        case(
+            "endless_empty_fragments",
+            "a text message that never ends: empty continuation frames, a pong between each, past 64 frames",
+            Close(CloseCode::PolicyViolation.code()),
+            |ctx| async move {
+                let mut ws = ctx.connect(0).await?;
+                ws.send_raw(opcode::TEXT, false, b"{").await?;
+                for _ in 0..=MAX_FRAGMENTS {
+                    // A write may fail once the relay has closed: the close frame is what the row awaits.
+                    if ws.send_raw(opcode::CONTINUATION, false, b"").await.is_err()
+                        || ws.send_raw(opcode::PONG, true, b"").await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(ws.closed().await?.map_or(TcpClosed, Close))
+            },
+        ),
+        case(
+            "fragments_count_against_rate",
+            "two messages of 60 frames each, within the burst of 100 frames as messages but not as frames",
+            Then(NotInRoom, RateLimited),
+            |ctx| async move {
+                let mut ws = ctx.connect(0).await?;
+                let mut codes = Vec::new();
+                for _ in 0..2 {
+                    ws.send_raw(opcode::TEXT, false, b"{\"type\":").await?;
+                    for _ in 0..58 {
+                        ws.send_raw(opcode::CONTINUATION, false, b"").await?;
+                    }
+                    ws.send_raw(opcode::CONTINUATION, true, b"\"purge\"}").await?;
+                    match observe(&mut ws).await? {
+                        Error(code) => codes.push(code),
+                        other => return Ok(other),
+                    }
+                }
+                Ok(match codes[..] {
+                    [first, then] => Then(first, then),
+                    _ => TcpClosed,
+                })
             },
         ),
         case(
