@@ -208,6 +208,17 @@ async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_memb
         "{refused}"
     );
 
+    // A file whispered to bob alone.
+    let secret = dir.path().join("only-bob.txt");
+    std::fs::write(&secret, b"for your eyes only")?;
+    alice
+        .command(json!({"cmd": "attach", "path": secret, "to": bob_id}))
+        .await?;
+    bob.expect("the whispered file", |e| {
+        matches!(e, Event::Attachment { name, bytes, whisper: true, .. } if name == "only-bob.txt" && bytes == b"for your eyes only")
+    })
+    .await?;
+
     // The members list names bob with his fingerprint.
     alice.command(json!({"cmd": "members"})).await?;
     let members = alice.expect("members", is("members")).await?;
@@ -229,7 +240,7 @@ async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_memb
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_finds_the_relay_at_the_link_origin_and_a_wrong_password_is_refused() -> anyhow::Result<()> {
+async fn join_finds_the_relay_at_the_link_origin_refuses_a_wrong_password_and_the_owner_kicks() -> anyhow::Result<()> {
     let relay = TestRelay::start(Config::default()).await?;
     let url = format!("ws://{}/ws", relay.addr);
     let mut alice = Sanctum::start(
@@ -266,6 +277,28 @@ async fn join_finds_the_relay_at_the_link_origin_and_a_wrong_password_is_refused
         (Some("left"), Some("bye"))
     );
     assert!(tokio::time::timeout(DEADLINE, carol.child.wait()).await??.success());
+
+    // The creator owns the room and kicks a member, whose process ends.
+    let mut erin = Sanctum::start(&["join", &link, "--alias", "erin"], PASSWORD).await?;
+    erin.expect("erin accepts alice", |v| {
+        v["event"] == "member_joined" && v["alias"] == "alice"
+    })
+    .await?;
+    let erin_seen = alice
+        .expect("alice accepts erin", |v| {
+            v["event"] == "member_joined" && v["alias"] == "erin"
+        })
+        .await?;
+    alice
+        .command(json!({"cmd": "kick", "member": erin_seen["member"]}))
+        .await?;
+    let kicked = erin.expect("erin kicked", is("ended")).await?;
+    assert_eq!(kicked["reason"], "kicked", "{kicked}");
+    let gone = alice
+        .expect("erin gone", |v| v["event"] == "member_left" && v["alias"] == "erin")
+        .await?;
+    assert_eq!(gone["reason"], "kicked");
+    assert!(tokio::time::timeout(DEADLINE, erin.child.wait()).await??.success());
 
     // A weak password never creates a room.
     let mut weak = Sanctum::start(&["create", "--alias", "dave", "--relay", &url], "password1").await?;

@@ -364,3 +364,38 @@ fn alice_id(bob: &NativeClient) -> anyhow::Result<u32> {
         })
         .ok_or_else(|| anyhow::anyhow!("bob never accepted alice"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_leaves_with_a_goodbye_and_clears_the_screen() -> anyhow::Result<()> {
+    let relay = TestRelay::start(Config::default()).await?;
+    let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
+    let secrets = RoomSecrets::derive(&link, PASSWORD)?;
+    let mut bob = NativeClient::start(relay.addr, &secrets, "bob", Some("Night shift")).await?;
+    bob.expect("bob in", |e| matches!(e, Event::Joined { .. })).await?;
+    let url = format!("http://{}/#{}", relay.addr, link.to_fragment().as_str());
+    let tmux = Tmux::start(&format!("{} join '{url}' --alias alice", env!("CARGO_BIN_EXE_sanctum")))?;
+    tmux.wait("the password prompt", |s| s.contains("Room password:"))
+        .await?;
+    tmux.type_line(PASSWORD)?;
+    tmux.wait("the room", |s| s.contains("bob joined")).await?;
+    bob.command(Command::Text("a secret plan".into()));
+    tmux.wait("bob's message", |s| s.contains("a secret plan")).await?;
+
+    tmux.run(&["send-keys", "-t", "t", "C-c"])?;
+    bob.expect(
+        "alice's goodbye",
+        |e| matches!(e, Event::MemberLeft { alias, .. } if alias == "alice"),
+    )
+    .await?;
+    let screen = tmux.wait("the end", |s| s.contains("You left the room.")).await?;
+    assert!(
+        !screen.contains("a secret plan") && !screen.contains("Night shift"),
+        "{screen}"
+    );
+    let history = tmux.run(&["capture-pane", "-p", "-S", "-", "-t", "t"])?;
+    assert!(
+        !history.contains("a secret plan"),
+        "nothing of the room is in the scrollback"
+    );
+    Ok(())
+}
