@@ -38,6 +38,7 @@ pub(crate) fn install(browser: Browser) -> Result<()> {
         item("chromium", chromium)?;
     }
     item("tmux", tmux)?;
+    item("nginx", nginx)?;
     item("npm packages", npm_packages)?;
     Ok(())
 }
@@ -183,16 +184,32 @@ fn chromium() -> Result<Outcome> {
 
 /// tmux runs the terminal client's full-screen interface in a real terminal for its test.
 fn tmux() -> Result<Outcome> {
-    if find_program("tmux").is_some() {
+    debian_package("tmux", "tmux")
+}
+
+/// nginx runs the operating guide's own example in front of a relay for its test (`tests/tests/nginx.rs`).
+fn nginx() -> Result<Outcome> {
+    if Path::new(NGINX).is_file() {
+        return Ok(Outcome::Skipped(format!("{NGINX} is there")));
+    }
+    debian_package("nginx", "nginx")
+}
+
+/// Where Debian puts nginx, which is not on a user's PATH.
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// Installs Debian's `package` unless `program` is on PATH already.
+fn debian_package(program: &str, package: &str) -> Result<Outcome> {
+    if find_program(program).is_some() {
         return Ok(Outcome::Skipped("already on PATH".into()));
     }
     if !shell::is_root() {
-        bail!("tmux is missing and installing it needs root: run `sudo apt-get install -y tmux`");
+        bail!("{program} is missing and installing it needs root: run `sudo apt-get install -y {package}`");
     }
     run(command("apt-get")
-        .args(["install", "-y", "tmux"])
+        .args(["install", "-y", package])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    Ok(Outcome::Done("installed Debian's tmux".into()))
+    Ok(Outcome::Done(format!("installed Debian's {package}")))
 }
 
 fn npm_packages() -> Result<Outcome> {
