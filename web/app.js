@@ -8,6 +8,7 @@ import { explain, say as words, ended as endedWords, ui } from './strings.js';
 import { parseCommand } from './commands.js';
 import { showManifestDigest } from './manifest.js';
 import { ErrorCode, Event, FailureCode } from './codes.js';
+import * as strength from './strength.js';
 
 /** The page's elements by id; index.html fixes what each one is (an input, a dialog), so they are not narrowed here. */
 /** @type {(id: string) => any} */
@@ -289,6 +290,8 @@ async function openCreate() {
   fillLifetimes();
   view.showScreen('create');
   $('create-alias').focus();
+  // Only this screen needs the estimator's dictionaries: they load once it is on screen, while the person types.
+  strength.preload();
 }
 
 function fillLifetimes() {
@@ -310,7 +313,7 @@ async function onPasswordInput() {
     return;
   }
   try {
-    const result = await state.session.strength(password, $('create-alias').value.trim(), $('create-room').value.trim());
+    const result = await strength.estimate(password, $('create-alias').value.trim(), $('create-room').value.trim());
     if (seq !== strengthSeq) return;
     view.setStrength(result.score, strengthWords(result));
   } catch {
@@ -341,16 +344,16 @@ async function submitCreate() {
   const password = $('create-password').value;
   const lifetime = Number($('create-lifetime').value);
   if (!aliasAccepted('create', alias)) return;
-  let strength;
+  let verdict;
   try {
-    strength = await state.session.strength(password, alias, roomName);
+    verdict = await strength.estimate(password, alias, roomName);
   } catch (error) {
     view.setFieldError('create-error', explain(error.code, error.message));
     return;
   }
-  view.setStrength(strength.score, strengthWords(strength));
-  if (!strength.acceptable) {
-    view.setFieldError('create-error', `${explain('weak_password')} ${strength.feedback ?? ''}`.trim());
+  view.setStrength(verdict.score, strengthWords(verdict));
+  if (!verdict.acceptable) {
+    view.setFieldError('create-error', `${explain('weak_password')} ${verdict.feedback ?? ''}`.trim());
     $('create-password').setAttribute('aria-invalid', 'true');
     $('create-password').focus();
     return;

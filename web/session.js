@@ -82,14 +82,6 @@ export class RoomSession {
   }
 
   /**
-   * Password strength from the core's estimator, which also penalises the alias and room name: {score, acceptable, feedback}.
-   * @param {string} password
-   */
-  strength(password, alias = '', roomName = '') {
-    return this.#engine().request('strength', { password, alias, roomName });
-  }
-
-  /**
    * Checks a link without a password: {expiresAt} or an error with code link_invalid or link_expired.
    * @param {string} link
    */

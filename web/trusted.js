@@ -1,10 +1,10 @@
 // @ts-check
-// The app's own Trusted Types policy, "sanctum": it only ever vouches for the app's Worker scripts.
+// The app's own Trusted Types policy, "sanctum": it only ever vouches for the app's three Worker scripts.
 //
 // The relay's CSP says `require-trusted-types-for 'script'; trusted-types sanctum dompurify`,
 // so a Worker can only be started from a URL this policy created; it creates no HTML and no script text.
 
-const WORKER_SCRIPTS = new Set(['worker.js', 'derive-worker.js']);
+const WORKER_SCRIPTS = new Set(['worker.js', 'derive-worker.js', 'strength-worker.js']);
 
 function checkScriptUrl(input) {
   const url = new URL(input, self.location.href);

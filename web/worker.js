@@ -7,7 +7,7 @@
 //
 // Every frame leaves through one scheduler (see "Sending" below): control frames first, then texts, then attachment
 // chunks, paced under the frame rate the relay announces in its welcome.
-import init, { Client, check_link, max_attachment, new_link, parse_welcome, password_strength } from './pkg/sanctum.js';
+import init, { Client, check_link, max_attachment, new_link, parse_welcome } from './pkg/sanctum.js';
 import { CloseCode, ErrorCode, Event, FailureCode } from './codes.js';
 
 /**
@@ -99,8 +99,6 @@ async function handle(op, args) {
       settings.relayUrl = String(args.relayUrl);
       settings.testDeriveHoldMs = Number(args.testDeriveHoldMs) || 0;
       return true;
-    case 'strength':
-      return password_strength(String(args.password ?? ''), String(args.alias ?? ''), String(args.roomName ?? ''));
     case 'checkLink':
       return { expiresAt: check_link(String(args.link ?? ''), Date.now()) };
     case 'create':

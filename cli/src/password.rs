@@ -6,7 +6,8 @@
 use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context as _, bail};
-use sanctum_client::{MAX_PASSWORD_LEN, password_strength};
+use sanctum_client::MAX_PASSWORD_LEN;
+use sanctum_strength::{app_inputs, password_strength};
 use zeroize::Zeroizing;
 
 /// How many times the terminal asks again after a weak or mismatched password on create.
@@ -69,7 +70,8 @@ pub(crate) fn for_join(source: Source) -> anyhow::Result<Zeroizing<String>> {
 
 /// Why the strength check refused a password, in words.
 pub(crate) fn weakness(password: &str, alias: &str, room_name: &str) -> Option<String> {
-    let strength = password_strength(password, &[alias, room_name]);
+    // The same words count against the password as in the browser app: the app's name, the alias, the room name.
+    let strength = password_strength(password, &app_inputs(alias, room_name));
     if strength.acceptable {
         return None;
     }

@@ -26,7 +26,6 @@ mod seal;
 mod secret;
 mod session;
 mod sign;
-mod strength;
 #[cfg(test)]
 mod vectors;
 #[cfg(target_arch = "wasm32")]
@@ -55,4 +54,3 @@ pub use session::{
     SessionError, fingerprint,
 };
 pub use sign::{SIGNATURE_LEN, SignatureError};
-pub use strength::{MIN_CREATE_SCORE, Strength, password_strength};

@@ -246,6 +246,8 @@ pub(crate) mod tests {
             RoomSecrets::derive(&link, &long).err(),
             Some(ScheduleError::PasswordTooLong)
         );
+        // The strength estimate, a crate of its own, refuses exactly the passwords the schedule refuses as too long.
+        assert_eq!(MAX_PASSWORD_LEN, sanctum_strength::MAX_PASSWORD_LEN);
     }
 
     #[test]

@@ -21,7 +21,9 @@ use crate::link::RoomLink;
 use crate::resume::{decode_resume, encode_resume};
 use crate::schedule::RoomSecrets;
 use crate::session::{EndReason, Event, LeaveReason, MemberInfo, Session};
-use crate::strength::password_strength as estimate;
+
+#[cfg(feature = "bench")]
+mod bench;
 
 /// An error as the Worker sees it: a stable `code` (see `contract.rs`) for the page's words, and the core's message.
 struct Failure {
@@ -93,24 +95,6 @@ impl Fields {
 
 fn optional_member(member: Option<MemberId>) -> JsValue {
     member.map_or(JsValue::NULL, JsValue::from)
-}
-
-/// The core's password estimate as `{score, acceptable, feedback}`.
-#[wasm_bindgen]
-pub fn password_strength(password: &str, alias: &str, room_name: &str) -> JsValue {
-    // A password built from what the other members see (the alias, the room name, the app's name) is easier to guess.
-    let inputs: Vec<&str> = ["sanctum", alias, room_name]
-        .into_iter()
-        .filter(|input| !input.is_empty())
-        .collect();
-    let strength = estimate(password, &inputs);
-    let mut feedback: Vec<String> = strength.warning.into_iter().collect();
-    feedback.extend(strength.suggestions);
-    Fields::new()
-        .set("score", u32::from(strength.score))
-        .set("acceptable", strength.acceptable)
-        .set("feedback", feedback.join(" "))
-        .done()
 }
 
 /// Checks a link without a password; returns the room's expiry in milliseconds since the epoch.
@@ -437,57 +421,4 @@ fn event(event: Event) -> JsValue {
         Event::Ended { reason } => fields.set("reason", end_reason(reason)),
     }
     .done()
-}
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Bench: `cargo xtask bench` times these from a Worker in bench/wasm/; the app never calls them.
-// They run `benches/crypto/ops.rs`, the very code the native Criterion benches run, so the two sides compare like for like.
-
-#[path = "../benches/crypto/ops.rs"]
-mod bench_ops;
-
-/// The name under which `benches/crypto/ops.rs` reaches the crate's public API, as it does in the native bench.
-use crate as client;
-
-/// One client operation, prepared in batches outside the timed region and run inside it.
-#[wasm_bindgen]
-pub struct BenchFixture {
-    inner: bench_ops::Fixture,
-}
-
-impl std::fmt::Debug for BenchFixture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BenchFixture")
-    }
-}
-
-#[wasm_bindgen]
-impl BenchFixture {
-    /// Sets up `op` (one of `bench_ops()`) at `now_ms`; derives the room's keys once with Argon2id.
-    #[wasm_bindgen(constructor)]
-    pub fn new(op: &str, now_ms: f64) -> std::result::Result<BenchFixture, JsValue> {
-        let inner = bench_ops::Fixture::new(op, now_ms as u64).map_err(bench_failure)?;
-        Ok(Self { inner })
-    }
-
-    /// Makes the inputs of the next `n` operations.
-    pub fn prepare(&mut self, n: u32) -> std::result::Result<(), JsValue> {
-        self.inner.prepare(n as usize).map_err(bench_failure)
-    }
-
-    /// Runs the prepared operations and returns how many succeeded (all of them, or an error).
-    pub fn run(&mut self) -> std::result::Result<u32, JsValue> {
-        let done = self.inner.run().map_err(bench_failure)?;
-        Ok(u32::try_from(done).unwrap_or(u32::MAX))
-    }
-}
-
-fn bench_failure(error: String) -> JsValue {
-    Failure::new("bench_failed", error).into()
-}
-
-/// The names of the operations `BenchFixture` knows.
-#[wasm_bindgen]
-pub fn bench_ops() -> Array {
-    bench_ops::OPS.iter().map(|op| JsValue::from_str(op)).collect()
 }

@@ -1,5 +1,6 @@
 //! Architecture invariants checked from `cargo metadata`: the relay links no message cryptography or TLS stack and no
-//! `log` bridge, and the client core does not pull in wasm-bindgen on the host.
+//! `log` bridge, the client core does not pull in wasm-bindgen on the host, and the password estimator and the client
+//! core stay two modules, so that a joiner never downloads the estimator's dictionaries.
 //!
 //! The walk follows normal and build edges of the resolved graph for the host target, never dev edges,
 //! because dev-dependencies are not linked into the relay binary.
@@ -228,6 +229,36 @@ fn client_core_builds_for_the_host_without_wasm_bindgen() {
     assert!(
         found.is_empty(),
         "the client core pulls in browser bindings on the host: {found:?}"
+    );
+}
+
+/// The password estimator's dictionaries are most of its module; only the create screen loads them, so the client core,
+/// which every joiner loads, must not link the estimator, and the estimator must not link the core's cryptography.
+#[test]
+fn client_core_and_password_estimator_are_separate_modules() {
+    let graph = workspace_graph();
+    let client = graph.closure("sanctum-client");
+    assert!(
+        client.contains("argon2"),
+        "the walk did not reach the core's dependencies: {client:?}"
+    );
+    let found = denied(&client, &["zxcvbn", "sanctum-strength"]);
+    assert!(
+        found.is_empty(),
+        "the client core links the password estimator: {found:?}"
+    );
+    let strength = graph.closure("sanctum-strength");
+    assert!(
+        strength.contains("zxcvbn"),
+        "the walk did not reach the estimator: {strength:?}"
+    );
+    let found = denied(
+        &strength,
+        &["sanctum-client", "argon2", "curve25519-dalek", "chacha20poly1305"],
+    );
+    assert!(
+        found.is_empty(),
+        "the password estimator links the client core: {found:?}"
     );
 }
 

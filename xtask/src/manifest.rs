@@ -29,7 +29,9 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) -> Result
             walk(root, &path, files)?;
         } else if kind.is_file() {
             let relative = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
-            if relative == MANIFEST {
+            // The gzip and brotli variants are encodings of the files listed here, and their bytes depend on the
+            // compressor's version, which would make the manifest differ between two builds of the same source.
+            if relative == MANIFEST || relative.ends_with(".gz") || relative.ends_with(".br") {
                 continue;
             }
             let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -80,6 +82,9 @@ mod tests {
         fs::write(dir.join("index.html"), "<!doctype html>").unwrap();
         fs::write(dir.join("pkg/a.wasm"), b"\0asm").unwrap();
         fs::write(dir.join(MANIFEST), "old").unwrap();
+        // Compressed variants are not listed: they are encodings of listed files.
+        fs::write(dir.join("index.html.br"), b"br").unwrap();
+        fs::write(dir.join("pkg/a.wasm.gz"), b"gz").unwrap();
         let first = render(&dir).unwrap();
         let digest = write(&dir).unwrap();
         assert_eq!(render(&dir).unwrap(), first, "the manifest does not list itself");

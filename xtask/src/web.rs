@@ -1,4 +1,5 @@
-//! `cargo xtask build-web`: the wasm client and its JavaScript glue in web/pkg/, and the vendored npm files in web/vendor/.
+//! `cargo xtask build-web`: the two wasm modules and their JavaScript glue in web/pkg/, the vendored npm files in
+//! web/vendor/, and the gzip and brotli variants of every served file that the relay picks by Accept-Encoding.
 
 use std::{
     fs,
@@ -15,62 +16,157 @@ use crate::{
     shell::{cargo, command, kib, root, run, target_dir},
 };
 
-/// Builds the client for wasm32, generates its bindings, and vendors the front-end libraries.
+/// A wasm module of the web app, built from one workspace crate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Module {
+    /// The crate's package name.
+    package: &'static str,
+    /// The cdylib's file stem under target/.
+    artifact: &'static str,
+    /// What the app imports: `pkg/<name>.js` and `pkg/<name>_bg.wasm`.
+    name: &'static str,
+    /// The Cargo profile it is built with, from the root Cargo.toml.
+    profile: &'static str,
+    /// wasm-opt's optimisation level.
+    wasm_opt: &'static str,
+}
+
+/// The client core, which every page that enters a room loads.
+pub(crate) const CORE: Module = Module {
+    package: "sanctum-client",
+    artifact: "sanctum_client",
+    name: "sanctum",
+    profile: "wasm",
+    wasm_opt: "-O4",
+};
+
+/// The password strength estimator, which only the create screen loads.
+pub(crate) const STRENGTH: Module = Module {
+    package: "sanctum-strength",
+    artifact: "sanctum_strength",
+    name: "strength",
+    // Optimised for size: its dictionaries and regex engines are most of what the create screen downloads, and an
+    // estimate takes milliseconds however it is compiled. wasm-opt's -Oz makes it larger once compressed, so it is -O1.
+    profile: "wasm-small",
+    wasm_opt: "-O1",
+};
+
+/// The wasm features the modules may use, as wasm-opt names them: what rustc enables for wasm32-unknown-unknown by
+/// default, and SIMD, which `.cargo/config.toml` turns on (docs/operating.md names the browsers this needs).
+const WASM_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-multivalue",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-reference-types",
+    "--enable-sign-ext",
+    "--enable-simd",
+];
+
+/// Builds both wasm modules with their bindings into web/pkg/, vendors the front-end libraries, and writes the
+/// compressed variants the relay serves.
 ///
 /// Expects `install` to have run: the wasm target, wasm-bindgen-cli and node_modules must be present.
 pub(crate) fn build_web() -> Result<()> {
     let web = root().join("web");
-    let module = build_bindings(&web.join("pkg"))?;
-    let raw = fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
-    let gzipped = gzip_size(&raw)?;
-    println!(
-        "build-web: web/pkg/sanctum_bg.wasm is {} raw, {} gzipped",
-        kib(raw.len() as u64),
-        kib(gzipped)
-    );
+    let pkg = web.join("pkg");
+    remove_dir_if_present(&pkg)?;
+    for module in [CORE, STRENGTH] {
+        let wasm = build_module(module, &[], &pkg)?;
+        let raw = fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        println!(
+            "build-web: web/pkg/{}_bg.wasm is {} raw, {} gzipped",
+            module.name,
+            kib(raw.len() as u64),
+            kib(gzip_size(&raw)?)
+        );
+    }
     vendor(&web)?;
+    precompress(&web)?;
     let digest = crate::manifest::write(&web)?;
     println!("build-web: web/manifest.json lists every served file; its digest is {digest}");
     Ok(())
 }
 
-/// Builds the client for wasm32 in release and generates its bindings into `out_dir`, as the web app imports them
-/// (`sanctum.js` and `sanctum_bg.wasm`); returns the path of the generated wasm module.
+/// Builds `module` for wasm32 with `features`, generates its bindings into `out_dir` and optimises it with wasm-opt;
+/// returns the path of the wasm file the app loads.
 ///
-/// `out_dir` is emptied first, so that no file from an older build lingers.
-pub(crate) fn build_bindings(out_dir: &Path) -> Result<PathBuf> {
-    run(cargo().args([
+/// Several modules may share `out_dir`; the caller empties it first, so that no file from an older build lingers.
+pub(crate) fn build_module(module: Module, features: &[&str], out_dir: &Path) -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args([
         "build",
         "-p",
-        "sanctum-client",
+        module.package,
         "--target",
         "wasm32-unknown-unknown",
-        "--release",
-    ]))?;
-    let wasm = target_dir().join("wasm32-unknown-unknown/release/sanctum_client.wasm");
+        "--profile",
+        module.profile,
+    ]);
+    if !features.is_empty() {
+        build.arg("--features").arg(features.join(","));
+    }
+    run(&mut build)?;
+    let wasm = target_dir().join(format!(
+        "wasm32-unknown-unknown/{}/{}.wasm",
+        module.profile, module.artifact
+    ));
     if !wasm.is_file() {
         bail!(
-            "{} was not produced; client-wasm/Cargo.toml must keep crate-type cdylib",
-            wasm.display()
+            "{} was not produced; {}'s Cargo.toml must keep crate-type cdylib",
+            wasm.display(),
+            module.package
         );
     }
     let Some(wasm_bindgen) = install::wasm_bindgen_program() else {
         bail!("wasm-bindgen is not installed; run `cargo xtask install`");
     };
-    remove_dir_if_present(out_dir)?;
-    // wasm-opt is left out on purpose: Debian's binaryen rejects the bulk-memory and other features current Rust emits.
     run(command(wasm_bindgen)
         .args([
             "--target",
             "web",
             "--no-typescript",
+            // Function names and the toolchain's signature are of no use to the browser, only to a profiler.
+            "--remove-name-section",
+            "--remove-producers-section",
             "--out-name",
-            "sanctum",
+            module.name,
             "--out-dir",
         ])
         .arg(out_dir)
         .arg(&wasm))?;
-    Ok(out_dir.join("sanctum_bg.wasm"))
+    let bound = out_dir.join(format!("{}_bg.wasm", module.name));
+    wasm_opt(&bound, module.wasm_opt)?;
+    Ok(bound)
+}
+
+/// Optimises a wasm file in place with wasm-opt from the npm `binaryen` package (Debian's binaryen is too old for the
+/// features current Rust emits, and writes broken modules).
+fn wasm_opt(wasm: &Path, level: &str) -> Result<()> {
+    let program = root().join("node_modules/binaryen/bin/wasm-opt");
+    if !program.is_file() {
+        bail!(
+            "{} is missing; `cargo xtask install` runs npm ci, which installs binaryen",
+            program.display()
+        );
+    }
+    run(command("node")
+        .arg(&program)
+        .args(WASM_FEATURES)
+        .args([level, "--strip-debug", "--strip-producers"])
+        .arg(wasm)
+        .arg("-o")
+        .arg(wasm))
+}
+
+/// Writes `<file>.gz` and `<file>.br` beside every file the relay serves from web/, by `xtask/precompress.mjs`
+/// (Node's zlib: gzip at level 9, brotli at quality 11), after removing every older variant.
+///
+/// `config.json` is left out: operators edit it in place, and a stale compressed copy would be served instead.
+pub(crate) fn precompress(web: &Path) -> Result<()> {
+    let out = crate::shell::output(command("node").arg("xtask/precompress.mjs").arg(web))?;
+    print!("{out}");
+    Ok(())
 }
 
 /// The size of `bytes` after `gzip -9`, which is what a static host serving compressed files sends.
@@ -154,7 +250,7 @@ fn is_plain_relative(path: &str) -> bool {
             .all(|part| matches!(part, Component::Normal(_)))
 }
 
-fn remove_dir_if_present(dir: &Path) -> Result<()> {
+pub(crate) fn remove_dir_if_present(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             Err(error).with_context(|| format!("removing {}", dir.display()))

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::install::{Browser, chromium_path, install};
 use crate::shell::{cargo, command, output, run, target_dir};
+use crate::web;
 
 // The operations, in the order the table lists them: the same list the native and wasm runs use.
 include!("../../../client-wasm/benches/crypto/names.rs");
@@ -71,11 +72,13 @@ pub(crate) fn run_all() -> Result<Vec<Value>> {
     Ok(lines)
 }
 
-/// Builds the client for wasm32 exactly as `build-web` does, with bindings generated into the target directory,
-/// so that the bench never rewrites web/pkg/ under a browser test that may be serving it.
+/// Builds the client core for wasm32 as `build-web` does, plus the `bench` feature's exports (which the app's own module
+/// never carries), with bindings generated into the target directory, so that the bench never rewrites web/pkg/ under
+/// a browser test that may be serving it.
 fn wasm_bindings() -> Result<PathBuf> {
     let pkg = target_dir().join("bench-pkg");
-    crate::web::build_bindings(&pkg)?;
+    web::remove_dir_if_present(&pkg)?;
+    web::build_module(web::CORE, &["bench"], &pkg)?;
     Ok(pkg)
 }
 

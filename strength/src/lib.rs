@@ -2,8 +2,21 @@
 //!
 //! Anyone who holds the link and a recording of the room's frames can guess the password offline,
 //! at the cost of one Argon2id run per guess; a strong password is what keeps that out of reach.
+//! The estimator lives apart from the client core so that its dictionaries ship in a wasm module of their own,
+//! which only the create screen loads.
 
-use crate::schedule::MAX_PASSWORD_LEN;
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+/// The longest password the key schedule accepts, in bytes: the client core's `MAX_PASSWORD_LEN`,
+/// which a test in the core checks against this one.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// The word every room's password is checked against besides the alias and the room name: the app's own name.
+pub const APP_NAME: &str = "sanctum";
 
 /// The lowest zxcvbn score (0 to 4) a password needs to create a room: 3, "safely unguessable" (at least 10^8 guesses).
 pub const MIN_CREATE_SCORE: u8 = 3;
@@ -58,6 +71,15 @@ pub fn password_strength(password: &str, user_inputs: &[&str]) -> Strength {
     }
 }
 
+/// The words a guesser tries first for a room: the app's name, the creator's alias and the room name,
+/// which every member sees; empty ones are left out.
+pub fn app_inputs<'a>(alias: &'a str, room_name: &'a str) -> Vec<&'a str> {
+    [APP_NAME, alias, room_name]
+        .into_iter()
+        .filter(|input| !input.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +107,19 @@ mod tests {
         assert!(!password_strength(&long, &[]).acceptable);
         let fine = "zq".repeat(200);
         let _ = password_strength(&fine, &[]);
+    }
+
+    #[test]
+    fn app_inputs_hold_the_app_name_alias_and_room_name() {
+        assert_eq!(app_inputs("alice", "book club"), ["sanctum", "alice", "book club"]);
+        assert_eq!(app_inputs("", ""), ["sanctum"]);
+        // A password made of what every member sees is refused, though it would pass on its own.
+        for password in ["sanctumquillfeather", "quillfeatherbookclub"] {
+            assert!(password_strength(password, &[]).acceptable, "{password}");
+            assert!(
+                !password_strength(password, &app_inputs("quillfeather", "bookclub")).acceptable,
+                "{password}"
+            );
+        }
     }
 }
