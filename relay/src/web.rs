@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeader;
 
 use crate::app::{App, origin_allowed};
 use crate::config::Config;
@@ -92,7 +93,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ws", get(upgrade))
         .route("/healthz", get(|| async { "ok" }));
     let router = match &app.config.web_dir {
-        Some(dir) => router.fallback_service(ServeDir::new(dir)),
+        Some(dir) => router.fallback_service(static_files(dir)),
         None => router.fallback(|| async { (StatusCode::NOT_FOUND, "not found") }),
     };
     router
@@ -114,6 +115,13 @@ pub(crate) fn metrics_router(app: Arc<App>) -> Router {
             with_security_headers,
         ))
         .with_state(app)
+}
+
+/// The web app's files, with the gzip or brotli variant that `cargo xtask build-web` wrote beside each one when the
+/// request's Accept-Encoding takes it (brotli first, it is smaller), and the file itself otherwise.
+fn static_files(dir: &std::path::Path) -> SetResponseHeader<ServeDir, HeaderValue> {
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    SetResponseHeader::appending(files, header::VARY, HeaderValue::from_static("accept-encoding"))
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {

@@ -29,6 +29,9 @@ const FILES = [
   ['/config.json', 'application/json'],
   ['/pkg/sanctum.js', 'text/javascript'],
   ['/pkg/sanctum_bg.wasm', 'application/wasm'],
+  ['/strength-worker.js', 'text/javascript'],
+  ['/pkg/strength.js', 'text/javascript'],
+  ['/pkg/strength_bg.wasm', 'application/wasm'],
   ['/vendor/purify.es.mjs', 'text/javascript'],
 ];
 
@@ -49,24 +52,33 @@ after(async () => {
   await relay?.stop();
 });
 
-test('every file carries the full CSP and the other security headers', async () => {
+test('every file carries the full CSP and the other security headers, compressed or not', async () => {
   for (const [path, type] of FILES) {
-    const response = await fetch(`${relay.origin}${path}`);
-    assert.equal(response.status, 200, path);
-    const headers = response.headers;
-    const csp = parseCsp(headers.get('content-security-policy') ?? '');
-    for (const [name, sources] of Object.entries(EXPECTED_CSP)) {
-      assert.deepEqual(csp[name], [...sources].sort(), `${path}: ${name}`);
+    for (const encoding of ['br', 'gzip', 'identity']) {
+      const response = await fetch(`${relay.origin}${path}`, { headers: { 'accept-encoding': encoding } });
+      await checkHeaders(response, `${path} (${encoding})`, type);
+      // config.json is never precompressed, so that an operator's edit is what is served.
+      const expected = encoding === 'identity' || path === '/config.json' ? null : encoding;
+      assert.equal(response.headers.get('content-encoding'), expected, `${path} (${encoding})`);
     }
-    assert.deepEqual(Object.keys(csp).sort(), Object.keys(EXPECTED_CSP).sort(), `${path}: no other directive`);
-    assert.equal(headers.get('referrer-policy'), 'no-referrer', path);
-    assert.equal(headers.get('x-content-type-options'), 'nosniff', path);
-    assert.equal(headers.get('cross-origin-opener-policy'), 'same-origin', path);
-    assert.match(headers.get('cache-control') ?? '', /no-store/, path);
-    assert.match(headers.get('content-type') ?? '', new RegExp(`^${type}`), path);
-    await response.arrayBuffer();
   }
 });
+
+async function checkHeaders(response, path, type) {
+  assert.equal(response.status, 200, path);
+  const headers = response.headers;
+  const csp = parseCsp(headers.get('content-security-policy') ?? '');
+  for (const [name, sources] of Object.entries(EXPECTED_CSP)) {
+    assert.deepEqual(csp[name], [...sources].sort(), `${path}: ${name}`);
+  }
+  assert.deepEqual(Object.keys(csp).sort(), Object.keys(EXPECTED_CSP).sort(), `${path}: no other directive`);
+  assert.equal(headers.get('referrer-policy'), 'no-referrer', path);
+  assert.equal(headers.get('x-content-type-options'), 'nosniff', path);
+  assert.equal(headers.get('cross-origin-opener-policy'), 'same-origin', path);
+  assert.match(headers.get('cache-control') ?? '', /no-store/, path);
+  assert.match(headers.get('content-type') ?? '', new RegExp(`^${type}`), path);
+  await response.arrayBuffer();
+}
 
 test('the page has no inline script or style and loads without any CSP or Trusted Types violation', async () => {
   const html = await (await fetch(`${relay.origin}/`)).text();
