@@ -1,7 +1,6 @@
 // @ts-check
 // The view: every DOM change the app makes goes through here, with textContent or the sanitizer only.
 import { renderFormatted } from './sanitize.js';
-import { qrCanvas } from './qr.js';
 import { HELP } from './commands.js';
 
 /** @type {(id: string) => any} */
@@ -117,9 +116,17 @@ export function setProgress({ step, fraction, elapsedMs }) {
 
 // Link sharing.
 
-/** Fills a share block with the link, a copy button and a QR code drawn locally. */
+/** The latest rendering of each share block, so that a QR code drawn for an older link is never added. */
+const shareRenderings = new WeakMap();
+
+/**
+ * Fills a share block with the link, a copy button and a QR code drawn locally. The QR encoder is loaded here, the
+ * first time a link is shared, so that no one downloads it before entering a room.
+ */
 export function renderShare(containerId, link, onCopy) {
   const container = $(containerId);
+  const rendering = {};
+  shareRenderings.set(container, rendering);
   container.replaceChildren();
   const row = el('div', 'link-row');
   const inputId = `${containerId}-link`;
@@ -139,7 +146,10 @@ export function renderShare(containerId, link, onCopy) {
     status.textContent = (await onCopy(link, input)) ? 'Link copied.' : 'Select the link and copy it.';
   });
   row.append(label, input, copy);
-  container.append(row, status, qrCanvas(link));
+  container.append(row, status);
+  import('./qr.js').then(({ qrCanvas }) => {
+    if (shareRenderings.get(container) === rendering) container.append(qrCanvas(link));
+  });
 }
 
 // The chat log.
