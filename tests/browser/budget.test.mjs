@@ -1,0 +1,75 @@
+// What a first visit downloads, counted in compressed bytes as the relay serves them: a joiner stays within the budget
+// and never fetches the password strength estimator, which only the create screen loads.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRoom, openMember, startRelay, waitScreen } from './harness.mjs';
+import { pathBytes } from './bytes.mjs';
+
+/** Everything a joiner downloads before the Join button works, in bytes as sent (docs/performance.md). */
+export const JOIN_BUDGET_BYTES = 250_000;
+/** Everything the create screen downloads, the estimator included. */
+export const CREATE_BUDGET_BYTES = 700_000;
+
+/** The estimator itself: its Worker, its glue and its module (the page-side strength.js is a few hundred bytes). */
+/** The files build-web leaves without compressed variants (xtask/precompress.mjs). */
+const UNCOMPRESSED = new Set(['/config.json', '/manifest.json']);
+
+const ESTIMATOR = /\/(strength-worker\.js|pkg\/strength(_bg\.wasm|\.js))$/;
+
+let relay;
+let link;
+const members = [];
+
+before(async () => {
+  relay = await startRelay();
+  const creator = await openMember();
+  members.push(creator);
+  link = await createRoom(creator.page, relay.origin);
+});
+
+after(async () => {
+  for (const member of members) await member.close();
+  await relay?.stop();
+});
+
+function describe(files) {
+  return files.map((file) => `${file.path} ${file.bytes} B ${file.encoding}`).join('\n');
+}
+
+test('a joiner downloads at most the budget before the Join button works, compressed, and no estimator', async () => {
+  const joiner = await openMember();
+  members.push(joiner);
+  const bytes = pathBytes(joiner.page);
+  await joiner.page.goto(link);
+  await waitScreen(joiner.page, 'join');
+  await joiner.page.locator('#join-submit:not([disabled])').waitFor();
+  await bytes.settle();
+  const files = bytes.files();
+  const paths = files.map((file) => file.path);
+  // The count must have seen the Worker's module, or a budget met by counting nothing would pass.
+  assert.ok(paths.includes('/pkg/sanctum_bg.wasm'), `the client core was not counted:\n${describe(files)}`);
+  assert.ok(paths.includes('/worker.js'), describe(files));
+  for (const file of files) {
+    // config.json and manifest.json are served as they are, so that an edit or a new build is never hidden.
+    if (!UNCOMPRESSED.has(file.path)) assert.notEqual(file.encoding, 'identity', `${file.path} was sent uncompressed`);
+  }
+  assert.deepEqual(paths.filter((path) => ESTIMATOR.test(path)), [], 'a joiner fetched the strength estimator');
+  assert.ok(bytes.total() <= JOIN_BUDGET_BYTES, `the join path is ${bytes.total()} bytes:\n${describe(files)}`);
+});
+
+test('the create screen fetches the estimator only once it is shown, and stays within its budget', async () => {
+  const creator = await openMember();
+  members.push(creator);
+  const bytes = pathBytes(creator.page);
+  await creator.page.goto(`${relay.origin}/`);
+  await waitScreen(creator.page, 'home');
+  await bytes.settle();
+  assert.deepEqual(bytes.files().filter((file) => ESTIMATOR.test(file.path)), [], 'the home screen fetched the estimator');
+  await creator.page.getByRole('button', { name: 'Create a room' }).click();
+  await creator.page.getByLabel('Room password').filter({ visible: true }).fill('a few words to check strength');
+  await creator.page.locator('#strength-bar:not([data-score="0"])').waitFor();
+  await bytes.settle();
+  const paths = bytes.files().map((file) => file.path);
+  assert.ok(paths.includes('/pkg/strength_bg.wasm'), describe(bytes.files()));
+  assert.ok(bytes.total() <= CREATE_BUDGET_BYTES, `the create path is ${bytes.total()} bytes:\n${describe(bytes.files())}`);
+});
