@@ -189,9 +189,8 @@ impl<W: std::io::Write> Frontend for Json<W> {
     type Input = String;
 
     fn on_events(&mut self, session: &Session, events: &[Event], _now_ms: u64) {
-        if self.me.is_null() {
-            self.me = json!({"alias": session.alias(), "fingerprint": session.fingerprint()});
-        }
+        // A reconnect is a new session with new keys, so the fingerprint is read again.
+        self.me = json!({"alias": session.alias(), "fingerprint": session.fingerprint()});
         for event in events {
             let value = self.event(event);
             self.emit(&value);
@@ -236,6 +235,7 @@ impl<W: std::io::Write> Frontend for Json<W> {
             Report::Sent { name } => json!({"event": "sent_attachment", "name": name}),
             Report::Progress(_) => return,
             Report::Failed(message) => json!({"event": "error", "message": message}),
+            Report::Reconnecting { seconds } => json!({"event": "reconnecting", "in_seconds": seconds}),
         };
         self.emit(&value);
     }

@@ -239,7 +239,16 @@ async fn run_json(entry: Entry) -> anyhow::Result<ExitCode> {
         }
     });
     let mut frontend = json::Json::new(std::io::stdout(), entry.link);
-    let finish = room::run(socket, entry.session, entry.first, &mut frontend, rx, interrupted()).await?;
+    let finish = room::stay(
+        &entry.relay,
+        socket,
+        entry.session,
+        entry.first,
+        &mut frontend,
+        rx,
+        interrupted(),
+    )
+    .await?;
     if finish == Finish::Disconnected {
         frontend.emit(&serde_json::json!({"event": "disconnected"}));
     }
@@ -259,7 +268,16 @@ async fn run_tui(entry: Entry) -> anyhow::Result<ExitCode> {
     let (mut frontend, rx) = tui::Tui::start(app)?;
     frontend.render(room::now_ms())?;
     // In raw mode Ctrl-C arrives as a key; the signal still covers SIGTERM and a Ctrl-C before raw mode.
-    let result = room::run(socket, entry.session, entry.first, &mut frontend, rx, interrupted()).await;
+    let result = room::stay(
+        &entry.relay,
+        socket,
+        entry.session,
+        entry.first,
+        &mut frontend,
+        rx,
+        interrupted(),
+    )
+    .await;
     let said = frontend.app.ended.clone();
     drop(frontend);
     let finish = result?;

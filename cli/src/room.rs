@@ -91,6 +91,11 @@ pub(crate) enum Report {
     Progress(usize),
     /// An action was refused.
     Failed(String),
+    /// The connection dropped while the room lives: the client rejoins as a new session after this many seconds.
+    Reconnecting {
+        /// Seconds until the attempt.
+        seconds: u64,
+    },
 }
 
 /// How the room ended for this client.
@@ -264,17 +269,16 @@ async fn flush_and_close(socket: &mut Socket, frames: Vec<ClientFrame>) {
 /// room; `leave` fires on Ctrl-C or a termination signal and leaves the room at once.
 pub(crate) async fn run<F: Frontend>(
     mut socket: Socket,
-    mut session: Session,
+    session: &mut Session,
     first: ClientFrame,
     frontend: &mut F,
-    mut input: mpsc::UnboundedReceiver<F::Input>,
-    leave: impl std::future::Future<Output = ()>,
+    input: &mut mpsc::UnboundedReceiver<F::Input>,
+    leave: &mut (impl std::future::Future<Output = ()> + Unpin),
 ) -> anyhow::Result<Finish> {
     let mut outbox = Outbox::new(DEFAULT_FRAMES_PER_SECOND, Instant::now());
     outbox.push_control([first]);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut leave = std::pin::pin!(leave);
     let mut input_open = true;
     let mut last_bulk = 0;
     loop {
@@ -290,14 +294,14 @@ pub(crate) async fn run<F: Frontend>(
                         events = session.handle(frame, now_ms());
                     }
                     Err(_) => frontend.on_report(
-                        &session,
+                        session,
                         Report::Failed("The relay sent a frame this client does not understand; it was ignored.".into()),
                         now_ms(),
                     ),
                 },
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                     events = session.tick(now_ms());
-                    frontend.on_events(&session, &events, now_ms());
+                    frontend.on_events(session, &events, now_ms());
                     frontend.render(now_ms())?;
                     if session.is_ended() {
                         return Ok(Finish::Ended(end_reason(&events).unwrap_or(EndReason::Expired)));
@@ -309,21 +313,21 @@ pub(crate) async fn run<F: Frontend>(
             received = input.recv(), if input_open => match received {
                 Some(received) => {
                     for action in frontend.on_input(received, now_ms()) {
-                        events.extend(act(&mut session, &mut outbox, frontend, action, now_ms()).await);
+                        events.extend(act(session, &mut outbox, frontend, action, now_ms()).await);
                     }
                 }
                 // The input's end (a script closing stdin) leaves, as its controller is gone.
                 None => {
                     input_open = false;
-                    events = leave_now(&mut session);
+                    events = leave_now(session);
                 }
             },
-            () = &mut leave => events = leave_now(&mut session),
+            () = &mut *leave => events = leave_now(session),
             _ = tick.tick() => events = session.tick(now_ms()),
             () = sleep_until(next_send), if next_send.is_some() => {
-                let (frame, sealed) = outbox.pop(&mut session, Instant::now(), now_ms());
+                let (frame, sealed) = outbox.pop(session, Instant::now(), now_ms());
                 for sealed in sealed {
-                    frontend.on_report(&session, report(sealed), now_ms());
+                    frontend.on_report(session, report(sealed), now_ms());
                 }
                 if let Some(frame) = frame {
                     socket.send(Message::text(frame.encode())).await.context("the connection to the relay broke")?;
@@ -334,15 +338,69 @@ pub(crate) async fn run<F: Frontend>(
         let bulk = outbox.bulk_len();
         if bulk != last_bulk {
             last_bulk = bulk;
-            frontend.on_report(&session, Report::Progress(bulk), now_ms());
+            frontend.on_report(session, Report::Progress(bulk), now_ms());
         }
-        frontend.on_events(&session, &events, now_ms());
+        frontend.on_events(session, &events, now_ms());
         if session.is_ended() || events.iter().any(|e| matches!(e, Event::Ended { .. })) {
             flush_and_close(&mut socket, outbox.drain_final()).await;
             frontend.render(now_ms())?;
             return Ok(Finish::Ended(end_reason(&events).unwrap_or(EndReason::Left)));
         }
         frontend.render(now_ms())?;
+    }
+}
+
+/// Waits between attempts to reconnect after the connection dropped; after the last, the client gives up.
+const RECONNECT_DELAYS: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
+
+/// Runs the room like [`run`] and, when the connection drops while the room lives, rejoins as a new session, as
+/// the browser app does: new session keys, so what was sent during the gap is never shown.
+pub(crate) async fn stay<F: Frontend>(
+    relay: &str,
+    mut socket: Socket,
+    mut session: Session,
+    mut first: ClientFrame,
+    frontend: &mut F,
+    mut input: mpsc::UnboundedReceiver<F::Input>,
+    leave: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Finish> {
+    let mut leave = Box::pin(leave);
+    loop {
+        let finish = run(socket, &mut session, first, frontend, &mut input, &mut leave).await?;
+        let live = session.member_id().is_some() && !session.secrets().link().is_expired(now_ms());
+        if finish != Finish::Disconnected || !live {
+            return Ok(finish);
+        }
+        let mut delays = RECONNECT_DELAYS.iter();
+        socket = loop {
+            let Some(delay) = delays.next() else {
+                return Ok(Finish::Disconnected);
+            };
+            frontend.on_report(
+                &session,
+                Report::Reconnecting {
+                    seconds: delay.as_secs(),
+                },
+                now_ms(),
+            );
+            frontend.render(now_ms())?;
+            tokio::select! {
+                () = tokio::time::sleep(*delay) => {}
+                () = &mut leave => return Ok(Finish::Ended(EndReason::Left)),
+            }
+            if let Ok(socket) = connect(relay).await {
+                break socket;
+            }
+        };
+        let alias = session.alias().to_owned();
+        session = Session::new(session.secrets(), &alias, sanctum_client::rand_core::OsRng)?;
+        first = session.join_frame(now_ms())?;
     }
 }
 

@@ -83,6 +83,8 @@ impl Frontend for Tui {
     type Input = TermEvent;
 
     fn on_events(&mut self, session: &Session, events: &[Event], now_ms: u64) {
+        // A reconnect is a new session with new keys.
+        self.app.fingerprint = session.fingerprint();
         for event in events {
             self.app.on_event(event, session.members(), now_ms);
         }
@@ -123,6 +125,14 @@ impl Frontend for Tui {
             }
             Report::Progress(left) => self.app.sending = left,
             Report::Failed(message) => self.app.notice(now_ms, Level::Error, crate::text::escape(&message)),
+            Report::Reconnecting { seconds } => self.app.notice(
+                now_ms,
+                Level::Warning,
+                format!(
+                    "The connection to the relay dropped. Rejoining as a new session in {seconds} s; \
+                     messages sent meanwhile will not be shown."
+                ),
+            ),
         }
     }
 

@@ -314,3 +314,96 @@ async fn join_finds_the_relay_at_the_link_origin_refuses_a_wrong_password_and_th
     assert!(tokio::time::timeout(DEADLINE, alice.child.wait()).await??.success());
     Ok(())
 }
+
+/// A TCP proxy in front of the relay that can cut every connection through it at once, as a network failure does.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::broadcast::Sender<()>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (cut, _) = tokio::sync::broadcast::channel(1);
+        let cuts = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut stop = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = stop.recv() => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, cut })
+    }
+
+    fn cut(&self) {
+        let _ = self.cut.send(());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_rejoins_as_a_new_session_while_the_room_lives() -> anyhow::Result<()> {
+    let relay = TestRelay::start(Config::default()).await?;
+    let proxy = Proxy::start(relay.addr).await?;
+    let url = format!("ws://{}/ws", proxy.addr);
+    let mut alice = Sanctum::start(
+        &["create", "--alias", "alice", "--lifetime", "5m", "--relay", &url],
+        PASSWORD,
+    )
+    .await?;
+    let joined = alice.expect("joined", is("joined")).await?;
+    let link = joined["link"].as_str().unwrap_or_default().to_owned();
+    let secrets = RoomSecrets::derive(&RoomLink::parse(&link, now_ms())?, PASSWORD)?;
+    let mut bob = NativeClient::start(relay.addr, &secrets, "bob", None).await?;
+    bob.expect(
+        "bob accepts alice",
+        |e| matches!(e, Event::MemberAccepted(i) if i.alias == "alice"),
+    )
+    .await?;
+    alice
+        .expect("alice accepts bob", |v| v["event"] == "member_joined")
+        .await?;
+
+    proxy.cut();
+    let reconnecting = alice.expect("reconnecting", is("reconnecting")).await?;
+    assert_eq!(reconnecting["in_seconds"], 1);
+    let again = alice.expect("joined again", is("joined")).await?;
+    assert_ne!(
+        again["me"]["fingerprint"], joined["me"]["fingerprint"],
+        "a new session has new keys"
+    );
+    assert_ne!(again["member"], joined["member"]);
+    bob.expect("the relay's word that alice dropped", |e| {
+        matches!(e, Event::MemberLeft { alias, reason: sanctum_client::LeaveReason::Dropped, .. } if alias == "alice")
+    })
+    .await?;
+    bob.expect(
+        "the new alice",
+        |e| matches!(e, Event::MemberAccepted(i) if i.alias == "alice"),
+    )
+    .await?;
+    alice
+        .expect("bob again", |v| v["event"] == "member_joined" && v["alias"] == "bob")
+        .await?;
+
+    alice.command(json!({"cmd": "send", "text": "back again"})).await?;
+    bob.expect(
+        "alice's message",
+        |e| matches!(e, Event::Message { text, .. } if text == "back again"),
+    )
+    .await?;
+    bob.command(Command::Text("welcome back".into()));
+    let got = alice.expect("bob's message", |v| v["event"] == "message").await?;
+    assert_eq!(got["text"], "welcome back");
+    drop(alice.stdin);
+    assert!(tokio::time::timeout(DEADLINE, alice.child.wait()).await??.success());
+    Ok(())
+}
