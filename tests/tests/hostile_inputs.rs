@@ -358,6 +358,21 @@ fn main_rows() -> Vec<Case> {
             Error(BadFrame),
             |ctx| text_alone(ctx, r#"{"type":"kick","member":4294967296}"#.into()),
         ),
+        case("negative_member_id", "a kick of member -1", Error(BadFrame), |ctx| {
+            text_alone(ctx, r#"{"type":"kick","member":-1}"#.into())
+        }),
+        case(
+            "invalid_base64_payload",
+            "a broadcast whose payload has characters outside base64url",
+            Error(BadFrame),
+            |ctx| text_alone(ctx, r#"{"type":"broadcast","payload":"!!!"}"#.into()),
+        ),
+        case(
+            "non_canonical_payload",
+            "a broadcast whose payload's last character has bits set past its bytes",
+            Error(BadFrame),
+            |ctx| text_alone(ctx, r#"{"type":"broadcast","payload":"AB"}"#.into()),
+        ),
         case(
             "duplicate_field",
             "a kick naming `member` twice",
