@@ -92,6 +92,8 @@ pub(crate) struct App {
     pub(crate) sending: usize,
     /// Why the session ended, once it has.
     pub(crate) ended: Option<String>,
+    /// Text to put on the terminal's clipboard at the next draw.
+    pub(crate) clipboard: Option<Zeroizing<String>>,
     /// Received attachments, until saved or the session ends.
     pub(crate) held: Held,
     confirm: Option<Confirm>,
@@ -161,6 +163,7 @@ impl App {
             scroll: 0,
             sending: 0,
             ended: None,
+            clipboard: None,
             held: Held::default(),
             confirm: None,
             offset,
@@ -426,6 +429,20 @@ impl App {
                     None => "You joined with the link you were given; it is not shown again.".into(),
                 };
                 self.notice(now_ms, Level::Info, text);
+                None
+            }
+            Command::Copy => {
+                match &self.link {
+                    Some(link) => {
+                        self.clipboard = Some(link.clone());
+                        self.notice(
+                            now_ms,
+                            Level::Info,
+                            "Copied the room link to the clipboard, if this terminal allows it (OSC 52).",
+                        );
+                    }
+                    None => self.notice(now_ms, Level::Error, "Only the room's creator has its link here."),
+                }
                 None
             }
             Command::Help => {

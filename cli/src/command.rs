@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 /// Every command with its usage, for `/help`.
-pub(crate) const HELP: [(&str, &str); 9] = [
+pub(crate) const HELP: [(&str, &str); 10] = [
     ("/w ALIAS MESSAGE", "whisper to one member only (also /purr)"),
     ("/members", "list the members who receive your keys, with fingerprints"),
     ("/kick ALIAS", "remove a member from the room (asks first)"),
@@ -15,6 +15,7 @@ pub(crate) const HELP: [(&str, &str); 9] = [
     ("/leave [FAREWELL]", "say goodbye and leave (asks first; also /exit)"),
     ("/purge", "purge the room for everyone (asks first; also /stop)"),
     ("/link", "show the room link again"),
+    ("/copy", "copy the room link to the clipboard (terminals with OSC 52)"),
     ("/help", "show this list"),
 ];
 
@@ -49,6 +50,8 @@ pub(crate) enum Command {
     },
     /// Show the room link.
     Link,
+    /// Copy the room link to the clipboard.
+    Copy,
     /// Show the help.
     Help,
     /// A command typed wrongly, with its usage.
@@ -101,6 +104,7 @@ pub(crate) fn parse(line: &str) -> Command {
             _ => Command::Usage(usage("/save")),
         },
         "link" => Command::Link,
+        "copy" => Command::Copy,
         "help" | "?" => Command::Help,
         _ => Command::Unknown(format!("/{name}")),
     }

@@ -6,6 +6,7 @@
 use std::io::{Stdout, Write as _};
 use std::path::Path;
 
+use base64::Engine as _;
 use crossterm::event::Event as TermEvent;
 use crossterm::terminal::{self, ClearType, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
@@ -13,6 +14,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use sanctum_client::{Event, Session};
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use crate::app::{App, Level};
 use crate::room::{Action, Frontend, Report};
@@ -144,6 +146,13 @@ impl Frontend for Tui {
     fn render(&mut self, now_ms: u64) -> anyhow::Result<()> {
         let app = &self.app;
         self.screen.terminal.draw(|frame| ui::draw(frame, app, now_ms))?;
+        if let Some(text) = self.app.clipboard.take() {
+            // OSC 52: the terminal (or tmux, with set-clipboard on) puts the text on the clipboard.
+            let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
+            let mut out = std::io::stdout();
+            write!(out, "\u{1b}]52;c;{}\u{7}", encoded.as_str())?;
+            out.flush()?;
+        }
         Ok(())
     }
 }

@@ -399,3 +399,49 @@ async fn ctrl_c_leaves_with_a_goodbye_and_clears_the_screen() -> anyhow::Result<
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_asks_the_password_twice_and_copies_the_link_for_a_member_to_join() -> anyhow::Result<()> {
+    let relay = TestRelay::start(Config::default()).await?;
+    let command = format!(
+        "{} create --alias alice --name 'Night shift' --lifetime 10m --relay ws://{}/ws",
+        env!("CARGO_BIN_EXE_sanctum"),
+        relay.addr
+    );
+    let tmux = Tmux::start(&command)?;
+    // With set-clipboard on, tmux keeps what a program copies with OSC 52 as a paste buffer.
+    tmux.run(&["set-option", "-s", "set-clipboard", "on"])?;
+    tmux.wait("the first prompt", |s| s.contains("New room password:"))
+        .await?;
+    tmux.type_line("password1")?;
+    tmux.wait("the refusal", |s| s.contains("too easy to guess")).await?;
+    tmux.type_line(PASSWORD)?;
+    tmux.wait("the second prompt", |s| s.contains("Repeat it:")).await?;
+    tmux.type_line(PASSWORD)?;
+    tmux.wait("the room", |s| s.contains("Room link")).await?;
+    tmux.type_line("/copy")?;
+    tmux.wait("the copy notice", |s| s.contains("Copied the room link"))
+        .await?;
+    let link = tmux.run(&["show-buffer"])?;
+    assert!(link.starts_with(&format!("http://{}/#v1.", relay.addr)), "{link:?}");
+
+    let secrets = RoomSecrets::derive(&RoomLink::parse(&link, now_ms())?, PASSWORD)?;
+    let mut bob = NativeClient::start(relay.addr, &secrets, "bob", None).await?;
+    bob.expect(
+        "bob in Night shift",
+        |e| matches!(e, Event::Joined { room_name, .. } if room_name == "Night shift"),
+    )
+    .await?;
+    tmux.wait("bob joined", |s| s.contains("bob joined")).await?;
+    tmux.type_line("/leave")?;
+    tmux.wait("the question", |s| s.contains("Leave the room? (y/n)"))
+        .await?;
+    tmux.run(&["send-keys", "-t", "t", "y"])?;
+    bob.expect(
+        "alice left",
+        |e| matches!(e, Event::MemberLeft { alias, .. } if alias == "alice"),
+    )
+    .await?;
+    tmux.wait("the end", |s| s.contains("You left the room.")).await?;
+    Ok(())
+}
