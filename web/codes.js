@@ -35,6 +35,7 @@ export const ErrorCode = Object.freeze({
   RATE_LIMITED: 'rate_limited',
   ROOM_BUSY: 'room_busy',
   UNKNOWN_MEMBER: 'unknown_member',
+  UNAVAILABLE: 'unavailable',
 });
 
 /** Codes an action of the core fails with. */
@@ -69,4 +70,5 @@ export const CloseCode = Object.freeze({
   SLOW_READER: 4008,
   FLOODING: 4009,
   TIMEOUT: 4010,
+  UNAVAILABLE: 4011,
 });

@@ -18,6 +18,7 @@ const WORDS = {
   unsupported_version: 'This relay speaks another version of the protocol. Reload the page to get the current app.',
   frame_too_large: 'That was too large to send.',
   unknown_member: 'That member is no longer in the room.',
+  unavailable: 'The relay cannot reach its room store right now. Try again in a few seconds.',
   not_in_room: 'You are not in a room any more.',
   already_in_room: 'This tab is already in a room.',
   bad_frame: 'The relay refused a malformed frame.',

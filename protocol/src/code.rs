@@ -43,11 +43,13 @@ pub enum ErrorCode {
     RoomBusy,
     /// Direct or kick naming a member id that is not in the sender's room.
     UnknownMember,
+    /// The relay cannot reach the shared room store its rooms live in; try again shortly.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table in `docs/protocol.md`.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::BadFrame,
         Self::BinaryFrame,
         Self::FrameTooLarge,
@@ -65,6 +67,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::RoomBusy,
         Self::UnknownMember,
+        Self::Unavailable,
     ];
 
     /// The code as it appears on the wire and in metrics labels.
@@ -87,6 +90,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::RoomBusy => "room_busy",
             Self::UnknownMember => "unknown_member",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -119,6 +123,8 @@ pub enum CloseCode {
     Flooding,
     /// 4010: no pong within the idle timeout, or no create or join within the handshake timeout.
     Timeout,
+    /// 4011: the relay lost the shared room store its rooms live in; the room may live on, join again shortly.
+    Unavailable,
 }
 
 impl CloseCode {
@@ -136,6 +142,7 @@ impl CloseCode {
         Self::SlowReader,
         Self::Flooding,
         Self::Timeout,
+        Self::Unavailable,
     ];
 
     /// The numeric close code.
@@ -153,6 +160,7 @@ impl CloseCode {
             Self::SlowReader => 4008,
             Self::Flooding => 4009,
             Self::Timeout => 4010,
+            Self::Unavailable => 4011,
         }
     }
 
@@ -171,6 +179,7 @@ impl CloseCode {
             Self::SlowReader => "too slow to read",
             Self::Flooding => "too many frames",
             Self::Timeout => "timed out",
+            Self::Unavailable => "room store unavailable",
         }
     }
 }
