@@ -14,6 +14,9 @@ use crate::shell::{self, cargo, command, find_program, human, output, root, run}
 /// The browser that the browser tests drive, unless CHROMIUM_PATH names another.
 const DEBIAN_CHROMIUM: &str = "/usr/bin/chromium";
 
+/// The Redis server the scale-out tests start, unless REDIS_SERVER names another.
+const DEBIAN_REDIS_SERVER: &str = "/usr/bin/redis-server";
+
 /// Marks a finished `npm ci`; `npm ci` runs again when package-lock.json is newer than it.
 const NPM_STAMP: &str = "node_modules/.xtask-npm-ci.stamp";
 
@@ -39,6 +42,7 @@ pub(crate) fn install(browser: Browser) -> Result<()> {
     }
     item("tmux", tmux)?;
     item("nginx", nginx)?;
+    item("redis-server", redis_server)?;
     item("npm packages", npm_packages)?;
     Ok(())
 }
@@ -210,6 +214,42 @@ fn debian_package(program: &str, package: &str) -> Result<Outcome> {
         .args(["install", "-y", package])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     Ok(Outcome::Done(format!("installed Debian's {package}")))
+}
+
+/// The Redis server the scale-out tests start.
+pub(crate) fn redis_server_path() -> PathBuf {
+    std::env::var_os("REDIS_SERVER")
+        .filter(|path| !path.is_empty())
+        .map_or_else(|| PathBuf::from(DEBIAN_REDIS_SERVER), PathBuf::from)
+}
+
+/// Debian's redis-server, which the tests run as their own process (memory only, on a free port); Debian's
+/// package also starts a system service, which the tests never use.
+fn redis_server() -> Result<Outcome> {
+    let path = redis_server_path();
+    if path.is_file() {
+        return Ok(Outcome::Skipped(format!("{} present", path.display())));
+    }
+    if !shell::is_root() {
+        bail!(
+            "{} is missing and installing it needs root: run `sudo apt-get update && sudo apt-get install -y redis-server`, \
+             or set REDIS_SERVER to a redis-server binary",
+            path.display()
+        );
+    }
+    run(command("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(command("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "redis-server"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if !path.is_file() {
+        bail!(
+            "apt-get installed redis-server but {} is still missing; set REDIS_SERVER",
+            path.display()
+        );
+    }
+    Ok(Outcome::Done("installed Debian's redis-server".into()))
 }
 
 fn npm_packages() -> Result<Outcome> {
