@@ -129,7 +129,7 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every close code, in the order of the table in `docs/protocol.md`.
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
         Self::Normal,
         Self::InvalidText,
         Self::PolicyViolation,

@@ -37,8 +37,14 @@ pub(crate) struct App {
 
 impl App {
     /// Shared state for a relay listening on `local` with `config`.
-    pub(crate) fn new(config: Config, local: SocketAddr, cancel: CancellationToken, tracker: TaskTracker) -> Self {
-        let metrics = Arc::new(Metrics::default());
+    pub(crate) fn new(
+        config: Config,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        local: SocketAddr,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
         let origins = if config.public_origins.is_empty() {
             default_origins(local)
         } else {
@@ -56,7 +62,7 @@ impl App {
             .unwrap_or(HeaderName::from_static("x-forwarded-for"));
         Self {
             forwarded_header,
-            registry: Registry::new(&config, metrics.clone()),
+            registry,
             limits: AddressLimits::new(config.creates_per_minute, config.failed_joins_per_address),
             slots: ConnectionSlots::new(
                 config.max_connections,

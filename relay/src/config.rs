@@ -122,6 +122,55 @@ pub struct Config {
     /// Header a trusted proxy puts the client address in (`X-Forwarded-For` or `Forwarded` syntax).
     #[arg(long, env = "SANCTUM_FORWARDED_HEADER", default_value = "x-forwarded-for")]
     pub forwarded_header: String,
+    /// Redis to share rooms with every relay pointed at it, as `redis://host:port/` (memory only: a Redis that would
+    /// write to disk is refused). Without it, rooms live in this relay's memory and nothing else runs.
+    #[arg(long, env = "SANCTUM_REDIS", value_name = "URL")]
+    pub redis: Option<RedisUrl>,
+    /// Start even though Redis has `save` or `appendonly` set and would write room state to disk.
+    #[arg(long, env = "SANCTUM_REDIS_ALLOW_PERSISTENCE")]
+    pub redis_allow_persistence: bool,
+    /// Seconds after which a relay that stopped renewing its heartbeat in Redis counts as dead: the others then
+    /// remove its members (`member_left` dropped). Heartbeats are renewed, and dead relays looked for, every third
+    /// of it, so a killed relay's members disappear within 4/3 of it.
+    #[arg(
+        long = "redis-heartbeat",
+        env = "SANCTUM_REDIS_HEARTBEAT",
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "6"
+    )]
+    pub redis_heartbeat: Duration,
+}
+
+/// A Redis URL, `redis://[user:password@]host[:port][/db]`, whose `Debug` omits any credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // TLS terminates outside the relay, which has no TLS stack: `rediss://` would need one.
+        if !text.starts_with("redis://") {
+            return Err("the Redis URL must start with redis://".to_owned());
+        }
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rest = &self.0["redis://".len().min(self.0.len())..];
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        write!(f, "RedisUrl(redis://{host})")
+    }
 }
 
 /// Reads a whole number of seconds, as the timeout flags take them.
@@ -161,6 +210,9 @@ pub enum ConfigError {
     /// A timeout is longer than the relay allows.
     #[error("{0} must be at most {1} seconds")]
     TooLong(&'static str, u64),
+    /// The Redis heartbeat is too short to be renewed reliably.
+    #[error("the Redis heartbeat must be at least 2 seconds")]
+    HeartbeatTooShort,
     /// The forwarding header is not a valid header name.
     #[error("the forwarded header is not a valid HTTP header name")]
     BadForwardedHeader,
@@ -222,6 +274,9 @@ impl Config {
             if timeout > max {
                 return Err(ConfigError::TooLong(name, max.as_secs()));
             }
+        }
+        if self.redis_heartbeat < Duration::from_secs(2) {
+            return Err(ConfigError::HeartbeatTooShort);
         }
         if HeaderName::try_from(self.forwarded_header.as_str()).is_err() {
             return Err(ConfigError::BadForwardedHeader);

@@ -148,7 +148,7 @@ impl Connection<'_> {
                         if let Message::Pong(_) = message {
                             last_pong = Instant::now();
                         }
-                        self.on_message(message);
+                        self.on_message(message).await;
                     }
                 },
                 () = &mut sleep => {
@@ -177,7 +177,7 @@ impl Connection<'_> {
         }
     }
 
-    fn on_message(&mut self, message: Message) {
+    async fn on_message(&mut self, message: Message) {
         let (text, len) = match &message {
             Message::Text(text) => (Some(text.as_str()), text.len()),
             Message::Binary(bytes) => (None, bytes.len()),
@@ -195,7 +195,7 @@ impl Connection<'_> {
             return;
         }
         match text {
-            Some(text) => self.on_text(text),
+            Some(text) => self.on_text(text).await,
             None => self.refuse(Refusal::BinaryFrame),
         }
     }
@@ -248,7 +248,7 @@ impl Connection<'_> {
         let _ = self.outbox.send(&refusal.frame());
     }
 
-    fn on_text(&mut self, text: &str) {
+    async fn on_text(&mut self, text: &str) {
         let Ok(frame) = ClientFrame::decode(text) else {
             self.bad_frames += 1;
             self.refuse(Refusal::BadFrame);
@@ -265,9 +265,9 @@ impl Connection<'_> {
                 verifier,
                 lifetime,
                 descriptor,
-            } => self.create(v, &room, &verifier, lifetime, descriptor),
-            ClientFrame::Join { v, room, token } => self.join(v, &room, &token),
-            ClientFrame::Broadcast { payload } => self.member().map(|m| m.broadcast(payload)),
+            } => self.create(v, &room, &verifier, lifetime, descriptor).await,
+            ClientFrame::Join { v, room, token } => self.join(v, &room, &token).await,
+            ClientFrame::Broadcast { payload } => self.member().and_then(|m| m.broadcast(payload)),
             ClientFrame::Direct { to, payload } => self.member().and_then(|m| m.direct(to, payload)),
             ClientFrame::Kick { member } => self.member().and_then(|m| m.kick(member)),
             ClientFrame::Purge => self.member().map(|m| {
@@ -296,7 +296,7 @@ impl Connection<'_> {
         Ok(())
     }
 
-    fn create(
+    async fn create(
         &mut self,
         v: u16,
         room: &RoomId,
@@ -314,13 +314,14 @@ impl Connection<'_> {
         let membership = self
             .app
             .registry
-            .create(room, verifier, lifetime, descriptor, self.outbox, self.address)?;
+            .create(room, verifier, lifetime, descriptor, self.outbox, self.address)
+            .await?;
         tracing::debug!("room created");
         self.membership = Some(membership);
         Ok(())
     }
 
-    fn join(&mut self, v: u16, room: &RoomId, token: &AuthToken) -> Result<(), Refusal> {
+    async fn join(&mut self, v: u16, room: &RoomId, token: &AuthToken) -> Result<(), Refusal> {
         self.check_entry(v)?;
         let now = Instant::now();
         if self.failed_joins >= self.app.config.failed_joins_per_connection
@@ -328,7 +329,7 @@ impl Connection<'_> {
         {
             return Err(Refusal::RateLimited);
         }
-        match self.app.registry.join(room, token, self.outbox) {
+        match self.app.registry.join(room, token, self.outbox).await {
             Ok(membership) => {
                 tracing::debug!(member = membership.member(), "member joined");
                 self.membership = Some(membership);

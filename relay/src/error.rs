@@ -60,6 +60,9 @@ pub enum Refusal {
     /// Direct or kick naming someone not in the room.
     #[error("no such member in this room")]
     UnknownMember,
+    /// Create or join while the shared room store cannot be reached.
+    #[error("the relay cannot reach its room store; try again shortly")]
+    Unavailable,
 }
 
 impl Refusal {
@@ -83,6 +86,7 @@ impl Refusal {
             Self::RateLimited => ErrorCode::RateLimited,
             Self::RoomBusy => ErrorCode::RoomBusy,
             Self::UnknownMember => ErrorCode::UnknownMember,
+            Self::Unavailable => ErrorCode::Unavailable,
         }
     }
 
@@ -105,6 +109,9 @@ pub enum Error {
     /// The listener failed.
     #[error("listener failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The Redis backplane could not be reached, or would write rooms to disk.
+    #[error("backplane: {0}")]
+    Backplane(String),
 }
 
 #[cfg(test)]
@@ -131,6 +138,7 @@ mod tests {
             Refusal::RateLimited,
             Refusal::RoomBusy,
             Refusal::UnknownMember,
+            Refusal::Unavailable,
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), ErrorCode::ALL.len());

@@ -10,6 +10,7 @@
 //! `metrics` the counters.
 
 mod app;
+mod backplane;
 mod config;
 mod connection;
 mod error;
@@ -32,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, RedisUrl};
 pub use error::{Error, Refusal};
 pub use web::content_security_policy;
 
@@ -76,8 +77,17 @@ async fn serve(
     // Dropping `run` cancels too, which stops the timer task and closes every connection.
     let _stop_on_drop = cancel.clone().drop_guard();
     let tracker = TaskTracker::new();
-    let app = Arc::new(app::App::new(config, local, cancel.clone(), tracker.clone()));
-    tracker.spawn(app.registry.clone().run_timers(cancel.clone()));
+    let counters = Arc::new(metrics::Metrics::default());
+    let registry = registry::Registry::open(&config, counters.clone(), &cancel).await?;
+    let app = Arc::new(app::App::new(
+        config,
+        registry,
+        counters,
+        local,
+        cancel.clone(),
+        tracker.clone(),
+    ));
+    tracker.spawn(app.registry.clone().run(cancel.clone()));
     let signal = {
         let cancel = cancel.clone();
         async move {

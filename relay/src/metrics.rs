@@ -27,6 +27,14 @@ pub(crate) struct Metrics {
     rejections: [AtomicU64; ErrorCode::ALL.len()],
     pub(crate) upgrades_refused_relay: AtomicU64,
     pub(crate) upgrades_refused_address: AtomicU64,
+    /// 1 while the Redis backplane answers, 0 while it is lost or not configured.
+    pub(crate) backplane_up: AtomicI64,
+    pub(crate) backplane_published: AtomicU64,
+    pub(crate) backplane_received: AtomicU64,
+    pub(crate) backplane_reconnects: AtomicU64,
+    pub(crate) backplane_reaped: AtomicU64,
+    /// The last heartbeat's round trip to Redis, in microseconds.
+    pub(crate) backplane_rtt_micros: AtomicU64,
 }
 
 /// Adds `n` to a counter or gauge.
@@ -72,6 +80,11 @@ impl Metrics {
                 "Bytes waiting in outgoing queues.",
                 &self.queued_bytes,
             ),
+            (
+                "sanctum_backplane_up",
+                "1 while the Redis backplane answers, 0 while it is lost or not configured.",
+                &self.backplane_up,
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(
@@ -103,6 +116,26 @@ impl Metrics {
                 &self.slow_readers,
             ),
             ("sanctum_rooms_created_total", "Rooms created.", &self.rooms_created),
+            (
+                "sanctum_backplane_published_total",
+                "Frames published to Redis.",
+                &self.backplane_published,
+            ),
+            (
+                "sanctum_backplane_received_total",
+                "Room events received from Redis.",
+                &self.backplane_received,
+            ),
+            (
+                "sanctum_backplane_reconnects_total",
+                "Connections to Redis made again after it was lost.",
+                &self.backplane_reconnects,
+            ),
+            (
+                "sanctum_backplane_reaped_members_total",
+                "Members of dead relays removed by this relay.",
+                &self.backplane_reaped,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
@@ -111,6 +144,12 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP sanctum_backplane_round_trip_seconds The last heartbeat's round trip to Redis.\n\
+             # TYPE sanctum_backplane_round_trip_seconds gauge\nsanctum_backplane_round_trip_seconds {}",
+            self.backplane_rtt_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         out.push_str("# HELP sanctum_rejections_total Frames refused, by error code.\n");
         out.push_str("# TYPE sanctum_rejections_total counter\n");
         for (code, value) in ErrorCode::ALL.iter().zip(&self.rejections) {

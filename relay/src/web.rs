@@ -89,9 +89,7 @@ async fn with_security_headers(State(headers): State<Arc<HeaderMap>>, request: R
 /// The relay's routes.
 pub(crate) fn router(app: Arc<App>) -> Router {
     let headers = Arc::new(security_headers(&app.config));
-    let router = Router::new()
-        .route("/ws", get(upgrade))
-        .route("/healthz", get(|| async { "ok" }));
+    let router = Router::new().route("/ws", get(upgrade)).route("/healthz", get(healthz));
     let router = match &app.config.web_dir {
         Some(dir) => router.fallback_service(static_files(dir)),
         None => router.fallback(|| async { (StatusCode::NOT_FOUND, "not found") }),
@@ -108,7 +106,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 pub(crate) fn metrics_router(app: Arc<App>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .layer(middleware::from_fn_with_state(
             Arc::new(security_headers(&app.config)),
@@ -122,6 +120,15 @@ pub(crate) fn metrics_router(app: Arc<App>) -> Router {
 fn static_files(dir: &std::path::Path) -> SetResponseHeader<ServeDir, HeaderValue> {
     let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
     SetResponseHeader::appending(files, header::VARY, HeaderValue::from_static("accept-encoding"))
+}
+
+/// `200 ok` while the relay serves rooms; `503` while its Redis backplane is lost.
+async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    if app.registry.is_available() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "backplane unavailable")
+    }
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {

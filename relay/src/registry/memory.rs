@@ -1,9 +1,4 @@
-//! The room registry and fan-out: the one seam between connection handling and room state.
-//!
-//! A connection sees only [`Registry::create`], [`Registry::join`] and the [`Membership`] they return
-//! (broadcast, direct, kick, purge, leave), and hears back only through its [`Outbox`].
-//! A backplane that shares rooms between relays (Redis, memory only) would replace what sits behind these
-//! calls and deliver into local outboxes, without touching `connection.rs`.
+//! The in-memory registry: every room in this relay's memory, fanned out to local outboxes; the default.
 //!
 //! Locks: the registry's map is one `std::sync::Mutex`, each room another.
 //! The map is taken before a room, never the other way, and neither is held across `.await`.
