@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod raw_ws;
+pub mod redis_server;
 pub mod relay_harness;

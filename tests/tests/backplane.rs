@@ -1,0 +1,428 @@
+//! Two relays and one real `redis-server`: members on either relay chat, whisper, kick and purge each other as on
+//! one relay; expiry, the member cap, a Redis that would persist, and a Redis killed and restarted.
+
+use std::time::Duration;
+
+use sanctum_protocol::{ClientFrame, CloseCode, ErrorCode, LeftReason, MemberId, PurgeReason, RelayFrame};
+use sanctum_relay::Config;
+use sanctum_tests::raw_ws::{Event, Options, RawWs};
+use sanctum_tests::redis_server::RedisServer;
+use sanctum_tests::relay_harness::{RoomKeys, TestRelay, connect, create, http_get, join, payload};
+use tokio::time::{Instant, sleep};
+
+/// A relay configuration that shares rooms through `redis`.
+fn shared(redis: &RedisServer) -> Config {
+    Config {
+        redis: Some(redis.url().parse().unwrap()),
+        redis_heartbeat: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+async fn two_relays(redis: &RedisServer, config: impl Fn(&mut Config)) -> (TestRelay, TestRelay) {
+    let mut c = shared(redis);
+    config(&mut c);
+    let a = TestRelay::start(c.clone()).await.unwrap();
+    let b = TestRelay::start(c).await.unwrap();
+    (a, b)
+}
+
+async fn ws(relay: &TestRelay) -> RawWs {
+    connect(relay.addr, &Options::default()).await.unwrap()
+}
+
+/// Reads frames until one matches `want`, failing on a close or on anything `want` rejects by panicking.
+async fn until(ws: &mut RawWs, want: impl Fn(&RelayFrame) -> bool) -> RelayFrame {
+    loop {
+        match ws.next().await.unwrap() {
+            Event::Frame(frame) if want(&frame) => return frame,
+            Event::Frame(_) | Event::Ping => {}
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+}
+
+async fn joined(ws: &mut RawWs, member: MemberId) {
+    until(ws, |f| *f == RelayFrame::MemberJoined { member }).await;
+}
+
+fn broadcast(byte: u8) -> ClientFrame {
+    ClientFrame::Broadcast {
+        payload: payload(byte, 32),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_on_two_relays_chat_and_whisper_in_order() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |_| {}).await;
+    let keys = RoomKeys::fresh();
+    let mut alice = ws(&a).await;
+    let mut bob = ws(&b).await;
+    let mut carol = ws(&a).await;
+    assert_eq!(create(&mut alice, &keys, 600).await.unwrap(), 1);
+    bob.send(&keys.join_frame()).await.unwrap();
+    let RelayFrame::Joined {
+        member,
+        members,
+        descriptor,
+        ..
+    } = bob.frame().await.unwrap()
+    else {
+        panic!("bob joins");
+    };
+    assert_eq!((member, members), (2, vec![1]));
+    assert_eq!(descriptor.as_bytes(), b"sealed descriptor");
+    joined(&mut alice, 2).await;
+    assert_eq!(join(&mut carol, &keys).await.unwrap(), 3);
+    joined(&mut alice, 3).await;
+    joined(&mut bob, 3).await;
+
+    // Each sender's frames arrive in the order sent, on the other relay and on its own.
+    for i in 0..50u8 {
+        alice.send(&broadcast(i)).await.unwrap();
+        bob.send(&broadcast(100 + i)).await.unwrap();
+    }
+    let mut from_alice = Vec::new();
+    let mut from_bob = Vec::new();
+    while from_alice.len() < 50 || from_bob.len() < 50 {
+        match carol.frame().await.unwrap() {
+            RelayFrame::Frame {
+                from: 1,
+                payload,
+                direct: false,
+            } => from_alice.push(payload.as_bytes()[0]),
+            RelayFrame::Frame {
+                from: 2,
+                payload,
+                direct: false,
+            } => from_bob.push(payload.as_bytes()[0]),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(from_alice, (0..50).collect::<Vec<_>>());
+    assert_eq!(from_bob, (100..150).collect::<Vec<_>>());
+    for i in 0..50u8 {
+        assert_eq!(
+            bob.frame().await.unwrap(),
+            RelayFrame::Frame {
+                from: 1,
+                direct: false,
+                payload: payload(i, 32)
+            }
+        );
+    }
+    for i in 0..50u8 {
+        assert_eq!(
+            alice.frame().await.unwrap(),
+            RelayFrame::Frame {
+                from: 2,
+                direct: false,
+                payload: payload(100 + i, 32)
+            }
+        );
+    }
+
+    // A whisper reaches its recipient alone, across relays, both ways.
+    bob.send(&ClientFrame::Direct {
+        to: 1,
+        payload: payload(7, 16),
+    })
+    .await
+    .unwrap();
+    alice
+        .send(&ClientFrame::Direct {
+            to: 2,
+            payload: payload(8, 16),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.frame().await.unwrap(),
+        RelayFrame::Frame {
+            from: 2,
+            direct: true,
+            payload: payload(7, 16)
+        }
+    );
+    assert_eq!(
+        bob.frame().await.unwrap(),
+        RelayFrame::Frame {
+            from: 1,
+            direct: true,
+            payload: payload(8, 16)
+        }
+    );
+    // Carol, on alice's relay, got neither whisper: her next frame is the broadcast that follows them.
+    alice.send(&broadcast(9)).await.unwrap();
+    assert_eq!(
+        carol.frame().await.unwrap(),
+        RelayFrame::Frame {
+            from: 1,
+            direct: false,
+            payload: payload(9, 32)
+        }
+    );
+    until(&mut bob, |f| matches!(f, RelayFrame::Frame { from: 1, .. })).await;
+    // A whisper to someone who is not in the room is refused as on one relay.
+    bob.send(&ClientFrame::Direct {
+        to: 9,
+        payload: payload(1, 1),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        bob.frame().await.unwrap(),
+        RelayFrame::Error {
+            code: ErrorCode::UnknownMember,
+            ..
+        }
+    ));
+    // Leaving on one relay is heard on the other.
+    carol.send(&ClientFrame::Leave).await.unwrap();
+    assert_eq!(carol.closed().await.unwrap(), Some(CloseCode::Normal.code()));
+    let left = RelayFrame::MemberLeft {
+        member: 3,
+        reason: LeftReason::Left,
+    };
+    assert_eq!(bob.frame().await.unwrap(), left);
+    assert_eq!(alice.frame().await.unwrap(), left);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_on_one_relay_closes_the_member_on_the_other() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |_| {}).await;
+    let keys = RoomKeys::fresh();
+    let mut owner = ws(&a).await;
+    let mut target = ws(&b).await;
+    let mut witness = ws(&b).await;
+    create(&mut owner, &keys, 600).await.unwrap();
+    join(&mut target, &keys).await.unwrap();
+    join(&mut witness, &keys).await.unwrap();
+    joined(&mut owner, 3).await;
+    joined(&mut target, 3).await;
+    owner.send(&ClientFrame::Kick { member: 2 }).await.unwrap();
+    assert_eq!(target.frame().await.unwrap(), RelayFrame::Kicked { by: 1 });
+    assert_eq!(target.closed().await.unwrap(), Some(CloseCode::Kicked.code()));
+    let left = RelayFrame::MemberLeft {
+        member: 2,
+        reason: LeftReason::Kicked,
+    };
+    assert_eq!(owner.frame().await.unwrap(), left);
+    assert_eq!(witness.frame().await.unwrap(), left);
+    // The kicked member gets nothing more; the others go on.
+    witness.send(&broadcast(4)).await.unwrap();
+    assert!(matches!(
+        owner.frame().await.unwrap(),
+        RelayFrame::Frame { from: 3, .. }
+    ));
+    // Kicking someone no longer there is refused.
+    owner.send(&ClientFrame::Kick { member: 2 }).await.unwrap();
+    assert!(matches!(
+        owner.frame().await.unwrap(),
+        RelayFrame::Error {
+            code: ErrorCode::UnknownMember,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_one_relay_ends_every_member_and_the_link_on_both() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |_| {}).await;
+    let keys = RoomKeys::fresh();
+    let mut on_a = ws(&a).await;
+    let mut on_b = ws(&b).await;
+    let mut also_on_b = ws(&b).await;
+    create(&mut on_a, &keys, 600).await.unwrap();
+    join(&mut on_b, &keys).await.unwrap();
+    join(&mut also_on_b, &keys).await.unwrap();
+    joined(&mut on_a, 3).await;
+    on_b.send(&ClientFrame::Purge).await.unwrap();
+    let purged = RelayFrame::Purged {
+        reason: PurgeReason::Purged,
+    };
+    for member in [&mut on_a, &mut on_b, &mut also_on_b] {
+        assert_eq!(until(member, |f| matches!(f, RelayFrame::Purged { .. })).await, purged);
+        assert_eq!(member.closed().await.unwrap(), Some(CloseCode::Purged.code()));
+    }
+    for relay in [&a, &b] {
+        let mut late = ws(relay).await;
+        late.send(&keys.join_frame()).await.unwrap();
+        assert!(matches!(
+            late.frame().await.unwrap(),
+            RelayFrame::Error {
+                code: ErrorCode::RoomGone,
+                ..
+            }
+        ));
+        late.send(&keys.create_frame(60)).await.unwrap();
+        assert!(matches!(
+            late.frame().await.unwrap(),
+            RelayFrame::Error {
+                code: ErrorCode::RoomExists,
+                ..
+            }
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_and_expiry_reach_members_on_both_relays() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |c| c.expiry_warnings = vec![2]).await;
+    let keys = RoomKeys::fresh();
+    let mut on_a = ws(&a).await;
+    let mut on_b = ws(&b).await;
+    on_a.auto_pong = true;
+    on_b.auto_pong = true;
+    create(&mut on_a, &keys, 4).await.unwrap();
+    join(&mut on_b, &keys).await.unwrap();
+    joined(&mut on_a, 2).await;
+    for member in [&mut on_a, &mut on_b] {
+        assert_eq!(member.frame().await.unwrap(), RelayFrame::Expiring { seconds: 2 });
+        assert_eq!(
+            member.frame().await.unwrap(),
+            RelayFrame::Purged {
+                reason: PurgeReason::Expired
+            }
+        );
+        assert_eq!(member.closed().await.unwrap(), Some(CloseCode::Expired.code()));
+    }
+    // Redis forgot the room with its keys: the id is free again, as on one relay.
+    let mut again = ws(&b).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        again.send(&keys.create_frame(60)).await.unwrap();
+        match again.frame().await.unwrap() {
+            RelayFrame::Created { .. } => break,
+            RelayFrame::Error {
+                code: ErrorCode::RoomExists,
+                ..
+            } if Instant::now() < deadline => sleep(Duration::from_millis(100)).await,
+            other => panic!("expected created, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_cap_holds_across_both_relays() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |c| c.max_members = 3).await;
+    let keys = RoomKeys::fresh();
+    let mut first = ws(&a).await;
+    let mut second = ws(&b).await;
+    let mut third = ws(&a).await;
+    create(&mut first, &keys, 600).await.unwrap();
+    join(&mut second, &keys).await.unwrap();
+    join(&mut third, &keys).await.unwrap();
+    for relay in [&a, &b] {
+        let mut fourth = ws(relay).await;
+        fourth.send(&keys.join_frame()).await.unwrap();
+        assert!(matches!(
+            fourth.frame().await.unwrap(),
+            RelayFrame::Error {
+                code: ErrorCode::RoomFull,
+                ..
+            }
+        ));
+    }
+    // Wrong tokens are refused by the relay itself, on either relay.
+    let mut guesser = ws(&b).await;
+    guesser
+        .send(&ClientFrame::Join {
+            v: sanctum_protocol::PROTOCOL_VERSION,
+            room: keys.room.clone(),
+            token: keys.wrong_token(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        guesser.frame().await.unwrap(),
+        RelayFrame::Error {
+            code: ErrorCode::BadToken,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_redis_that_would_persist_is_refused_unless_allowed() {
+    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes"])
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = sanctum_relay::run(listener, shared(&redis), std::future::pending()).await;
+    let message = refused.expect_err("a persisting Redis is refused").to_string();
+    assert!(message.contains("appendonly"), "{message}");
+    let config = Config {
+        redis_allow_persistence: true,
+        ..shared(&redis)
+    };
+    let relay = TestRelay::start(config).await.unwrap();
+    let mut member = ws(&relay).await;
+    create(&mut member, &RoomKeys::fresh(), 60).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_redis_closes_room_connections_and_refuses_joins_until_it_is_back() {
+    let mut redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |_| {}).await;
+    let keys = RoomKeys::fresh();
+    let mut on_a = ws(&a).await;
+    let mut on_b = ws(&b).await;
+    create(&mut on_a, &keys, 600).await.unwrap();
+    join(&mut on_b, &keys).await.unwrap();
+    assert_eq!(http_get(a.addr, "/healthz").await.unwrap(), (200, "ok".to_owned()));
+
+    redis.kill();
+    for member in [&mut on_a, &mut on_b] {
+        assert_eq!(member.closed().await.unwrap(), Some(CloseCode::Unavailable.code()));
+    }
+    for relay in [&a, &b] {
+        assert_eq!(http_get(relay.addr, "/healthz").await.unwrap().0, 503);
+        let metrics = relay.metrics().await.unwrap();
+        assert_eq!(metrics.get("sanctum_backplane_up"), 0.0);
+        let mut newcomer = ws(relay).await;
+        newcomer.send(&RoomKeys::fresh().create_frame(60)).await.unwrap();
+        assert!(matches!(
+            newcomer.frame().await.unwrap(),
+            RelayFrame::Error {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ));
+    }
+
+    // A restarted Redis is empty: the relays come back by themselves, and the room is forgotten.
+    redis.restart().await.unwrap();
+    for relay in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while http_get(relay.addr, "/healthz").await.unwrap().0 != 200 {
+            assert!(Instant::now() < deadline, "the relay reconnects to Redis");
+            sleep(Duration::from_millis(100)).await;
+        }
+        assert!(relay.metrics().await.unwrap().get("sanctum_backplane_reconnects_total") >= 1.0);
+        let mut back = ws(relay).await;
+        back.send(&keys.join_frame()).await.unwrap();
+        assert!(matches!(
+            back.frame().await.unwrap(),
+            RelayFrame::Error {
+                code: ErrorCode::RoomNotFound,
+                ..
+            }
+        ));
+    }
+    let fresh = RoomKeys::fresh();
+    let mut creator = ws(&a).await;
+    let mut joiner = ws(&b).await;
+    create(&mut creator, &fresh, 60).await.unwrap();
+    join(&mut joiner, &fresh).await.unwrap();
+    creator.send(&broadcast(1)).await.unwrap();
+    assert!(matches!(
+        until(&mut joiner, |f| matches!(f, RelayFrame::Frame { .. })).await,
+        RelayFrame::Frame { from: 1, .. }
+    ));
+}
