@@ -209,6 +209,7 @@ mod tests {
             ErrorCode::RateLimited => 14,
             ErrorCode::RoomBusy => 15,
             ErrorCode::UnknownMember => 16,
+            ErrorCode::Unavailable => 17,
         };
         for (index, code) in ErrorCode::ALL.into_iter().enumerate() {
             assert_eq!(place(code), index, "{code:?}");
@@ -231,6 +232,7 @@ mod tests {
             CloseCode::SlowReader => 9,
             CloseCode::Flooding => 10,
             CloseCode::Timeout => 11,
+            CloseCode::Unavailable => 12,
         };
         for (index, code) in CloseCode::ALL.into_iter().enumerate() {
             assert_eq!(place(code), index, "{code:?}");
