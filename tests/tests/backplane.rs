@@ -55,7 +55,12 @@ fn broadcast(byte: u8) -> ClientFrame {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_on_two_relays_chat_and_whisper_in_order() {
     let redis = RedisServer::start().await.unwrap();
-    let (a, b) = two_relays(&redis, |_| {}).await;
+    // Bursts of 50 frames per sender, within the frame rate.
+    let (a, b) = two_relays(&redis, |c| {
+        c.frames_per_second = 100;
+        c.frame_burst = 100;
+    })
+    .await;
     let keys = RoomKeys::fresh();
     let mut alice = ws(&a).await;
     let mut bob = ws(&b).await;
