@@ -431,3 +431,78 @@ async fn a_lost_redis_closes_room_connections_and_refuses_joins_until_it_is_back
         RelayFrame::Frame { from: 1, .. }
     ));
 }
+
+/// The relay binary, built if this test run has not built it yet.
+fn relay_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let binary = dir.join("sanctum-relay");
+    if !binary.is_file() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "sanctum-relay", "--bin", "sanctum-relay"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build of the relay binary");
+    }
+    binary
+}
+
+/// A relay process, killed when dropped, so that a failing test leaves none behind.
+struct RelayProcess(std::process::Child);
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A relay process on a free port sharing rooms through `redis`, and the address it listens on.
+fn relay_process(redis: &RedisServer) -> (RelayProcess, std::net::SocketAddr) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(relay_binary())
+        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url(), "--redis-heartbeat", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
+    (RelayProcess(child), addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_members_of_a_relay_killed_with_sigkill_disappear_within_the_heartbeat() {
+    let redis = RedisServer::start().await.unwrap();
+    let (_survivor, survivor_addr) = relay_process(&redis);
+    let (mut victim, victim_addr) = relay_process(&redis);
+    let keys = RoomKeys::fresh();
+    let mut alice = connect(survivor_addr, &Options::default()).await.unwrap();
+    let mut bob = connect(victim_addr, &Options::default()).await.unwrap();
+    alice.auto_pong = true;
+    create(&mut alice, &keys, 600).await.unwrap();
+    join(&mut bob, &keys).await.unwrap();
+    joined(&mut alice, 2).await;
+
+    // SIGKILL, by process id: the relay gets no chance to say goodbye.
+    victim.0.kill().unwrap();
+    let killed = Instant::now();
+    let left = until(&mut alice, |f| matches!(f, RelayFrame::MemberLeft { .. })).await;
+    let took = killed.elapsed();
+    assert_eq!(
+        left,
+        RelayFrame::MemberLeft {
+            member: 2,
+            reason: LeftReason::Dropped
+        }
+    );
+    println!("a SIGKILLed relay's member was reported dropped after {took:?} (heartbeat 2 s)");
+    // The heartbeat expires after 2 s and survivors look every 2/3 s: 4/3 of it, plus the time Redis takes.
+    assert!(took < Duration::from_millis(2_667 + 2_000), "{took:?}");
+    // The room lives on for the survivor's members, and a newcomer takes the departed member's place.
+    let mut carol = connect(survivor_addr, &Options::default()).await.unwrap();
+    assert_eq!(join(&mut carol, &keys).await.unwrap(), 3);
+}
