@@ -461,7 +461,14 @@ impl Drop for RelayProcess {
 fn relay_process(redis: &RedisServer) -> (RelayProcess, std::net::SocketAddr) {
     use std::io::BufRead as _;
     let mut child = std::process::Command::new(relay_binary())
-        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url(), "--redis-heartbeat", "2"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--redis",
+            &redis.url(),
+            "--redis-heartbeat",
+            "2",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
