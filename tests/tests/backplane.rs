@@ -513,3 +513,103 @@ async fn the_members_of_a_relay_killed_with_sigkill_disappear_within_the_heartbe
     let mut carol = connect(survivor_addr, &Options::default()).await.unwrap();
     assert_eq!(join(&mut carol, &keys).await.unwrap(), 3);
 }
+
+/// The real client core end to end across two relays: chat, a whisper, a kick with its rekey, and a purge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_clients_on_two_relays_chat_whisper_kick_and_purge() -> anyhow::Result<()> {
+    use sanctum_client::rand_core::OsRng;
+    use sanctum_client::{EndReason, Event, LeaveReason, RoomLink, RoomSecrets};
+    use sanctum_tests::client::{Command, NativeClient, now_ms};
+
+    let accepted = |alias: &'static str| move |e: &Event| matches!(e, Event::MemberAccepted(i) if i.alias == alias);
+    let message = |text: &'static str, whisper: bool| move |e: &Event| matches!(e, Event::Message { text: t, whisper: w, .. } if t == text && *w == whisper);
+    let redis = RedisServer::start().await?;
+    let (a, b) = two_relays(&redis, |_| {}).await;
+    let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
+    let secrets = RoomSecrets::derive(&link, "velvet orbit cactus thunder quietly")?;
+    let mut alice = NativeClient::start(a.addr, &secrets, "Quokka-Alice", Some("Lighthouse")).await?;
+    alice
+        .expect("alice in the room", |e| matches!(e, Event::Joined { .. }))
+        .await?;
+    let mut bob = NativeClient::start(b.addr, &secrets, "Pangolin-Bob", None).await?;
+    bob.expect("bob accepts alice", accepted("Quokka-Alice")).await?;
+    let mut carol = NativeClient::start(a.addr, &secrets, "Axolotl-Carol", None).await?;
+    carol.expect("carol accepts bob", accepted("Pangolin-Bob")).await?;
+    alice.expect("alice accepts carol", accepted("Axolotl-Carol")).await?;
+    bob.expect("bob accepts carol", accepted("Axolotl-Carol")).await?;
+
+    alice.command(Command::Text("the heron flies at midnight".into()));
+    bob.expect(
+        "bob reads alice across relays",
+        message("the heron flies at midnight", false),
+    )
+    .await?;
+    carol
+        .expect("carol reads alice", message("the heron flies at midnight", false))
+        .await?;
+    let alice_id = alice
+        .member()
+        .ok_or_else(|| anyhow::anyhow!("alice has no member id"))?;
+    bob.command(Command::Whisper(alice_id, "meet me by the old mill".into()));
+    alice
+        .expect("alice reads bob's whisper", message("meet me by the old mill", true))
+        .await?;
+
+    // The kick goes from relay A to carol on relay A and bob on relay B; alice's next generation leaves carol out.
+    let carol_id = carol
+        .member()
+        .ok_or_else(|| anyhow::anyhow!("carol has no member id"))?;
+    alice.command(Command::Kick(carol_id));
+    carol
+        .expect("carol is kicked", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Kicked { .. }
+                }
+            )
+        })
+        .await?;
+    bob.expect(
+        "bob sees carol kicked",
+        |e| matches!(e, Event::MemberLeft { reason: LeaveReason::Kicked { .. }, member, .. } if *member == carol_id),
+    )
+    .await?;
+    alice.command(Command::Text("after the kick".into()));
+    bob.expect("bob reads alice's new generation", message("after the kick", false))
+        .await?;
+    let (carol_events, _) = carol.finished().await;
+    assert!(
+        !carol_events
+            .iter()
+            .any(|e| matches!(e, Event::Message { text, .. } if text == "after the kick"))
+    );
+
+    bob.command(Command::Purge);
+    alice
+        .expect("alice on the other relay sees the purge", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Purged { .. }
+                }
+            )
+        })
+        .await?;
+    let _ = bob.finished().await;
+    let _ = alice.finished().await;
+    let mut late = NativeClient::start(a.addr, &secrets, "Latecomer", None).await?;
+    let refused = late
+        .expect("the purged room is refused", |e| matches!(e, Event::Ended { .. }))
+        .await?;
+    assert!(
+        matches!(
+            refused,
+            Event::Ended {
+                reason: EndReason::Refused { .. }
+            }
+        ),
+        "{refused:?}"
+    );
+    Ok(())
+}
