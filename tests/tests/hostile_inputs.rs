@@ -1433,3 +1433,31 @@ fn the_threat_model_lists_the_same_table() {
         "docs/threat-model.md lists rows the test does not run"
     );
 }
+
+/// The main table again, against a relay whose rooms live in a real Redis shared with a second relay: the
+/// guarantees hold with the backplane too, and the canary room, spread over both relays, is never disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_table_holds_on_a_relay_sharing_rooms_through_redis() {
+    let redis = sanctum_tests::redis_server::RedisServer::start()
+        .await
+        .expect("redis-server starts");
+    let config = Config {
+        redis: Some(redis.url().parse().expect("a Redis URL")),
+        redis_heartbeat: Duration::from_secs(2),
+        ..main_config()
+    };
+    let other = TestRelay::start(config.clone()).await.expect("the second relay starts");
+    let relay = TestRelay::start(config).await.expect("the relay starts");
+    // A member of the other relay in a room of its own, which no row may disturb either.
+    let mut bystander = Canary::start(other.addr, "10.255.255.2")
+        .await
+        .expect("the bystander room starts");
+    let failures = run_table(&relay, main_rows(), 0).await;
+    bystander.check().await.expect("the other relay's room is undisturbed");
+    assert!(
+        failures.is_empty(),
+        "{} rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
