@@ -71,7 +71,13 @@ impl RedisServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(|error| {
+                io::Error::other(format!(
+                    "cannot run {}: {error}; `cargo xtask install` installs Debian's redis-server",
+                    binary().display()
+                ))
+            })?;
         self.child = Some(child);
         let deadline = Instant::now() + START_DEADLINE;
         while Instant::now() < deadline {
