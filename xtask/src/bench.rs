@@ -5,6 +5,7 @@
 //! Every sample and every summary is one JSON line in `bench-results/`; the table at the end gives medians,
 //! spreads and the relay's ratios to the ceiling, and `--quick` fails when anything was lost or reordered.
 
+mod browser;
 mod crypto;
 mod process;
 mod summary;
@@ -135,6 +136,8 @@ struct Options {
     servers: Vec<ServerKind>,
     crypto: bool,
     crypto_only: bool,
+    browser: bool,
+    browser_only: bool,
 }
 
 impl Options {
@@ -147,6 +150,8 @@ impl Options {
             servers: vec![ServerKind::Ceiling, ServerKind::Relay],
             crypto: true,
             crypto_only: false,
+            browser: true,
+            browser_only: false,
         };
         let mut release = None;
         let mut reps = None;
@@ -168,9 +173,12 @@ impl Options {
                 }
                 "--skip-crypto" => options.crypto = false,
                 "--crypto-only" => options.crypto_only = true,
+                "--skip-browser" => options.browser = false,
+                "--browser-only" => options.browser_only = true,
                 other => bail!(
                     "unknown option {other:?} for `cargo xtask bench` \
-                     (--quick, --release, --debug, --reps N, --only SCENARIO[,SCENARIO...], --server relay|ceiling|both, --skip-crypto, --crypto-only)"
+                     (--quick, --release, --debug, --reps N, --only SCENARIO[,SCENARIO...], --server relay|ceiling|both, \
+                     --skip-crypto, --crypto-only, --skip-browser, --browser-only)"
                 ),
             }
         }
@@ -180,6 +188,14 @@ impl Options {
         options.reps = reps.unwrap_or(if options.quick { 1 } else { 3 });
         if options.quick {
             options.crypto = false;
+            options.browser = false;
+        }
+        if options.crypto_only {
+            options.browser = options.browser_only;
+        }
+        if options.browser_only {
+            options.browser = true;
+            options.crypto = options.crypto_only;
         }
         Ok(options)
     }
@@ -213,7 +229,7 @@ pub(crate) fn main(args: Vec<String>) -> Result<()> {
     } else {
         full_scenarios()
     };
-    if options.crypto_only {
+    if options.crypto_only || options.browser_only {
         scenarios.clear();
     }
     if let Some(only) = &options.only {
@@ -278,6 +294,11 @@ pub(crate) fn main(args: Vec<String>) -> Result<()> {
         for line in &lines {
             writeln!(results, "{line}")?;
         }
+    }
+    if options.browser {
+        // At least five runs, whatever --reps says for the relay's points.
+        let line = browser::run(&binaries.relay, options.reps.max(5))?;
+        writeln!(results, "{line}")?;
     }
     writeln!(
         results,
@@ -568,10 +589,14 @@ mod tests {
     #[test]
     fn quick_defaults_to_one_dev_repetition_without_crypto() {
         let quick = Options::parse(&args(&["--quick"])).expect("valid");
-        assert!(quick.quick && !quick.release && !quick.crypto);
+        assert!(quick.quick && !quick.release && !quick.crypto && !quick.browser);
+        let browser = Options::parse(&args(&["--browser-only"])).expect("valid");
+        assert!(browser.browser && !browser.crypto);
+        let crypto = Options::parse(&args(&["--crypto-only"])).expect("valid");
+        assert!(crypto.crypto && !crypto.browser);
         assert_eq!(quick.reps, 1);
         let full = Options::parse(&args(&[])).expect("valid");
-        assert!(!full.quick && full.release && full.crypto);
+        assert!(!full.quick && full.release && full.crypto && full.browser);
         assert_eq!(full.reps, 3);
         let mixed =
             Options::parse(&args(&["--quick", "--release", "--reps", "2", "--server", "relay"])).expect("valid");
