@@ -327,3 +327,47 @@ export async function confirm(page, { input = null } = {}) {
   await page.locator('#confirm-ok').click();
   await dialog.waitFor({ state: 'hidden' });
 }
+
+/** A free TCP port on 127.0.0.1, for a server that takes its port on the command line. */
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a memory-only `redis-server` of the test's own (REDIS_SERVER, or Debian's) on a free port, and resolves
+ * once it accepts connections; `stop` kills it by its process id.
+ */
+export async function startRedis() {
+  const port = await freePort();
+  const child = spawn(
+    process.env.REDIS_SERVER ?? '/usr/bin/redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('redis-server did not start');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}/`,
+    stop() {
+      child.kill('SIGKILL');
+    },
+  };
+}

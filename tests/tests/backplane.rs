@@ -432,19 +432,16 @@ async fn a_lost_redis_closes_room_connections_and_refuses_joins_until_it_is_back
     ));
 }
 
-/// The relay binary, built if this test run has not built it yet.
+/// The relay binary beside this test's own, built (a no-op when it is up to date) so that it is never stale.
 fn relay_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-    let binary = dir.join("sanctum-relay");
-    if !binary.is_file() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "sanctum-relay", "--bin", "sanctum-relay"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build of the relay binary");
-    }
-    binary
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-p", "sanctum-relay", "--bin", "sanctum-relay"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build of the relay binary");
+    dir.join("sanctum-relay")
 }
 
 /// A relay process, killed when dropped, so that a failing test leaves none behind.
