@@ -408,15 +408,17 @@ async fn set_up_room(
     permits: Arc<Semaphore>,
 ) -> Result<Vec<(MemberId, Socket)>, SetupError> {
     let keys = RoomKeys::random();
+    // Several comma-separated URLs (relays sharing rooms through Redis) take the room's members in turn.
+    let urls: Vec<String> = url.split(',').map(str::to_owned).collect();
     let creator = {
         let _permit = permits.acquire().await.map_err(|_| SetupError::Closed)?;
-        let (mut socket, _welcome) = member::connect(&url).await?;
+        let (mut socket, _welcome) = member::connect(&urls[0]).await?;
         let id = member::create(&mut socket, &keys).await?;
         (id, socket)
     };
     let mut joins = JoinSet::new();
-    for _ in 1..members {
-        let url = url.clone();
+    for index in 1..members {
+        let url = urls[index % urls.len()].clone();
         let keys = keys.clone();
         let permits = Arc::clone(&permits);
         joins.spawn(async move {

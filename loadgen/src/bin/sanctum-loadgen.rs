@@ -34,7 +34,7 @@ enum Control {
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The server's WebSocket URL.
+    /// The server's WebSocket URL; several, comma-separated, take each room's members in turn.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
     /// Rooms to create.
