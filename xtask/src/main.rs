@@ -5,6 +5,7 @@ mod fuzz;
 mod install;
 mod manifest;
 mod relay;
+mod reproducible;
 mod shell;
 mod soak;
 mod suite;

@@ -10,18 +10,19 @@ use anyhow::{Result, bail};
 use crate::{
     NotBuiltYet, bench,
     install::{self, Browser},
-    relay,
+    relay, reproducible,
     shell::{cargo, command, find_program, human, root, run},
     web,
 };
 
 /// The steps in the order they run; `--only` takes one of these names.
-pub(crate) const STEPS: [&str; 9] = [
+pub(crate) const STEPS: [&str; 10] = [
     "install",
     "fmt",
     "clippy",
     "test",
     "build-web",
+    "reproducible",
     "typecheck",
     "relay",
     "browser",
@@ -33,6 +34,7 @@ pub(crate) const STEPS: [&str; 9] = [
 pub(crate) struct Options {
     pub(crate) skip_browser: bool,
     pub(crate) skip_bench: bool,
+    pub(crate) skip_reproducible: bool,
     pub(crate) only: Option<String>,
 }
 
@@ -44,6 +46,7 @@ impl Options {
             match arg.as_str() {
                 "--skip-browser" => options.skip_browser = true,
                 "--skip-bench" => options.skip_bench = true,
+                "--skip-reproducible" => options.skip_reproducible = true,
                 "--only" => {
                     let Some(step) = args.next() else {
                         bail!("--only needs a step name: {}", STEPS.join(", "))
@@ -54,7 +57,7 @@ impl Options {
                     options.only = Some(step.clone());
                 }
                 other => bail!(
-                    "unknown option {other:?} for `cargo xtask test` (--skip-browser, --skip-bench, --only <step>)"
+                    "unknown option {other:?} for `cargo xtask test` (--skip-browser, --skip-bench, --skip-reproducible, --only <step>)"
                 ),
             }
         }
@@ -122,6 +125,9 @@ fn step(name: &str, options: &Options) -> Result<Outcome> {
         // --no-fail-fast runs every test binary, so one run shows every failure rather than the first.
         "test" => run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?,
         "build-web" => web::build_web()?,
+        // A second clean build of both wasm modules: minutes on a cold cache, so a developer may skip it.
+        "reproducible" if options.skip_reproducible => return Ok(Outcome::Skipped("--skip-reproducible".into())),
+        "reproducible" => reproducible::check()?,
         "typecheck" => typecheck()?,
         "relay" => {
             relay::build_for_tests()?;

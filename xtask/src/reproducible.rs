@@ -1,0 +1,81 @@
+//! `cargo xtask test --only reproducible`: a second, clean `build-web` from a copy of the checkout in another
+//! directory, with its own target directory, gives the same `web/manifest.json`, so every served file is the same.
+//!
+//! Cargo names workspace sources by relative paths and the lockfile fixes every dependency, so the wasm modules depend
+//! neither on where the checkout lives nor on where its target directory is. Dependencies' sources under `CARGO_HOME`
+//! are named by absolute paths, so builds on other machines match only with the same `CARGO_HOME` and toolchain
+//! (`docs/threat-model.md`).
+
+use std::fs;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::manifest::MANIFEST;
+use crate::shell::{command, human, output, root, run};
+
+/// Builds the web app again from a copy of the tracked files and compares its manifest with the checkout's.
+pub(crate) fn check() -> Result<()> {
+    let first = root().join("web").join(MANIFEST);
+    if !first.is_file() {
+        bail!("{} is missing: run the build-web step first", first.display());
+    }
+    let scratch = std::env::temp_dir().join(format!("sanctum-reproducible-{}", std::process::id()));
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    }
+    let copy = scratch.join("another-checkout");
+    let result =
+        build_copy(&copy, &scratch.join("target")).and_then(|()| compare(&first, &copy.join("web").join(MANIFEST)));
+    let _ = fs::remove_dir_all(&scratch);
+    result
+}
+
+fn build_copy(copy: &Path, target: &Path) -> Result<()> {
+    let tracked = output(command("git").args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]))?;
+    for file in tracked.split('\0').filter(|f| !f.is_empty()) {
+        let from = root().join(file);
+        // The tracked and the new files as they are in the work tree; a deleted one is absent from the copy.
+        if !from.is_file() {
+            continue;
+        }
+        let to = copy.join(file);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
+    }
+    // The vendored files come from the npm lockfile's packages, which `install` put in node_modules.
+    std::os::unix::fs::symlink(root().join("node_modules"), copy.join("node_modules"))?;
+    let started = Instant::now();
+    let mut build = command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build
+        .current_dir(copy)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .args(["run", "-q", "--locked", "-p", "xtask", "--", "build-web"]);
+    run(&mut build)?;
+    println!(
+        "reproducible: the second build in {} took {}",
+        copy.display(),
+        human(started.elapsed())
+    );
+    Ok(())
+}
+
+fn compare(first: &Path, second: &Path) -> Result<()> {
+    let a = fs::read_to_string(first).with_context(|| format!("reading {}", first.display()))?;
+    let b = fs::read_to_string(second).with_context(|| format!("reading {}", second.display()))?;
+    if a != b {
+        let differ: Vec<&str> = a
+            .lines()
+            .zip(b.lines())
+            .filter(|(x, y)| x != y)
+            .map(|(x, _)| x.trim())
+            .collect();
+        bail!("the web app is not reproducible: these manifest lines differ between the two builds: {differ:?}");
+    }
+    println!("reproducible: both builds serve the same files (the same {MANIFEST})");
+    Ok(())
+}
