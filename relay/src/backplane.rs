@@ -561,12 +561,7 @@ impl Backplane {
             keys.hex.clone().into_bytes(),
             self.relay_rooms_ttl().into_bytes(),
         ];
-        let script_keys = vec![
-            keys.room.clone(),
-            keys.members.clone(),
-            keys.events.clone(),
-            scripts::relay_rooms_key(&link.relay),
-        ];
+        let script_keys = admission_keys(&keys, &link.relay);
         let member = self
             .admit(
                 link,
@@ -633,12 +628,7 @@ impl Backplane {
             keys.hex.clone().into_bytes(),
             self.relay_rooms_ttl().into_bytes(),
         ];
-        let script_keys = vec![
-            keys.room.clone(),
-            keys.members.clone(),
-            keys.events.clone(),
-            scripts::relay_rooms_key(&link.relay),
-        ];
+        let script_keys = admission_keys(&keys, &link.relay);
         let member = self
             .admit(
                 link,
@@ -810,6 +800,16 @@ impl Membership {
         enqueue(&link, self.backplane.leave_op(&self.keys, self.member, reason));
         self.backplane.settle(state, self.key, effects);
     }
+}
+
+/// The keys the create and admission scripts touch: the room's three and relay `relay`'s list of rooms.
+fn admission_keys(keys: &RoomKeys, relay: &str) -> Vec<String> {
+    vec![
+        keys.room.clone(),
+        keys.members.clone(),
+        keys.events.clone(),
+        scripts::relay_rooms_key(relay),
+    ]
 }
 
 /// The command that runs `script` with `keys` and `args`.
