@@ -111,7 +111,7 @@ pub fn new_link(lifetime_secs: u32, now_ms: f64) -> Result<String> {
     Ok(link.to_fragment().to_string())
 }
 
-/// The relay's first frame as `{v, max_frame, max_lifetime, max_members, max_frames_per_second}`, or null when
+/// The relay's first frame as `{v, max_frame, max_lifetime, max_members, max_frames_per_second, frame_burst}`, or null when
 /// `text` is not a `welcome` frame.
 #[wasm_bindgen]
 pub fn parse_welcome(text: &str) -> JsValue {
@@ -122,6 +122,7 @@ pub fn parse_welcome(text: &str) -> JsValue {
             .set("max_lifetime", welcome.max_lifetime)
             .set("max_members", welcome.max_members)
             .set("max_frames_per_second", welcome.max_frames_per_second)
+            .set("frame_burst", welcome.frame_burst)
             .done(),
         _ => JsValue::NULL,
     }

@@ -69,6 +69,7 @@ async fn serve(stream: TcpStream, rooms: Rooms) {
         max_lifetime: LIFETIME_SECS,
         max_members: u32::MAX,
         max_frames_per_second: u32::MAX,
+        frame_burst: u32::MAX,
     });
     if sink.send(Message::text(welcome.encode())).await.is_err() {
         return;

@@ -92,6 +92,10 @@ pub struct Welcome {
     pub max_members: u32,
     /// Frames per second a connection may send on average.
     pub max_frames_per_second: u32,
+    /// Frames a connection may send at once above that average: the depth of the relay's token bucket.
+    /// Absent (0) from a relay that predates it; clients then assume no burst beyond one frame.
+    #[serde(default)]
+    pub frame_burst: u32,
 }
 
 /// A frame from the relay to a client.
@@ -243,6 +247,21 @@ mod tests {
                 reason: LeftReason::Kicked
             })
         );
+    }
+
+    #[test]
+    fn welcome_announces_the_burst_and_reads_an_older_relay_without_it() {
+        let now = r#"{"type":"welcome","v":1,"max_frame":262144,"max_lifetime":3600,"max_members":50,"max_frames_per_second":20,"frame_burst":60}"#;
+        let Ok(RelayFrame::Welcome(welcome)) = RelayFrame::decode(now) else {
+            panic!("a welcome with frame_burst decodes");
+        };
+        assert_eq!((welcome.max_frames_per_second, welcome.frame_burst), (20, 60));
+        assert_eq!(RelayFrame::Welcome(welcome).encode(), now);
+        let older = r#"{"type":"welcome","v":1,"max_frame":262144,"max_lifetime":3600,"max_members":50,"max_frames_per_second":20}"#;
+        assert!(matches!(
+            RelayFrame::decode(older),
+            Ok(RelayFrame::Welcome(Welcome { frame_burst: 0, .. }))
+        ));
     }
 
     #[test]

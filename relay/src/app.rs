@@ -56,6 +56,7 @@ impl App {
             max_lifetime: config.max_lifetime,
             max_members: config.max_members,
             max_frames_per_second: config.frames_per_second,
+            frame_burst: config.frame_burst,
         });
         // `validate` has checked the name; the fallback only keeps this constructor total.
         let forwarded_header = HeaderName::try_from(config.forwarded_header.as_str())
