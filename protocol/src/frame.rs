@@ -55,6 +55,24 @@ pub enum ClientFrame {
     Purge,
     /// Leave the room.
     Leave,
+    /// Ask whether a room id is live, gone or unknown, before asking a person for the password.
+    /// The relay learns nothing a `join` would not tell it: the id, from the same connection.
+    Peek {
+        /// The room's id.
+        room: RoomId,
+    },
+}
+
+/// What the relay knows of a room id, in answer to `peek`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomState {
+    /// The room lives: a `join` with the right token gets in.
+    Live,
+    /// The room was purged (or is being ended); its id stays dead until the room's original expiry.
+    Gone,
+    /// The relay holds no such room: never created here, expired, or forgotten by a restart.
+    Unknown,
 }
 
 /// Why a member is no longer in the room.
@@ -163,6 +181,11 @@ pub enum RelayFrame {
         /// Why.
         reason: PurgeReason,
     },
+    /// The answer to `peek`.
+    RoomStatus {
+        /// What the relay knows of the room id.
+        state: RoomState,
+    },
     /// A frame was refused.
     Error {
         /// The stable code.
@@ -262,6 +285,25 @@ mod tests {
             RelayFrame::decode(older),
             Ok(RelayFrame::Welcome(Welcome { frame_burst: 0, .. }))
         ));
+    }
+
+    #[test]
+    fn peek_and_its_answer_round_trip() {
+        let peek = r#"{"type":"peek","room":"AAECAwQFBgcICQoLDA0ODw"}"#;
+        let Ok(ClientFrame::Peek { room }) = ClientFrame::decode(peek) else {
+            panic!("peek decodes");
+        };
+        assert_eq!(ClientFrame::Peek { room }.encode(), peek);
+        for (state, text) in [
+            (RoomState::Live, r#"{"type":"room_status","state":"live"}"#),
+            (RoomState::Gone, r#"{"type":"room_status","state":"gone"}"#),
+            (RoomState::Unknown, r#"{"type":"room_status","state":"unknown"}"#),
+        ] {
+            assert_eq!(RelayFrame::RoomStatus { state }.encode(), text);
+            assert_eq!(RelayFrame::decode(text), Ok(RelayFrame::RoomStatus { state }));
+        }
+        assert!(ClientFrame::decode(r#"{"type":"peek"}"#).is_err());
+        assert!(RelayFrame::decode(r#"{"type":"room_status","state":"maybe"}"#).is_err());
     }
 
     #[test]

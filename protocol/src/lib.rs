@@ -14,7 +14,7 @@ mod limits;
 
 pub use bytes::{AuthToken, Descriptor, Payload, RoomId, Verifier};
 pub use code::{CloseCode, ErrorCode};
-pub use frame::{ClientFrame, DecodeError, LeftReason, MemberId, PurgeReason, RelayFrame, Welcome};
+pub use frame::{ClientFrame, DecodeError, LeftReason, MemberId, PurgeReason, RelayFrame, RoomState, Welcome};
 pub use limits::{
     AUTH_TOKEN_LEN, MAX_DESCRIPTOR_LEN, MAX_PAYLOAD_LEN, MIN_FRAME_LIMIT, PROTOCOL_VERSION, ROOM_ID_LEN, VERIFIER_LEN,
 };

@@ -27,7 +27,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
 use sanctum_protocol::{
     AuthToken, CloseCode, Descriptor, LeftReason, MemberId, Payload, PurgeReason, ROOM_ID_LEN, RelayFrame, RoomId,
-    Verifier,
+    RoomState, Verifier,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -580,6 +580,30 @@ impl Backplane {
     }
 
     /// Joins room `id` with `token`, compared here in constant time with the stored verifier.
+    /// What Redis holds of room `id`, for `peek`: its state field, read as `join` reads it, and nothing else.
+    pub(crate) async fn state_of(&self, id: &RoomId) -> Result<RoomState, Refusal> {
+        let mut link = self.link()?;
+        let keys = RoomKeys::new(id.as_bytes());
+        let state: Result<Result<Option<Vec<u8>>, RedisError>, _> = timeout(
+            COMMAND_TIMEOUT,
+            redis::cmd("HGET")
+                .arg(&keys.room)
+                .arg("s")
+                .query_async(&mut link.commands),
+        )
+        .await;
+        match state {
+            Ok(Ok(None)) => Ok(RoomState::Unknown),
+            Ok(Ok(Some(s))) if s == b"live" => Ok(RoomState::Live),
+            Ok(Ok(Some(_))) => Ok(RoomState::Gone),
+            Ok(Err(e)) if !is_lost(&e) => Err(Refusal::Unavailable),
+            _ => {
+                self.fail(&link.relay);
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
     pub(crate) async fn join(&self, id: &RoomId, token: &AuthToken, outbox: &Outbox) -> Result<Membership, Refusal> {
         let mut link = self.link()?;
         let key = *id.as_bytes();

@@ -14,7 +14,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use sanctum_protocol::{AuthToken, ClientFrame, CloseCode, Descriptor, LeftReason, PROTOCOL_VERSION, RoomId, Verifier};
+use sanctum_protocol::{
+    AuthToken, ClientFrame, CloseCode, Descriptor, LeftReason, PROTOCOL_VERSION, RelayFrame, RoomId, RoomState,
+    Verifier,
+};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::CloseFrame;
@@ -275,6 +278,7 @@ impl Connection<'_> {
                 tracing::debug!("room purged");
             }),
             ClientFrame::Leave => self.leave(),
+            ClientFrame::Peek { room } => self.peek(&room).await,
         };
         if let Err(refusal) = result {
             self.refuse(refusal);
@@ -345,6 +349,27 @@ impl Connection<'_> {
         }
     }
 
+    /// Says whether a room id is live, gone or unknown. It is limited like a join, and an unknown id counts as a
+    /// failed join: a peek is no cheaper a way to guess room ids than a join with any token.
+    async fn peek(&mut self, room: &RoomId) -> Result<(), Refusal> {
+        if self.membership.is_some() {
+            return Err(Refusal::AlreadyInRoom);
+        }
+        let now = Instant::now();
+        if self.failed_joins >= self.app.config.failed_joins_per_connection
+            || !self.app.limits.may_join(self.address, now)
+        {
+            return Err(Refusal::RateLimited);
+        }
+        let state = self.app.registry.state_of(room).await?;
+        if state == RoomState::Unknown {
+            self.failed_joins += 1;
+            self.app.limits.record_failed_join(self.address, now);
+        }
+        let _ = self.outbox.send(&RelayFrame::RoomStatus { state });
+        Ok(())
+    }
+
     fn leave(&mut self) -> Result<(), Refusal> {
         let membership = self.membership.take().ok_or(Refusal::NotInRoom)?;
         membership.leave(LeftReason::Left);
@@ -363,6 +388,7 @@ fn kind(frame: &ClientFrame) -> &'static str {
         ClientFrame::Kick { .. } => "kick",
         ClientFrame::Purge => "purge",
         ClientFrame::Leave => "leave",
+        ClientFrame::Peek { .. } => "peek",
     }
 }
 

@@ -10,7 +10,7 @@ pub(crate) mod memory;
 
 use std::sync::Arc;
 
-use sanctum_protocol::{AuthToken, Descriptor, LeftReason, MemberId, Payload, RoomId, Verifier};
+use sanctum_protocol::{AuthToken, Descriptor, LeftReason, MemberId, Payload, RoomId, RoomState, Verifier};
 use tokio_util::sync::CancellationToken;
 
 use crate::backplane::{self, Backplane};
@@ -70,6 +70,14 @@ impl Registry {
             Self::Redis(backplane) => Box::pin(backplane.create(id, verifier, lifetime, descriptor, outbox))
                 .await
                 .map(Membership::Redis),
+        }
+    }
+
+    /// Whether room `id` is live, gone or unknown, for `peek`.
+    pub(crate) async fn state_of(&self, id: &RoomId) -> Result<RoomState, Refusal> {
+        match self {
+            Self::Memory(registry) => Ok(registry.state_of(id)),
+            Self::Redis(backplane) => Box::pin(backplane.state_of(id)).await,
         }
     }
 

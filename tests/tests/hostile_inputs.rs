@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use sanctum_protocol::{
-    ClientFrame, CloseCode, ErrorCode, MAX_DESCRIPTOR_LEN, MAX_PAYLOAD_LEN, PROTOCOL_VERSION, RelayFrame,
+    ClientFrame, CloseCode, ErrorCode, MAX_DESCRIPTOR_LEN, MAX_PAYLOAD_LEN, PROTOCOL_VERSION, RelayFrame, RoomState,
 };
 use sanctum_relay::Config;
 use sanctum_tests::raw_ws::{self, Event, Options, RawWs, UpgradeError, opcode};
@@ -856,6 +856,62 @@ fn main_rows() -> Vec<Case> {
                 join(&mut member, &keys).await?;
                 purge(&mut owner).await?;
                 Ok(Then(BadToken, RateLimited))
+            },
+        ),
+        case(
+            "peek_unknown_rooms",
+            "1,000 `peek`s at unknown room ids from one address, then a peek and a join by a real member from another",
+            PastLimit(RateLimited),
+            |ctx| async move {
+                let (mut owner, keys) = own_room(&ctx, 0).await?;
+                let (mut unknown, mut rate_limited) = (0u32, 0u32);
+                for _ in 0..100 {
+                    let mut ws = ctx.connect(1).await?;
+                    for _ in 0..10 {
+                        ws.send(&ClientFrame::Peek {
+                            room: RoomKeys::fresh().room,
+                        })
+                        .await?;
+                    }
+                    for _ in 0..10 {
+                        match ws.next().await? {
+                            Event::Frame(RelayFrame::RoomStatus {
+                                state: RoomState::Unknown,
+                            }) => unknown += 1,
+                            Event::Frame(RelayFrame::Error { code: RateLimited, .. }) => rate_limited += 1,
+                            Event::Ping => {}
+                            other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+                        }
+                    }
+                }
+                assert_eq!(unknown + rate_limited, 1000);
+                // An unknown id counts as a failed join: peeking is no cheaper a way to guess room ids than joining.
+                assert!(
+                    unknown <= sanctum_relay::Config::default().failed_joins_per_address + 8,
+                    "{unknown} peeks were answered; the address should have been slowed after {}",
+                    sanctum_relay::Config::default().failed_joins_per_address
+                );
+                // The room's real members are not slowed by it: they still see it live, and get in.
+                let mut member = ctx.connect(2).await?;
+                member
+                    .send(&ClientFrame::Peek {
+                        room: keys.room.clone(),
+                    })
+                    .await?;
+                let seen = loop {
+                    match member.next().await? {
+                        Event::Ping => continue,
+                        other => break other,
+                    }
+                };
+                join(&mut member, &keys).await?;
+                purge(&mut owner).await?;
+                Ok(match seen {
+                    Event::Frame(RelayFrame::RoomStatus { state: RoomState::Live }) if rate_limited > 0 => {
+                        PastLimit(RateLimited)
+                    }
+                    _ => StillOpen,
+                })
             },
         ),
         case(

@@ -217,6 +217,8 @@ impl Room {
                     self.remove(from, LeftReason::Left);
                 }
             }
+            // The core never peeks: the app asks before a session exists.
+            ClientFrame::Peek { .. } => {}
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sanctum_protocol::{
-    AuthToken, Descriptor, LeftReason, MemberId, Payload, PurgeReason, ROOM_ID_LEN, RoomId, Verifier,
+    AuthToken, Descriptor, LeftReason, MemberId, Payload, PurgeReason, ROOM_ID_LEN, RoomId, RoomState, Verifier,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -187,6 +187,20 @@ impl Registry {
     }
 
     /// Joins room `id` with `token`.
+    /// What the relay knows of room `id`, for `peek`: the same three answers a `join` could get, without a token.
+    pub(crate) fn state_of(&self, id: &RoomId) -> RoomState {
+        let room = match self.state().rooms.get(id.as_bytes()) {
+            None => return RoomState::Unknown,
+            Some(Entry::Tombstone { .. }) => return RoomState::Gone,
+            Some(Entry::Live { room, .. }) => room.clone(),
+        };
+        if lock(&room).is_dead() {
+            RoomState::Gone
+        } else {
+            RoomState::Live
+        }
+    }
+
     pub(crate) fn join(&self, id: &RoomId, token: &AuthToken, outbox: &Outbox) -> Result<Membership, Refusal> {
         let key = *id.as_bytes();
         let room = match self.state().rooms.get(&key) {
