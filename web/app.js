@@ -4,7 +4,8 @@ import { loadConfig } from './config.js';
 import { RoomSession } from './session.js';
 import * as view from './view.js';
 import * as storage from './storage.js';
-import { explain, say as words, ended as endedWords, ui } from './strings.js';
+import { explain, say as words, ended as endedWords, notify as notifyWords, ui } from './strings.js';
+import * as notify from './notify.js';
 import { parseCommand } from './commands.js';
 import { showManifestDigest } from './manifest.js';
 import { ErrorCode, Event, FailureCode } from './codes.js';
@@ -14,6 +15,7 @@ import * as strength from './strength.js';
 /** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const ALIAS = /^[^\s]{1,32}$/u;
+
 
 /**
  * A member as the view shows it.
@@ -37,6 +39,14 @@ const state = {
   roomName: '',
   whisperTo: null,
   blobUrls: [],
+  /** Completed attachments whose bytes this tab still holds, oldest first, bounded by config.keptAttachmentBytes. */
+  /** @type {Array<{url: string, size: number, article: HTMLElement, name: string}>} */
+  kept: [],
+  keptBytes: 0,
+  /** The uploads under way by the page's id, for their progress and Cancel. */
+  /** @type {Map<number, {update: (bytes: number) => void, end: (why?: string | null) => void}>} */
+  transfers: new Map(),
+  nextUpload: 1,
   keep: true,
   progressTimer: null,
   maxAttachment: 0,
@@ -118,10 +128,9 @@ function newSession() {
 
 function renderClock() {
   const expiresAt = state.self ? state.session?.expiresAt : null;
-  if (!expiresAt) {
-    view.setClock(ui.clockTime, new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
-    return;
-  }
+  // Outside a room there is nothing to count down: the clock is hidden rather than showing the time of day.
+  $('clock').closest('.fact').hidden = !expiresAt;
+  if (!expiresAt) return;
   const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
   const minutes = Math.floor(left / 60);
   const seconds = String(left % 60).padStart(2, '0');
@@ -192,6 +201,12 @@ function wireStaticControls() {
   $('gone-home').addEventListener('click', startOver);
   $('error-home').addEventListener('click', startOver);
   $('share-button').addEventListener('click', () => view.openShareDialog(state.link, copyLink));
+  $('notify-button').hidden = !notify.notificationsSupported();
+  $('notify-button').addEventListener('click', toggleNotifications);
+  $('expiry-banner-close').addEventListener('click', () => {
+    view.setExpiryBanner(null);
+    $('message').focus();
+  });
   $('members-toggle').addEventListener('click', () => {
     const panel = $('members-panel');
     // On a wide screen the list is always shown beside the chat: the button takes the reader there.
@@ -204,11 +219,9 @@ function wireStaticControls() {
     panel.classList.toggle('open', open);
     $('members-toggle').setAttribute('aria-expanded', String(open));
   });
-  $('members-panel').addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && $('members-panel').classList.contains('open')) {
-      $('members-panel').classList.remove('open');
-      $('members-toggle').setAttribute('aria-expanded', 'false');
-      $('members-toggle').focus();
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && $('members-panel').classList.contains('open') && !document.querySelector('dialog[open]')) {
+      closeMembersPanel({ focusToggle: true });
     }
   });
   $('leave-button').addEventListener('click', () => confirmLeave(''));
@@ -218,13 +231,26 @@ function wireStaticControls() {
     submitComposer();
   });
   $('message').addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    // On a touch screen Enter makes a new line, as in the chats people use there; the Send button sends.
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !touchScreen()) {
       event.preventDefault();
       submitComposer();
     }
+    if (event.key === 'Escape' && state.whisperTo) {
+      event.preventDefault();
+      setWhisper(null);
+    }
   });
+  // A tap in the composer or anywhere outside the members panel closes it where it covers the chat.
+  document.addEventListener('pointerdown', (event) => {
+    const target = /** @type {Node} */ (event.target);
+    if ($('members-panel').contains(target) || $('members-toggle').contains(target)) return;
+    closeMembersPanel({ focusToggle: false });
+  });
+  $('message').addEventListener('focus', () => closeMembersPanel({ focusToggle: false }));
   $('message').addEventListener('input', autoGrow);
   $('composer-target-clear').addEventListener('click', () => setWhisper(null));
+  $('attach-button').addEventListener('click', () => $('file-input').click());
   $('file-input').addEventListener('change', () => {
     sendFiles(Array.from($('file-input').files ?? []));
     $('file-input').value = '';
@@ -237,10 +263,25 @@ function wireStaticControls() {
     }
   });
   wireDrop();
+  view.wireNewBelow();
   window.addEventListener('popstate', onHistory);
   window.addEventListener('pageshow', (event) => {
     if (event.persisted && !state.self && storage.sessionEnded()) view.showScreen('ended');
   });
+}
+
+/** Whether the main pointer is a finger: Enter then makes a new line instead of sending. */
+const touchScreen = () => matchMedia('(pointer: coarse)').matches;
+
+/**
+ * Closes the members panel where it covers the chat (a narrow screen); on a wide screen it is always shown.
+ * @param {{focusToggle: boolean}} options whether focus goes back to the button that opened it (after Escape)
+ */
+function closeMembersPanel({ focusToggle }) {
+  if (!$('members-panel').classList.contains('open')) return;
+  $('members-panel').classList.remove('open');
+  $('members-toggle').setAttribute('aria-expanded', 'false');
+  if (focusToggle) $('members-toggle').focus();
 }
 
 function autoGrow() {
@@ -383,16 +424,25 @@ async function openJoin(link) {
   state.link = link;
   view.setFieldError('join-error', '');
   $('join-expiry').textContent = '';
-  view.showScreen('join');
-  $('join-alias').focus();
+  let expiresAt;
   try {
-    const { expiresAt } = await state.session.checkLink(link);
-    $('join-expiry').textContent = ui.linkEndsAt(new Date(expiresAt).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }));
+    ({ expiresAt } = await state.session.checkLink(link));
   } catch (error) {
+    view.showScreen('join');
     view.setFieldError('join-error', explain(error.code, error.message));
     $('join-submit').disabled = error.code === 'link_invalid' || error.code === 'link_expired';
     return;
   }
+  // A link whose room the relay says is purged or unknown leads straight to "this room is gone", before any password.
+  const room = await state.session.peek(link).catch(() => null);
+  if (room === 'gone' || room === 'unknown') {
+    state.link = null;
+    showGone(room === 'gone' ? endedWords.goneOnReload : endedWords.unknownRoom);
+    return;
+  }
+  view.showScreen('join');
+  $('join-alias').focus();
+  $('join-expiry').textContent = ui.linkEndsAt(new Date(expiresAt).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }));
   $('join-submit').disabled = false;
 }
 
@@ -455,6 +505,8 @@ let workStep = 'derive';
 let workFrom = 'home';
 
 function startWork(kind) {
+  // The chat's Markdown formatter loads while the password is stretched, off the join path's budget.
+  view.loadFormatting().catch(() => {});
   workFrom = kind === 'create' ? 'create' : kind === 'join' ? 'join' : 'home';
   workStarted = performance.now();
   workStep = kind === 'resume' ? 'connect' : 'derive';
@@ -491,10 +543,12 @@ function cancelWork() {
 
 /** @param {Entered} result */
 function onEntered(result) {
+  view.loadFormatting().catch(() => {});
   state.self = result.self;
   state.link = result.link ?? state.link;
   state.roomName = result.room.name || ui.defaultRoomName;
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
+  showAttachmentLimit();
   state.shownWarnings.clear();
   state.known.clear();
   if (state.keep) {
@@ -508,7 +562,7 @@ function onEntered(result) {
   view.clearLog();
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
   $('chat-title').textContent = state.roomName;
-  document.title = `${state.roomName} · Sanctum`;
+  notify.setTitle(`${state.roomName} · ${ui.appName}`);
   onMembers({ self: result.self, members: result.members });
   view.setRelayStatus(ui.connected);
   renderClock();
@@ -583,11 +637,12 @@ function setWhisper(member) {
 /** @param {import('./events.js').Message} event */
 function onMessage({ from, alias, text, sent_at: time, whisper }) {
   view.appendMessage({ from: sender(from, alias), mine: false, whisper, to: whisper ? selfView() : null, text, time });
+  notify.noteMessage();
 }
 
 /** @param {import('./events.js').Attachment} event */
 async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whisper }) {
-  const url = await view.appendAttachment({
+  const shown = await view.appendAttachment({
     from: sender(from, alias),
     mine: false,
     whisper,
@@ -597,7 +652,27 @@ async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whi
     bytes,
     time,
   });
+  keepAttachment(shown, name, bytes.byteLength);
+  notify.noteMessage();
+}
+
+/**
+ * Counts a shown attachment's bytes against the configured bound and releases the oldest beyond it.
+ * @param {{url: string, article: HTMLElement}} shown
+ * @param {string} name
+ * @param {number} size
+ */
+function keepAttachment({ url, article }, name, size) {
   state.blobUrls.push(url);
+  state.kept.push({ url, size, article, name });
+  state.keptBytes += size;
+  while (state.keptBytes > state.config.keptAttachmentBytes && state.kept.length > 1) {
+    const oldest = /** @type {{url: string, size: number, article: HTMLElement, name: string}} */ (state.kept.shift());
+    state.keptBytes -= oldest.size;
+    URL.revokeObjectURL(oldest.url);
+    state.blobUrls = state.blobUrls.filter((kept) => kept !== oldest.url);
+    view.releaseAttachment(oldest.article, ui.attachmentReleased(oldest.name, view.formatSize(oldest.size)));
+  }
 }
 
 /** @param {import('./events.js').MemberAccepted} info */
@@ -645,10 +720,20 @@ function onRelayError({ code, message }) {
 /** @param {import('./events.js').Expiring} event */
 function onExpiring({ seconds }) {
   view.appendNotice(words.expiring(seconds), 'warn');
+  view.setExpiryBanner(words.expiring(seconds));
+  notify.noteRoom(notifyWords.expiring(seconds));
 }
 
-function onSendProgress({ sent, total, name }) {
-  view.setComposerStatus(sent >= total ? '' : ui.sendingPercent(name, Math.round((sent / total) * 100)));
+async function toggleNotifications() {
+  const on = await notify.toggleNotifications();
+  view.setNotifyButton(on, on ? notifyWords.turnOff : notifyWords.turnOn);
+  const blocked = !on && typeof Notification === 'function' && Notification.permission === 'denied';
+  view.setComposerStatus(blocked ? notifyWords.blocked : on ? notifyWords.on : notifyWords.off);
+}
+
+/** @param {import('./events.js').SendProgress} event */
+function onSendProgress({ id, bytes }) {
+  state.transfers.get(id)?.update(bytes);
 }
 
 function onReconnecting() {
@@ -696,6 +781,8 @@ function onEnded({ reason }) {
   wipeEverything();
   state.session = newSession();
   showGone(text, title);
+  notify.setTitle(notifyWords.endedTitle);
+  notify.noteRoom(notifyWords.ended);
 }
 
 /**
@@ -722,6 +809,9 @@ function wipeEverything({ ended = false } = {}) {
   view.clearLog();
   for (const url of state.blobUrls) URL.revokeObjectURL(url);
   state.blobUrls = [];
+  state.kept = [];
+  state.keptBytes = 0;
+  state.transfers.clear();
   state.self = null;
   state.members = [];
   state.known.clear();
@@ -731,16 +821,19 @@ function wipeEverything({ ended = false } = {}) {
   view.renderMembers([], { onWhisper() {}, onKick() {} });
   view.setFacts({});
   view.setBanner(null);
+  view.setExpiryBanner(null);
   view.setComposerStatus('');
   view.setRelayStatus('');
   $('message').value = '';
-  document.title = ui.appName;
+  notify.clearUnread();
+  notify.setTitle(ui.appName);
   storage.wipe({ ended });
   renderClock();
 }
 
 function startOver() {
   storage.clearEnded();
+  notify.setTitle(ui.appName);
   view.showScreen('home');
 }
 
@@ -893,19 +986,37 @@ async function sendFiles(files) {
     }
     // A file dropped while whispering is whispered: sealed to that member only.
     const to = state.whisperTo;
+    const id = state.nextUpload++;
+    /** @type {{url: string, article: HTMLElement, transfer: any} | null} */
+    let shown = null;
     try {
       const bytes = await file.arrayBuffer();
-      view.setComposerStatus(ui.sending(file.name));
-      const sending = state.session.attach(file.name, file.type, bytes, to?.id ?? null);
-      const own = { from: selfView(), mine: true, whisper: Boolean(to), to, name: file.name, type: file.type, bytes, time: Date.now() };
-      state.blobUrls.push(await view.appendAttachment(own));
+      const sending = state.session.attach(file.name, file.type, bytes, to?.id ?? null, id);
+      const own = {
+        from: selfView(), mine: true, whisper: Boolean(to), to, name: file.name, type: file.type, bytes, time: Date.now(),
+        onCancel: () => state.session.cancelUpload(id).catch(() => {}),
+      };
+      shown = await view.appendAttachment(own);
+      if (shown.transfer) state.transfers.set(id, shown.transfer);
       await sending;
-      view.setComposerStatus('');
+      shown.transfer?.end();
+      keepAttachment(shown, file.name, bytes.byteLength);
     } catch (error) {
-      view.setComposerStatus('');
-      view.appendNotice(ui.fileNotSent(file.name, explain(error.code, error.message)), 'bad');
+      const why = error.code === 'cancelled' ? ui.uploadCancelled : ui.fileNotSent(file.name, explain(error.code, error.message));
+      if (shown?.transfer) shown.transfer.end(why);
+      else view.appendNotice(why, 'bad');
+      if (shown) state.blobUrls.push(shown.url);
+    } finally {
+      state.transfers.delete(id);
     }
   }
+}
+
+/** Shows the largest file the room takes before a file is picked: on the Attach button and in the composer's hint. */
+function showAttachmentLimit() {
+  const size = state.maxAttachment ? view.formatSize(state.maxAttachment) : null;
+  $('attach-button').title = size ? ui.attachLimit(size) : ui.attachAny;
+  $('attach-limit').textContent = size ? ui.filesUpTo(size) : '';
 }
 
 boot().catch((error) => {

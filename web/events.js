@@ -40,12 +40,15 @@
 /** @typedef {Joined | MemberAccepted | MemberLeft | Message | Attachment | Expiring | CouldNotVerify | RelayError | Ended} CoreEvent */
 
 /** The Worker's `members` event, after a membership change. @typedef {{self: Identity, members: MemberInfo[]}} Members */
-/** The Worker's `sendProgress` event during an upload. @typedef {{sent: number, total: number, name: string}} SendProgress */
+/**
+ * The Worker's `sendProgress` event during an upload: chunks and bytes sent of the page's upload `id`.
+ * @typedef {{id: number, sent: number, total: number, bytes: number, size: number, name: string}} SendProgress
+ */
 
 /**
  * What create, join and resume resolve with.
  * @typedef {{link?: string, resume: string, room: {name: string, expiresAt: number}, self: Identity,
- *   members: MemberInfo[], limits: {maxAttachment: number, maxFramesPerSecond: number}}} Entered
+ *   members: MemberInfo[], limits: {maxAttachment: number, maxFramesPerSecond: number, frameBurst: number}}} Entered
  */
 
 export {};

@@ -7,7 +7,7 @@ import DOMPurify from './vendor/purify.es.mjs';
 
 /** The formatting tags members may use; everything else is shown as text. */
 export const ALLOWED_TAGS = Object.freeze([
-  'b', 'i', 'u', 's', 'em', 'strong', 'code', 'pre',
+  'p', 'b', 'i', 'u', 's', 'em', 'strong', 'code', 'pre',
   'h1', 'h2', 'h3', 'h4', 'h5', 'h6',
   'ul', 'ol', 'li', 'blockquote', 'br', 'hr', 'a',
 ]);

@@ -90,6 +90,16 @@ export class RoomSession {
   }
 
   /**
+   * Asks the relay whether a link's room is live, gone or unknown: `"live"`, `"gone"`, `"unknown"`, or null when the
+   * relay did not say.
+   * @param {string} link
+   * @returns {Promise<string | null>}
+   */
+  peek(link) {
+    return this.#engine().request('peek', { link });
+  }
+
+  /**
    * Creates a room; resolves with {link, room, self, members, resume, limits}.
    * @param {{alias: string, roomName: string, password: string, lifetime: number}} args
    */
@@ -158,9 +168,18 @@ export class RoomSession {
    * @param {string} type
    * @param {ArrayBuffer} bytes
    * @param {number | null} [to]
+   * @param {number} [id] the page's id for the upload, named by its progress events and by `cancelUpload`
    */
-  attach(name, type, bytes, to = null) {
-    return this.#inRoom('attach', { name, type, bytes, to });
+  attach(name, type, bytes, to = null, id = 0) {
+    return this.#inRoom('attach', { id, name, type, bytes, to });
+  }
+
+  /**
+   * Stops an upload still being sent; resolves with whether there was one.
+   * @param {number} id
+   */
+  cancelUpload(id) {
+    return this.#inRoom('cancelUpload', { id });
   }
 
   /** @param {number} member */

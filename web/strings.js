@@ -99,14 +99,49 @@ export const ended = Object.freeze({
   notFound: 'The relay no longer knows this room: it may have restarted, which ends every room.',
   goneTitle: 'This room is gone',
   goneOnReload: 'This room was purged or has expired.',
+  unknownRoom: 'The relay does not know this room: it has expired, or the relay restarted, which ends every room.',
   unverifiable: WORDS.unverifiable,
 });
+
+/**
+ * Desktop notifications and the tab title after the room ended. A notification may be shown on a locked screen or
+ * kept by the operating system, so none of these words ever holds an alias, a room name or a message.
+ */
+export const notify = Object.freeze({
+  title: 'Sanctum',
+  message: 'New message in Sanctum',
+  /** @param {number} seconds */
+  expiring(seconds) {
+    const minutes = Math.round(seconds / 60);
+    return `A Sanctum room ends in ${seconds >= 60 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${seconds} seconds`}`;
+  },
+  ended: 'A Sanctum room has ended',
+  endedTitle: 'Room ended · Sanctum',
+  turnOn: 'Turn on desktop notifications',
+  turnOff: 'Turn off desktop notifications',
+  blocked: 'Notifications are blocked for this site in the browser\u2019s settings.',
+  on: 'Desktop notifications on: they say only \u201cNew message in Sanctum\u201d.',
+  off: 'Desktop notifications off.',
+  dismiss: 'Dismiss',
+});
+
+/** What /help lists under formatting: what to type, and what it gives. */
+export const FORMATTING_HELP = Object.freeze([
+  ['**bold**', 'bold'],
+  ['_italic_', 'italic'],
+  ['~~struck~~', 'struck through'],
+  ['`code`', 'code'],
+  ['```', 'a code block: a line of ``` before and after it'],
+  ['- item', 'a list (or 1. for a numbered one)'],
+  ['> quote', 'a quote'],
+  ['https://…', 'a link; [words](https://…) names it'],
+  ['<b>, <i>, <u>, <s>, <code>, <pre>, <h1>…<h6>, <ul>, <ol>, <li>, <blockquote>, <br>, <hr>, <a href>', 'HTML formatting tags work too'],
+]);
 
 /** The rest of the page's words: forms, the clock, the composer and the confirmations. */
 export const ui = Object.freeze({
   appName: 'Sanctum',
   defaultRoomName: 'Chatroom',
-  clockTime: 'Time',
   clockLeft: 'Left',
   show: 'Show',
   hide: 'Hide',
@@ -146,10 +181,18 @@ export const ui = Object.freeze({
   fileNotSent: (name, why) => `${name} not sent: ${why}`,
   /** @param {string} name @param {string} why */
   fileRefused: (name, why) => `${name}: ${why}`,
-  /** @param {string} name */
-  sending: (name) => `Sending ${name}…`,
-  /** @param {string} name @param {number} percent */
-  sendingPercent: (name, percent) => `Sending ${name}: ${percent}%`,
+  /** @param {string} alias */
+  whisperMode: (alias) => `Whispering to ${alias} only. Stays on after sending; Esc or Cancel whisper ends it.`,
+  helpCommands: 'Commands',
+  /** @param {string} size */
+  attachLimit: (size) => `Attach a file (up to ${size})`,
+  /** @param {string} size */
+  filesUpTo: (size) => `files up to ${size}`,
+  attachAny: 'Attach a file',
+  uploadCancelled: 'Cancelled: the rest of the file was not sent, so no one receives it whole.',
+  /** @param {string} name @param {string} size */
+  attachmentReleased: (name, size) => `${name} (${size}): released from this tab's memory to make room for newer files.`,
+  helpFormatting: 'Formatting',
   /** @param {string} alias */
   noSuchMember: (alias) => `No one called ${alias} is in the room.`,
   /** @param {string} alias */

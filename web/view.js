@@ -2,6 +2,7 @@
 // The view: every DOM change the app makes goes through here, with textContent or the sanitizer only.
 import { renderFormatted } from './sanitize.js';
 import { HELP } from './commands.js';
+import { FORMATTING_HELP, ui } from './strings.js';
 
 /** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
@@ -47,11 +48,26 @@ function svgIcon(pathData) {
 const ICON_WHISPER = 'M4 4h16v12H7l-3 3V4zm4 5v2h8V9H8z';
 const ICON_KICK = 'M15 12a4 4 0 1 0-4-4 4 4 0 0 0 4 4zM1 10h8v2H1v-2zm14 4c-2.7 0-8 1.3-8 4v2h16v-2c0-2.7-5.3-4-8-4z';
 
-/** A stable colour bucket for a member, from its fingerprint. */
-function hueOf(fingerprint) {
-  let sum = 0;
-  for (const char of String(fingerprint)) sum = (sum * 31 + char.charCodeAt(0)) % 9973;
-  return String(sum % 8);
+/** How many avatar colours style.css defines (data-hue 0 to 7). */
+const HUES = 8;
+/** Each member's colour for this tab's session, by fingerprint: given once, on first sight, and kept. */
+/** @type {Map<string, number>} */
+const hues = new Map();
+
+/**
+ * A member's avatar colour: the first one seen keeps it for the session, and a newcomer takes the colour fewest
+ * members hold so far (the lowest such slot), so that two members share a colour only once all eight are taken.
+ * Colours derived from keys alone clash: with eight colours, two of three members share one a third of the time.
+ * @param {string} key the member's fingerprint (or alias when none is known yet)
+ */
+function hueOf(key) {
+  const known = hues.get(key);
+  if (known !== undefined) return String(known);
+  const used = new Array(HUES).fill(0);
+  for (const hue of hues.values()) used[hue] += 1;
+  const hue = used.indexOf(Math.min(...used));
+  hues.set(key, hue);
+  return String(hue);
 }
 
 function avatar(member) {
@@ -163,11 +179,60 @@ function appendToLog(node, { force = false } = {}) {
   const stick = force || nearBottom(log);
   log.append(node);
   if (stick) log.scrollTop = log.scrollHeight;
+  // Someone reading further up is not pulled down: a marker says that something new arrived below.
+  else if (node.classList.contains('msg')) $('new-below').hidden = false;
 }
 
-/** Removes every message from the screen. */
+/** Scrolls the log to its newest message and hides the "new messages below" marker. */
+export function scrollToNewest() {
+  const log = $('log');
+  log.scrollTop = log.scrollHeight;
+  $('new-below').hidden = true;
+}
+
+/** Wires the "new messages below" marker: a click goes down, and reading down to the end hides it. */
+export function wireNewBelow() {
+  $('new-below').addEventListener('click', () => {
+    scrollToNewest();
+    $('log').focus({ preventScroll: true });
+  });
+  $('log').addEventListener('scroll', () => {
+    if (nearBottom($('log'))) $('new-below').hidden = true;
+  }, { passive: true });
+}
+
+/** Messages from one sender within this long of the group's last one share its name and avatar. */
+const GROUP_MS = 5 * 60 * 1000;
+
+/**
+ * Who sent a message and to whom, as a key: consecutive messages with the same key form a group.
+ * @returns {string}
+ */
+function groupKey({ from, mine, whisper, to, farewell }) {
+  return JSON.stringify([mine ? 'self' : from?.id ?? from?.alias, Boolean(whisper), whisper ? to?.id ?? null : null, Boolean(farewell)]);
+}
+
+/**
+ * Marks a message as the continuation of the one just above it when both come from the same sender in the same way
+ * (room or whisper) within GROUP_MS: its name, avatar and time are then shown once, on the group's first message.
+ * @param {HTMLElement} article
+ */
+function groupWithPrevious(article, message) {
+  const key = groupKey(message);
+  const time = Number(message.time) || 0;
+  article.dataset.group = key;
+  article.dataset.time = String(time);
+  const previous = /** @type {HTMLElement | null} */ ($('log').lastElementChild);
+  const continues = previous?.classList.contains('msg') && previous.dataset.group === key
+    && Math.abs(time - Number(previous.dataset.time)) <= GROUP_MS;
+  article.classList.toggle('continued', Boolean(continues));
+}
+
+/** Removes every message from the screen, and forgets the members' colours with them. */
 export function clearLog() {
   $('log').replaceChildren();
+  $('new-below').hidden = true;
+  hues.clear();
 }
 
 /** Adds a notice line (joins, leaves, warnings) to the log. */
@@ -177,16 +242,18 @@ export function appendNotice(text, kind = '') {
   return node;
 }
 
-/** Adds the list of slash commands to the log. */
+/** Adds the list of slash commands and of the formatting a message may use to the log. */
 export function appendHelp() {
-  const node = el('div', 'notice');
-  const list = el('ul', 'help-list');
-  for (const [usage, what] of HELP) {
-    const item = el('li');
-    item.append(el('code', '', usage), document.createTextNode(`: ${what}`));
-    list.append(item);
+  const node = el('div', 'notice help');
+  for (const [title, entries] of [[ui.helpCommands, HELP], [ui.helpFormatting, FORMATTING_HELP]]) {
+    const list = el('ul', 'help-list');
+    for (const [usage, what] of entries) {
+      const item = el('li');
+      item.append(el('code', '', usage), document.createTextNode(` ${what}`));
+      list.append(item);
+    }
+    node.append(el('p', 'help-title', title), list);
   }
-  node.append(list);
   appendToLog(node, { force: true });
 }
 
@@ -221,10 +288,40 @@ function messageShell(message) {
   return { article, bubble };
 }
 
-/** Adds a text message; its text goes through the sanitizer. */
+// Markdown (markdown.js and the vendored marked) is loaded once the person enters a room, not on the join path.
+
+/** @type {((text: string) => string) | null} */
+let toMarkup = null;
+/** @type {Promise<void> | null} */
+let formattingLoaded = null;
+/** Bubbles shown before Markdown was loaded, with their text, to format once it is. */
+/** @type {Array<[HTMLElement, string]>} */
+let unformatted = [];
+
+/**
+ * A message's text as DOM nodes: its Markdown becomes markup that goes through the sanitizer, the only way to the DOM.
+ * @param {string} text
+ */
+function formatted(text) {
+  return renderFormatted(toMarkup ? toMarkup(text) : text);
+}
+
+/** Starts loading the Markdown formatter; messages shown before it is ready are formatted again once it is. */
+export function loadFormatting() {
+  formattingLoaded ??= import('./markdown.js').then(({ markdownToMarkup }) => {
+    toMarkup = markdownToMarkup;
+    for (const [bubble, text] of unformatted) if (bubble.isConnected) bubble.replaceChildren(formatted(text));
+    unformatted = [];
+  });
+  return formattingLoaded;
+}
+
+/** Adds a text message; its Markdown becomes markup that goes through the sanitizer. */
 export function appendMessage(message) {
   const { article, bubble } = messageShell(message);
-  bubble.append(renderFormatted(message.text));
+  bubble.append(formatted(message.text));
+  if (!toMarkup) unformatted.push([bubble, message.text]);
+  groupWithPrevious(article, message);
   appendToLog(article, { force: message.mine });
   return article;
 }
@@ -233,17 +330,64 @@ const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp
 const VIDEO_TYPES = new Set(['video/mp4', 'video/webm', 'video/ogg']);
 const AUDIO_TYPES = new Set(['audio/mpeg', 'audio/ogg', 'audio/wav', 'audio/webm']);
 
-function formatSize(bytes) {
+/** @param {number} bytes */
+export function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /**
+ * A transfer's progress under its attachment: a bar, bytes and percent in words, and a Cancel button.
+ * @param {number} size the file's size in bytes
+ * @param {() => void} onCancel
+ */
+function transferRow(size, onCancel) {
+  const row = el('div', 'transfer');
+  const bar = /** @type {HTMLProgressElement} */ (el('progress'));
+  bar.max = size || 1;
+  bar.value = 0;
+  const words = el('span', 'transfer-text');
+  const cancel = el('button', 'ghost small', 'Cancel');
+  cancel.type = 'button';
+  cancel.addEventListener('click', onCancel);
+  row.append(bar, words, cancel);
+  const label = `Sending, ${formatSize(size)}`;
+  bar.setAttribute('aria-label', label);
+  const transfer = {
+    /** @param {number} bytes sent so far */
+    update(bytes) {
+      const done = Math.min(size, Math.max(0, bytes));
+      bar.value = done;
+      words.textContent = `${formatSize(done)} of ${formatSize(size)} · ${Math.floor((done / Math.max(1, size)) * 100)}%`;
+    },
+    /** The transfer ended: the row goes, or says why it stopped. @param {string | null} [why] */
+    end(why = null) {
+      if (why === null) row.remove();
+      else row.replaceChildren(el('span', 'transfer-text stopped', why));
+    },
+  };
+  transfer.update(0);
+  return { row, transfer };
+}
+
+/**
+ * Replaces a completed attachment's content with a placeholder once its bytes were released to bound memory.
+ * @param {HTMLElement} article the attachment's message, as appendAttachment returned it
+ * @param {string} text what the placeholder says
+ */
+export function releaseAttachment(article, text) {
+  const box = article.querySelector('.attachment');
+  box?.replaceChildren(el('div', 'file released', text));
+}
+
+/**
  * Adds an attachment rendered from a blob: URL. Images are decoded before they enter the log, so their box
  * has its final size when it appears and nothing moves. Anything that is not a known image, video or audio type is
- * kept as an opaque download and never rendered.
- * @returns {Promise<string>} the blob: URL, to be revoked when the log is wiped
+ * kept as an opaque download and never rendered. With `onCancel`, the attachment is one this tab is sending: a
+ * progress row with a Cancel button shows under it until its transfer ends.
+ * @returns {Promise<{url: string, article: HTMLElement, transfer: ReturnType<typeof transferRow>['transfer'] | null}>}
+ *   the blob: URL, to be revoked when the log is wiped or the bytes released
  */
 export async function appendAttachment(message) {
   const { article, bubble } = messageShell(message);
@@ -280,7 +424,7 @@ export async function appendAttachment(message) {
   } else {
     url = URL.createObjectURL(new Blob([message.bytes], { type: 'application/octet-stream' }));
     const file = el('div', 'file');
-    file.append(el('span', 'file-name', name), el('span', 'member-fp', formatSize(message.bytes.byteLength)));
+    file.append(el('span', 'file-name', name), el('span', 'file-size', formatSize(message.bytes.byteLength)));
     box.append(file);
   }
   const download = el('a', 'download', 'Download');
@@ -288,8 +432,15 @@ export async function appendAttachment(message) {
   download.download = name;
   download.setAttribute('aria-label', `Download ${name}`);
   box.append(download);
+  let transfer = null;
+  if (message.onCancel) {
+    const progress = transferRow(message.bytes.byteLength, message.onCancel);
+    transfer = progress.transfer;
+    box.append(progress.row);
+  }
+  groupWithPrevious(article, message);
   appendToLog(article, { force: message.mine });
-  return url;
+  return { url, article, transfer };
 }
 
 // Members.
@@ -333,7 +484,7 @@ export function renderMembers(members, { onWhisper, onKick }) {
 /** Shows or hides the whisper target above the composer. */
 export function setWhisperTarget(member) {
   $('composer-target').hidden = !member;
-  $('composer-target-text').textContent = member ? `Whispering to ${member.alias} only` : '';
+  $('composer-target-text').textContent = member ? ui.whisperMode(member.alias) : '';
 }
 
 /** Shows a banner over the chat (reconnecting, warnings), or hides it. */
@@ -341,6 +492,26 @@ export function setBanner(text, bad = false) {
   $('chat-banner').hidden = !text;
   $('chat-banner').textContent = text ?? '';
   $('chat-banner').classList.toggle('bad', bad);
+}
+
+/**
+ * Shows the expiry warning in a banner that stays until dismissed or replaced by the next one; null hides it.
+ * @param {string | null} text
+ */
+export function setExpiryBanner(text) {
+  $('expiry-banner').hidden = !text;
+  $('expiry-banner-text').textContent = text ?? '';
+}
+
+/**
+ * Shows whether desktop notifications are on in the header's bell button.
+ * @param {boolean} on
+ * @param {string} label what a click does
+ */
+export function setNotifyButton(on, label) {
+  $('notify-button').setAttribute('aria-pressed', String(on));
+  $('notify-button').setAttribute('aria-label', label);
+  $('notify-button').title = label;
 }
 
 /** Shows a short status under the composer (sending progress, command errors). */

@@ -7,17 +7,17 @@
 //
 // Every frame leaves through one scheduler (see "Sending" below): control frames first, then texts, then attachment
 // chunks, paced under the frame rate the relay announces in its welcome.
-import init, { Client, check_link, max_attachment, new_link, parse_welcome } from './pkg/sanctum.js';
+import init, { Client, check_link, max_attachment, new_link, parse_room_status, parse_welcome, peek_frame } from './pkg/sanctum.js';
 import { CloseCode, ErrorCode, Event, FailureCode } from './codes.js';
 
 /**
  * @typedef {import('./pkg/sanctum.js').Upload} Upload
  * @typedef {{send?: string[], events?: CoreEvent[]}} Output
  * @typedef {{type: string} & Record<string, any>} CoreEvent
- * @typedef {{v: number, max_frame: number, max_lifetime: number, max_members: number, max_frames_per_second: number}} Welcome
+ * @typedef {{v: number, max_frame: number, max_lifetime: number, max_members: number, max_frames_per_second: number, frame_burst: number}} Welcome
  * @typedef {{resolve: (value: any) => void, reject: (error: Error) => void}} Waiter
  * @typedef {Waiter & {seal: (client: Client) => Output}} TextIntent
- * @typedef {Waiter & {to: number | null, name: string, type: string, bytes: Uint8Array | null, upload: Upload | null}} UploadIntent
+ * @typedef {Waiter & {id: number, to: number | null, name: string, type: string, size: number, bytes: Uint8Array | null, upload: Upload | null}} UploadIntent
  */
 
 // The module is compiled once here and handed to each derivation Worker, which then neither fetches nor compiles it again.
@@ -26,6 +26,11 @@ const ready = compiled.then((module) => init({ module_or_path: module }));
 
 /** Share of the relay's announced frames per second this Worker uses, leaving room for pongs and clock drift. */
 const RATE_SHARE = 0.8;
+/**
+ * The share of the relay's announced burst (`welcome.frame_burst`) the app spends at once: the rest stays for what the
+ * network bunches together and for pongs, which the relay charges to the same bucket.
+ */
+const BURST_SHARE = 0.5;
 /** Bytes the socket may hold unsent before attachment chunks wait: a purge or a text never queues behind more. */
 const BULK_BUFFER_BYTES = 128 * 1024;
 /** How long leaving waits for the goodbye to be written to the socket before it closes anyway. */
@@ -101,6 +106,8 @@ async function handle(op, args) {
       return true;
     case 'checkLink':
       return { expiresAt: check_link(String(args.link ?? ''), Date.now()) };
+    case 'peek':
+      return peek(String(args.link ?? ''));
     case 'create':
       return enterRoom(() => create(args));
     case 'join':
@@ -118,6 +125,8 @@ async function handle(op, args) {
     }
     case 'attach':
       return attach(args);
+    case 'cancelUpload':
+      return cancelUpload(Number(args.id));
     case 'kick':
       return controlAction((c) => c.kick(Number(args.member), Date.now()));
     case 'purge':
@@ -204,6 +213,52 @@ function derive(link, password) {
   });
 }
 
+/** How long a peek waits for the relay before the app shows the join form anyway. */
+const PEEK_TIMEOUT_MS = 4000;
+
+/**
+ * Asks the relay, on a connection of its own that closes right after, whether a link's room is live, gone or
+ * unknown, so that a dead link leads to "this room is gone" before anyone types a password. The relay sees only the
+ * room id, as it would on the join that follows. Resolves with `"live"`, `"gone"` or `"unknown"`, or null when the
+ * relay did not say (unreachable, refused, too slow): then the join itself will tell.
+ * @param {string} link
+ * @returns {Promise<string | null>}
+ */
+function peek(link) {
+  const frame = peek_frame(link, Date.now());
+  return new Promise((resolve) => {
+    /** @type {WebSocket} */
+    let ws;
+    try {
+      ws = new WebSocket(settings.relayUrl);
+    } catch {
+      resolve(null);
+      return;
+    }
+    const finish = (/** @type {string | null} */ state) => {
+      clearTimeout(timer);
+      ws.close(1000);
+      resolve(state);
+    };
+    const timer = setTimeout(() => finish(null), PEEK_TIMEOUT_MS);
+    let greeted = false;
+    ws.addEventListener('message', (event) => {
+      const text = String(event.data);
+      if (!greeted) {
+        greeted = parse_welcome(text) !== null;
+        if (!greeted) finish(null);
+        else ws.send(frame);
+        return;
+      }
+      const state = parse_room_status(text);
+      // Anything else (an error frame, e.g. rate_limited) is no answer.
+      finish(typeof state === 'string' ? state : null);
+    });
+    ws.addEventListener('close', () => finish(null));
+    ws.addEventListener('error', () => finish(null));
+  });
+}
+
 /**
  * Opens the socket and waits for the relay's welcome, whose limits the scheduler keeps to.
  * @returns {Promise<Welcome>}
@@ -268,7 +323,7 @@ function entryResult(joined) {
     room: { name: joined.room_name, expiresAt: joined.expires_at * 1000 },
     self: c.identity(),
     members: c.members(),
-    limits: { maxAttachment: max_attachment(), maxFramesPerSecond: welcome?.max_frames_per_second ?? 0 },
+    limits: { maxAttachment: max_attachment(), maxFramesPerSecond: welcome?.max_frames_per_second ?? 0, frameBurst: welcome?.frame_burst ?? 0 },
   };
 }
 
@@ -383,9 +438,12 @@ function closeSocket() {
 // sealed by the core when it makes them and go first. Texts and whispers wait as requests and are sealed only when
 // their turn comes, then attachment chunks, one at a time. Sealing at the moment of sending keeps every chain's
 // counters in the order the frames leave, which receivers require, so nothing sealed earlier is ever overtaken.
-// Frames leave one by one at most `rate()` per second: the relay's token bucket gains more than a token between any two
-// of them as sent, and its burst (60 frames by default) absorbs what the network bunches together, so the app never
-// draws a refusal or the flood close 4009.
+// Frames leave through a token bucket of the app's own, the relay's in miniature: it refills at `rate()`, below the
+// relay's average, and holds `burstDepth()`, half the burst the relay announces in `welcome`, so a few texts typed
+// quickly leave at once while the relay's bucket always keeps the other half for what the network bunches together.
+// Both start full on a new connection. So the app never draws a refusal or the flood close 4009, whatever burst the
+// relay allows; from a relay that announces none, frames leave evenly spaced. Attachment chunks take no part in the
+// burst (see pump).
 
 /** @type {string[]} */
 const control = [];
@@ -393,7 +451,9 @@ const control = [];
 const texts = [];
 /** @type {UploadIntent[]} */
 const uploads = [];
-let nextSendAt = 0;
+/** Frames the app may send now, and when that was computed (performance.now()). */
+let tokens = 1;
+let tokensAt = 0;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let pumpTimer = null;
 
@@ -401,8 +461,25 @@ function rate() {
   return Math.max(1, (welcome?.max_frames_per_second ?? 10) * RATE_SHARE);
 }
 
+/** How many frames the app sends at once at most: half the relay's announced burst, at least one. */
+function burstDepth() {
+  return Math.max(1, Math.floor((welcome?.frame_burst ?? 0) * BURST_SHARE));
+}
+
 function resetPacing() {
-  nextSendAt = 0;
+  tokens = burstDepth();
+  tokensAt = performance.now();
+}
+
+/**
+ * Refills the app's bucket up to `now`; returns how many milliseconds until it holds `needed` tokens (0: now).
+ * @param {number} now
+ * @param {number} [needed]
+ */
+function waitForToken(now, needed = 1) {
+  tokens = Math.min(burstDepth(), tokens + ((now - tokensAt) * rate()) / 1000);
+  tokensAt = now;
+  return tokens >= needed ? 0 : Math.ceil(((needed - tokens) * 1000) / rate());
 }
 
 function stopPump() {
@@ -445,8 +522,12 @@ function pump() {
   const ws = socket;
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
   const now = performance.now();
-  if (now < nextSendAt) {
-    pumpTimer = setTimeout(pump, Math.ceil(nextSendAt - now));
+  // Attachment chunks never burst: each is as large as a frame may be, and the relay queues about one frame for each
+  // recipient, so a chunk waits until the bucket is full again and chunks leave evenly at the refill rate. The burst
+  // is kept for control frames and texts, which then never wait behind a file.
+  const wait = control.length || texts.length ? waitForToken(now) : waitForToken(now, burstDepth());
+  if (wait > 0) {
+    pumpTimer = setTimeout(pump, wait);
     return;
   }
   const frame = nextFrame(ws);
@@ -456,8 +537,9 @@ function pump() {
     return;
   }
   ws.send(frame);
-  nextSendAt = now + 1000 / rate();
-  if (control.length || texts.length || uploads.length) pumpTimer = setTimeout(pump, Math.ceil(1000 / rate()));
+  tokens -= 1;
+  if (control.length || texts.length) pumpTimer = setTimeout(pump, waitForToken(now));
+  else if (uploads.length) pumpTimer = setTimeout(pump, waitForToken(now, burstDepth()));
 }
 
 /**
@@ -488,7 +570,11 @@ function nextFrame(ws) {
     const output = c.send_chunk(upload.upload, Date.now());
     const sent = upload.upload.sent();
     const total = upload.upload.chunks();
-    if (sent === total || sent % 4 === 0) emit('sendProgress', { sent, total, name: upload.name });
+    if (sent === total || sent % 4 === 0) {
+      // Chunks are of one size but the last: bytes sent so far, as a person counts them.
+      const bytes = sent === total ? upload.size : Math.round((upload.size * sent) / Math.max(1, total));
+      emit('sendProgress', { id: upload.id, sent, total, bytes, size: upload.size, name: upload.name });
+    }
     return output;
   });
   if (sealed === null || upload.upload?.done()) {
@@ -562,20 +648,37 @@ function sendText(seal) {
  * Queues a file for the room, or whispered to one member; resolves once its last chunk is handed to the socket.
  * @param {Record<string, any>} args
  */
-function attach({ name, type, bytes, to }) {
+function attach({ id, name, type, bytes, to }) {
   requireRoom();
   return new Promise((resolve, reject) => {
+    const file = new Uint8Array(bytes);
     uploads.push({
+      id: Number(id),
       to: to === null || to === undefined ? null : Number(to),
       name: String(name ?? 'file'),
       type: String(type ?? ''),
-      bytes: new Uint8Array(bytes),
+      size: file.byteLength,
+      bytes: file,
       upload: null,
       resolve,
       reject,
     });
     pump();
   });
+}
+
+/**
+ * Stops an upload that is waiting or under way: no further chunk of it leaves, and its file is wiped. Receivers
+ * never complete it, so they never show it; the core drops its partial reassembly within its own bounds.
+ * @param {number} id the page's id for the upload
+ * @returns {boolean} whether there was such an upload still to stop
+ */
+function cancelUpload(id) {
+  const at = uploads.findIndex((intent) => intent.id === id);
+  if (at < 0) return false;
+  const [intent] = uploads.splice(at, 1);
+  dropUpload(intent, failure('cancelled'));
+  return true;
 }
 
 /**

@@ -12,7 +12,7 @@ use std::fmt::Display;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use rand_core::OsRng;
-use sanctum_protocol::{ClientFrame, MemberId, RelayFrame};
+use sanctum_protocol::{ClientFrame, MemberId, RelayFrame, RoomState};
 use wasm_bindgen::prelude::*;
 
 use crate::attachment::{MAX_ATTACHMENT_LEN, Upload as CoreUpload};
@@ -102,6 +102,26 @@ fn optional_member(member: Option<MemberId>) -> JsValue {
 pub fn check_link(link: &str, now_ms: f64) -> Result<f64> {
     let parsed = RoomLink::parse(link, millis(now_ms)).map_err(fail)?;
     Ok(parsed.expires_at() as f64 * 1000.0)
+}
+
+/// The `peek` frame for a link's room, which asks the relay whether the room is live, gone or unknown.
+#[wasm_bindgen]
+pub fn peek_frame(link: &str, now_ms: f64) -> Result<String> {
+    let parsed = RoomLink::parse(link, millis(now_ms)).map_err(fail)?;
+    Ok(ClientFrame::Peek { room: parsed.room_id() }.encode())
+}
+
+/// The state in a `room_status` frame (`"live"`, `"gone"` or `"unknown"`), or null when `text` is not one.
+#[wasm_bindgen]
+pub fn parse_room_status(text: &str) -> JsValue {
+    match RelayFrame::decode(text) {
+        Ok(RelayFrame::RoomStatus { state }) => JsValue::from_str(match state {
+            RoomState::Live => "live",
+            RoomState::Gone => "gone",
+            RoomState::Unknown => "unknown",
+        }),
+        _ => JsValue::NULL,
+    }
 }
 
 /// A fresh room link's fragment (without `#`) for a room that lives `lifetime_secs` seconds.

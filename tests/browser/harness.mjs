@@ -208,14 +208,16 @@ export async function startProxy({ dropFromClient = null } = {}) {
 
 /**
  * Opens one member: a persistent Chromium context in a fresh profile, with one page.
- * @param {{config?: object, viewport?: {width: number, height: number}, colorScheme?: string}} [options]
- *   `config` replaces web/config.json for this member only (test settings such as testDeriveHoldMs).
+ * @param {{config?: object, viewport?: {width: number, height: number}, colorScheme?: string, touch?: boolean}} [options]
+ *   `config` replaces web/config.json for this member only (test settings such as testDeriveHoldMs); `touch` makes
+ *   it a phone: a touch screen whose main pointer is a finger.
  */
 export async function openMember({
   config = null,
   viewport = { width: 1280, height: 800 },
   colorScheme = 'light',
   bypassCSP = false,
+  touch = false,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sanctum-browser-'));
   const context = await chromium.launchPersistentContext(dir, {
@@ -226,6 +228,8 @@ export async function openMember({
     colorScheme,
     permissions: ['clipboard-read', 'clipboard-write'],
     bypassCSP,
+    hasTouch: touch,
+    isMobile: touch,
   });
   // Records every CSP or Trusted Types violation the page reports, so tests can assert there were none.
   await context.addInitScript(() => {
@@ -370,4 +374,39 @@ export async function startRedis() {
       child.kill('SIGKILL');
     },
   };
+}
+
+/**
+ * Makes the page believe it is hidden or shown again, as when its tab goes to the background: the Page Visibility
+ * API's state and its `visibilitychange` event, which is all the app reads.
+ * @param {import('playwright-core').Page} page
+ * @param {boolean} hidden
+ */
+export async function setHidden(page, hidden) {
+  await page.evaluate((value) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (value ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => value });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+/**
+ * Grants desktop notifications to the app's origin and records every notification the page shows (title and body),
+ * still through the browser's own Notification API, in `window.__notifications`.
+ * @param {{context: import('playwright-core').BrowserContext}} member
+ * @param {string} origin
+ */
+export async function recordNotifications(member, origin) {
+  await member.context.grantPermissions(['notifications'], { origin });
+  await member.context.addInitScript(() => {
+    const Real = window.Notification;
+    window.__notifications = [];
+    if (typeof Real !== 'function') return;
+    window.Notification = class extends Real {
+      constructor(title, options = {}) {
+        super(title, options);
+        window.__notifications.push({ title, body: options.body ?? '' });
+      }
+    };
+  });
 }

@@ -78,9 +78,23 @@ const PAYLOADS = [
   '<strong title="a>b" onfocus=alert(1)>quoted gt</strong>',
   '<em\tonclick=alert(1)>tab</em>',
   '<b onclick="alert(1)"',
+  // Markdown: its links, images and code go through the same sanitizer as typed markup.
+  '[click](javascript:alert(1))',
+  '[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
+  '![pixel](https://evil.invalid/md.png)',
+  '[![nested](https://evil.invalid/n.png)](https://example.org/)',
+  '**<img src=x onerror=alert(1)>**',
+  '`<script>alert(1)</script>`',
+  '```\n<svg onload=alert(1)>\n```',
+  '> <iframe src="https://evil.invalid/"></iframe>',
+  '- <a href="https://example.org/" onclick="alert(1)">list link</a>',
+  '[x](https://example.org/" onclick="alert(1))',
+  '<https://evil.invalid/autolink> and https://example.org/bare',
+  '| a | b |\n|---|---|\n| <img src=x onerror=alert(1)> | c |',
+  '- [x] <b onclick=alert(1)>task</b>',
 ];
 
-const ALLOWED_INSIDE = new Set(['B', 'I', 'U', 'S', 'EM', 'STRONG', 'CODE', 'PRE', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'LI', 'BLOCKQUOTE', 'BR', 'HR', 'A']);
+const ALLOWED_INSIDE = new Set(['P', 'B', 'I', 'U', 'S', 'EM', 'STRONG', 'CODE', 'PRE', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'LI', 'BLOCKQUOTE', 'BR', 'HR', 'A']);
 
 let relay;
 let alice;
