@@ -357,6 +357,11 @@ async function onPasswordInput() {
     const result = await strength.estimate(password, $('create-alias').value.trim(), $('create-room').value.trim());
     if (seq !== strengthSeq) return;
     view.setStrength(result.score, strengthWords(result));
+    // A "too easy to guess" refusal from an earlier try no longer holds once the password is good enough.
+    if (result.acceptable && $('create-password').getAttribute('aria-invalid') === 'true') {
+      $('create-password').removeAttribute('aria-invalid');
+      view.setFieldError('create-error', '');
+    }
   } catch {
     /* The meter is advisory; the Worker checks again on submit. */
   }
@@ -404,9 +409,16 @@ async function submitCreate() {
   state.keep = $('create-keep').checked;
   startWork('create');
   try {
+    const askedUntil = Date.now() + lifetime * 1000;
     const result = await state.session.create({ alias, roomName, password, lifetime });
     $('create-password').value = '';
     onEntered(result);
+    // A relay grants at most its own maximum lifetime: say so when it gave less than was asked (a few seconds of
+    // clock and network aside).
+    const granted = Math.round((result.room.expiresAt - Date.now()) / 1000);
+    const shortened = result.room.expiresAt < askedUntil - 10_000;
+    $('link-lifetime').hidden = !shortened;
+    $('link-lifetime').textContent = shortened ? ui.lifetimeShortened(ui.duration(granted)) : '';
     view.renderShare('share-block-page', result.link, copyLink);
     stopWork();
     view.showScreen('link');

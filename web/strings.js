@@ -183,6 +183,14 @@ export const ui = Object.freeze({
   fileRefused: (name, why) => `${name}: ${why}`,
   /** @param {string} alias */
   whisperMode: (alias) => `Whispering to ${alias} only. Stays on after sending; Esc or Cancel whisper ends it.`,
+  /** @param {string} granted */
+  lifetimeShortened: (granted) => `This relay allows rooms of at most ${granted}: your room lives that long, not as long as you asked.`,
+  /** @param {number} seconds */
+  duration(seconds) {
+    const minutes = Math.max(1, Math.round(seconds / 60));
+    if (seconds < 60) return `${seconds} seconds`;
+    return minutes % 60 === 0 ? `${minutes / 60} hour${minutes === 60 ? '' : 's'}` : `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  },
   helpCommands: 'Commands',
   /** @param {string} size */
   attachLimit: (size) => `Attach a file (up to ${size})`,

@@ -54,6 +54,9 @@ test('creating a room refuses a weak password with an explanation and a strength
   await page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
   await page.locator('#strength-text', { hasText: 'Good enough' }).waitFor();
   assert.ok(Number(await page.locator('#strength-bar').getAttribute('data-score')) >= 3);
+  // The refusal of the weak password does not linger once the password is strong.
+  assert.equal(await page.locator('#create-error').textContent(), '');
+  assert.equal(await page.getByLabel('Room password').filter({ visible: true }).getAttribute('aria-invalid'), null);
 
   // The same passphrase is refused once it is the room's name, which every member sees.
   await page.getByLabel('Room name').filter({ visible: true }).fill(STRONG_PASSWORD);
@@ -161,8 +164,9 @@ test('purge asks first, wipes every member, and the link is dead', async () => {
   await waitScreen(carol.page, 'gone');
   assert.equal(await carol.page.locator('#join-form').isVisible(), false);
   // A link to a room this relay never held (the same link with another room id) is gone too, with its own words.
-  const [head, room, ...rest] = link.split('.');
-  const other = [head, `${room[0] === 'A' ? 'B' : 'A'}${room.slice(1)}`, ...rest].join('.');
+  const [origin, fragment] = link.split('#');
+  const [version, room, ...rest] = fragment.split('.');
+  const other = `${origin}#${[version, `${room[0] === 'A' ? 'B' : 'A'}${room.slice(1)}`, ...rest].join('.')}`;
   await carol.page.goto(`${relay.origin}/`);
   await waitScreen(carol.page, 'home');
   await carol.page.goto(other);

@@ -10,6 +10,7 @@ import {
   createRoom,
   joinRoom,
   log,
+  noise,
   openMember,
   recordNotifications,
   say,
@@ -32,17 +33,6 @@ let alice;
 let bob;
 let carol;
 let link;
-
-/** Bytes that do not compress, so that a file takes its real time on the wire. */
-function noise(size, seed = 1) {
-  const bytes = Buffer.alloc(size);
-  let x = seed;
-  for (let i = 0; i < size; i += 1) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  return bytes;
-}
 
 before(async () => {
   relay = await startRelay();

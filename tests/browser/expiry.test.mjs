@@ -33,6 +33,8 @@ after(async () => {
 
 test('members are warned before expiry, then every view is wiped and says why', async () => {
   const link = await createRoom(alice.page, relay.origin, { alias: 'alice' });
+  // The app asked for an hour; this relay grants 18 seconds at most, and the link screen said so.
+  assert.match(await alice.page.locator('#link-lifetime').textContent(), /at most 1[5-8] seconds/);
   await joinRoom(bob.page, link, { alias: 'bob' });
   await say(alice.page, 'short-lived');
   await seeMessage(bob.page, 'short-lived');

@@ -9,6 +9,7 @@ import {
   createRoom,
   joinRoom,
   log,
+  noise,
   openMember,
   say,
   seeMembers,
@@ -36,17 +37,6 @@ async function member() {
   const opened = await openMember();
   members.push(opened);
   return opened;
-}
-
-/** A buffer of `size` bytes that does not compress, like a photo. */
-function noise(size, seed = 1) {
-  const bytes = Buffer.alloc(size);
-  let x = seed;
-  for (let i = 0; i < size; i += 1) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  return bytes;
 }
 
 /** The relay's refusals so far, by error code. */
