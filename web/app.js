@@ -14,7 +14,6 @@ import * as strength from './strength.js';
 /** The page's elements by id; index.html fixes what each one is (an input, a dialog), so they are not narrowed here. */
 /** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
-const ALIAS = /^[^\s]{1,32}$/u;
 
 
 /**
@@ -110,6 +109,8 @@ function newSession() {
     progress: onProgress,
     [Event.Message]: onMessage,
     [Event.Attachment]: onAttachment,
+    [Event.Missed]: onMissed,
+    [Event.AttachmentDropped]: onAttachmentDropped,
     [Event.MemberAccepted]: onMemberAccepted,
     [Event.MemberLeft]: onMemberLeft,
     [Event.CouldNotVerify]: onCouldNotVerify,
@@ -371,14 +372,15 @@ function strengthWords({ score, acceptable, feedback }) {
   return ui.strength(score, acceptable, feedback);
 }
 
-/** Checks the alias field of the `create` or `join` form, marking it and saying why when it is refused. */
-function aliasAccepted(form, alias) {
+/** Checks the alias field of the `create` or `join` form by asking the core, marking it and saying why when refused. */
+async function aliasAccepted(form, alias) {
   const field = $(`${form}-alias`);
-  if (ALIAS.test(alias)) {
+  const problem = await state.session.aliasProblem(alias);
+  if (problem === null) {
     field.removeAttribute('aria-invalid');
     return true;
   }
-  view.setFieldError(`${form}-error`, ui.aliasRule);
+  view.setFieldError(`${form}-error`, words.aliasProblem(problem));
   field.setAttribute('aria-invalid', 'true');
   field.focus();
   return false;
@@ -389,7 +391,7 @@ async function submitCreate() {
   const roomName = $('create-room').value.trim() || ui.defaultRoomName;
   const password = $('create-password').value;
   const lifetime = Number($('create-lifetime').value);
-  if (!aliasAccepted('create', alias)) return;
+  if (!(await aliasAccepted('create', alias))) return;
   let verdict;
   try {
     verdict = await strength.estimate(password, alias, roomName);
@@ -461,7 +463,7 @@ async function openJoin(link) {
 async function submitJoin() {
   const alias = $('join-alias').value.trim();
   const password = $('join-password').value;
-  if (!aliasAccepted('join', alias)) return;
+  if (!(await aliasAccepted('join', alias))) return;
   if (!password) {
     view.setFieldError('join-error', ui.enterPassword);
     $('join-password').focus();
@@ -646,14 +648,26 @@ function setWhisper(member) {
 // The core's events, by their Rust names (codes.js). The log is role="log" with aria-live: screen readers hear each
 // message and notice once, from the log itself.
 
+// The core gives the sender's time clamped to the receive time, and says when the sender's clock is off by more than a
+// minute: the page shows that time with a marker, and nothing a sender writes can make a message fail to render.
 /** @param {import('./events.js').Message} event */
-function onMessage({ from, alias, text, sent_at: time, whisper }) {
-  view.appendMessage({ from: sender(from, alias), mine: false, whisper, to: whisper ? selfView() : null, text, time });
+function onMessage({ from, alias, text, sent_at: time, clock_differs: clockDiffers, whisper }) {
+  view.appendMessage({ from: sender(from, alias), mine: false, whisper, to: whisper ? selfView() : null, text, time, clockDiffers });
   notify.noteMessage();
 }
 
+/** @param {import('./events.js').Missed} event */
+function onMissed({ alias, count }) {
+  view.appendNotice(words.missed(alias, count), 'warn');
+}
+
+/** @param {import('./events.js').AttachmentDropped} event */
+function onAttachmentDropped({ alias, reason }) {
+  view.appendNotice(words.attachmentDropped(alias, reason), 'warn');
+}
+
 /** @param {import('./events.js').Attachment} event */
-async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whisper }) {
+async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, clock_differs: clockDiffers, whisper }) {
   const shown = await view.appendAttachment({
     from: sender(from, alias),
     mine: false,
@@ -663,6 +677,7 @@ async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, whi
     type: mime,
     bytes,
     time,
+    clockDiffers,
   });
   keepAttachment(shown, name, bytes.byteLength);
   notify.noteMessage();
@@ -707,12 +722,12 @@ function onMemberLeft({ member, alias, reason }) {
       text = words.left(alias);
       break;
     case 'Kicked':
-      if (reason.by === null) text = words.removed(alias);
-      else if (reason.by === state.self?.member) text = words.youRemoved(alias);
+      if (reason.by === state.self?.member) text = words.youRemoved(alias);
       else text = words.removedBy(aliasOf(reason.by), alias);
       break;
     default:
-      text = words.dropped(alias);
+      // Only the relay says so: worded as its report, never as a member's action.
+      text = words.relayReported(alias, reason.said);
   }
   view.appendNotice(text);
 }
@@ -768,7 +783,7 @@ function onReconnected(result) {
  * @param {{reason: import('./events.js').EndReason}} event
  */
 function onEnded({ reason }) {
-  if (!state.self && reason.type !== 'Kicked') return;
+  if (!state.self && reason.type !== 'Kicked' && reason.type !== 'RemovedByRelay') return;
   if (reason.type === 'Left') return;
   /** @type {string} */
   let title = endedWords.goneTitle;
@@ -776,6 +791,10 @@ function onEnded({ reason }) {
   switch (reason.type) {
     case 'Kicked':
       text = endedWords.kicked(aliasOf(reason.by));
+      title = endedWords.kickedTitle;
+      break;
+    case 'RemovedByRelay':
+      text = endedWords.removedByRelay;
       title = endedWords.kickedTitle;
       break;
     case 'Expired':
@@ -788,7 +807,7 @@ function onEnded({ reason }) {
       text = endedWords.unverifiable;
       break;
     default:
-      text = endedWords.purged(aliasOf(reason.by));
+      text = reason.by === null || reason.by === undefined ? endedWords.purgedPerRelay : endedWords.purged(aliasOf(reason.by));
   }
   wipeEverything();
   state.session = newSession();

@@ -15,29 +15,40 @@
 
 /**
  * Why a member is gone (`LeaveReason`).
- * @typedef {{type: 'Left', farewell: string} | {type: 'Kicked', by: number | null} | {type: 'Dropped'}} LeaveReason
+ * Only the relay's report (`RelayReported`) names no signer: `said` is what the relay claimed.
+ * @typedef {{type: 'Left', farewell: string} | {type: 'Kicked', by: number}
+ *   | {type: 'RelayReported', said: 'Left' | 'Kicked' | 'Dropped'}} LeaveReason
  */
 
 /**
  * Why this session ended (`EndReason`).
- * @typedef {{type: 'Left'} | {type: 'Kicked', by: number | null} | {type: 'Purged', by: number | null}
+ * @typedef {{type: 'Left'} | {type: 'Kicked', by: number} | {type: 'RemovedByRelay'} | {type: 'Purged', by: number | null}
  *   | {type: 'Expired'} | {type: 'Refused', code: string} | {type: 'Unverifiable'}} EndReason
  */
 
 /** @typedef {{type: 'Joined', member: number, expires_at: number, room_name: string}} Joined */
 /** @typedef {{type: 'MemberAccepted'} & MemberInfo} MemberAccepted */
 /** @typedef {{type: 'MemberLeft', member: number, alias: string, reason: LeaveReason}} MemberLeft */
-/** @typedef {{type: 'Message', from: number, alias: string, text: string, sent_at: number, whisper: boolean}} Message */
+/**
+ * When a message was received, the sender's time clamped to it, and whether the two differ by more than a minute.
+ * @typedef {{received_at: number, sent_at: number, clock_differs: boolean}} Timing
+ */
+/** @typedef {{type: 'Message', from: number, alias: string, text: string, whisper: boolean} & Timing} Message */
 /**
  * @typedef {{type: 'Attachment', from: number, alias: string, name: string, mime: string, bytes: Uint8Array,
- *   sent_at: number, whisper: boolean}} Attachment
+ *   whisper: boolean} & Timing} Attachment
  */
+/** @typedef {{type: 'Missed', from: number, alias: string, count: number}} Missed */
+/** @typedef {{type: 'AttachmentDropped', from: number, alias: string, reason: 'Crowded' | 'BadName'}} AttachmentDropped */
 /** @typedef {{type: 'Expiring', seconds: number}} Expiring */
 /** @typedef {{type: 'CouldNotVerify', from: number}} CouldNotVerify */
 /** @typedef {{type: 'RelayError', code: string, message: string}} RelayError */
 /** @typedef {{type: 'Ended', reason: EndReason}} Ended */
 
-/** @typedef {Joined | MemberAccepted | MemberLeft | Message | Attachment | Expiring | CouldNotVerify | RelayError | Ended} CoreEvent */
+/**
+ * @typedef {Joined | MemberAccepted | MemberLeft | Message | Attachment | Missed | AttachmentDropped | Expiring
+ *   | CouldNotVerify | RelayError | Ended} CoreEvent
+ */
 
 /** The Worker's `members` event, after a membership change. @typedef {{self: Identity, members: MemberInfo[]}} Members */
 /**

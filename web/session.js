@@ -82,6 +82,15 @@ export class RoomSession {
   }
 
   /**
+   * The core's one alias rule: null when it accepts the alias, else why not ('Empty', 'TooLong' or 'Disguising').
+   * @param {string} alias
+   * @returns {Promise<string | null>}
+   */
+  aliasProblem(alias) {
+    return this.#engine().request('aliasProblem', { alias });
+  }
+
+  /**
    * Checks a link without a password: {expiresAt} or an error with code link_invalid or link_expired.
    * @param {string} link
    */

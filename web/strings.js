@@ -8,7 +8,7 @@
 const WORDS = {
   bad_token: 'Wrong password for this room. Check it with whoever sent you the link.',
   room_not_found: 'This room does not exist on this relay. It may have expired, or the relay restarted and forgot it.',
-  room_gone: 'This room was purged or has expired. The link is dead.',
+  room_gone: 'The relay says this room was purged or has expired.',
   room_full: 'The room is full. Try again when someone leaves.',
   room_exists: 'A room with this id already exists. Create the room again to get a fresh link.',
   rate_limited: 'Too many attempts. Wait a minute and try again.',
@@ -31,7 +31,8 @@ const WORDS = {
   reconnecting: 'Connection lost. Reconnecting…',
   offline: 'The connection to the relay is lost and the app is reconnecting. Try again once it is back.',
   worker: 'The encryption engine stopped unexpectedly. Reload the page.',
-  alias_invalid: 'Choose an alias of 1 to 32 characters.',
+  alias_invalid: 'Choose an alias of 1 to 32 characters, without spaces or invisible characters.',
+  file_name_invalid: 'That file name holds invisible or direction-changing characters: rename the file and try again.',
   attachment_too_large: 'That file is larger than the largest attachment allowed.',
   cancelled: 'Cancelled.',
   too_long: 'That message is too long to send.',
@@ -57,7 +58,8 @@ export function explain(code, fallback) {
 /** Sentences about the room and its members, each a function of what the event carries. */
 export const say = Object.freeze({
   /** @param {string} alias @param {string} fingerprint */
-  joined: (alias, fingerprint) => `${alias} joined · key ${fingerprint}`,
+  // The alias sits in a first-strong isolate, so right-to-left letters in it cannot reorder the key that follows.
+  joined: (alias, fingerprint) => `\u2068${alias}\u2069 joined · key ${fingerprint}`,
   /** @param {string} alias */
   duplicateAlias: (alias) => `Two members use the alias ${alias}: compare their keys before trusting either.`,
   /** @param {string} alias */
@@ -66,10 +68,26 @@ export const say = Object.freeze({
   youRemoved: (alias) => `You removed ${alias} from the room`,
   /** @param {string} kicker @param {string} alias */
   removedBy: (kicker, alias) => `${kicker} removed ${alias} from the room`,
-  /** @param {string} alias */
-  removed: (alias) => `${alias} was removed from the room`,
-  /** @param {string} alias */
-  dropped: (alias) => `${alias} lost their connection`,
+  /** @param {string} alias @param {string} said what the relay reported: Left, Kicked or Dropped */
+  relayReported(alias, said) {
+    if (said === 'Kicked') return `The relay says ${alias} was removed from the room`;
+    if (said === 'Left') return `The relay says ${alias} left`;
+    return `The relay says ${alias} lost their connection`;
+  },
+  /** @param {string} alias @param {number} count */
+  missed: (alias, count) => `${count} message${count === 1 ? '' : 's'} from ${alias} did not reach you.`,
+  /** @param {string} alias @param {string} reason */
+  attachmentDropped: (alias, reason) =>
+    reason === 'BadName'
+      ? `A file from ${alias} was refused: its name holds invisible or direction-changing characters.`
+      : `A file from ${alias} was dropped before it was complete: too many files were arriving at once.`,
+  /** @param {string} problem */
+  aliasProblem(problem) {
+    if (problem === 'Empty') return 'Choose an alias.';
+    if (problem === 'TooLong') return 'Choose an alias of at most 32 characters.';
+    return 'Choose an alias without spaces, invisible or direction-changing characters.';
+  },
+  clockDiffers: 'the sender\'s clock differs from yours by more than a minute',
   /** @param {string} alias */
   couldNotVerify: (alias) => `Something sent as from ${alias} could not be verified and is not shown.`,
   /** @param {number} id */
@@ -91,6 +109,9 @@ export const ended = Object.freeze({
   purgeNotDeliveredTitle: 'The purge was not confirmed',
   /** @param {string | null} by */
   purged: (by) => (by ? `${by} purged the room.` : 'A member purged the room.'),
+  purgedPerRelay: 'The relay says the room was purged.',
+  removedByRelay:
+    'The relay says you were removed from the room. No member\'s signed kick reached this tab, so it may not be a member\'s doing.',
   expired: 'The room reached the end of its lifetime.',
   /** @param {string | null} by */
   kicked: (by) =>
@@ -153,7 +174,6 @@ export const ui = Object.freeze({
   reloaded: 'The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.',
   reloadedAskPassword: 'The page was reloaded. Enter the password again to rejoin as a new session.',
   passwordHint: 'Use a long passphrase: four or more unrelated words work well.',
-  aliasRule: 'Choose an alias of 1 to 32 characters without spaces.',
   enterPassword: 'Enter the room password.',
   /** @param {string} time */
   roomEndsAt: (time) => `Room ends at ${time}`,

@@ -2,7 +2,7 @@
 // The view: every DOM change the app makes goes through here, with textContent or the sanitizer only.
 import { renderFormatted } from './sanitize.js';
 import { HELP } from './commands.js';
-import { FORMATTING_HELP, ui } from './strings.js';
+import { FORMATTING_HELP, say, ui } from './strings.js';
 
 /** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
@@ -257,16 +257,23 @@ export function appendHelp() {
   appendToLog(node, { force: true });
 }
 
-function timeElement(ms) {
-  const date = new Date(ms);
+function timeElement(ms, clockDiffers = false) {
+  // The core clamps a sender's time to the receive time; a value no Date can hold still renders, as now.
+  const parsed = new Date(ms);
+  const date = Number.isFinite(parsed.getTime()) ? parsed : new Date();
   const node = el('time', '', date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
   node.dateTime = date.toISOString();
   node.title = date.toLocaleString();
+  if (clockDiffers) {
+    node.classList.add('skewed');
+    node.title += ` (${say.clockDiffers})`;
+    node.textContent += ' ⚠';
+  }
   return node;
 }
 
 function messageShell(message) {
-  const { from, mine, whisper, to, time, farewell } = message;
+  const { from, mine, whisper, to, time, farewell, clockDiffers } = message;
   const article = el('article', 'msg');
   article.classList.toggle('mine', Boolean(mine));
   article.classList.toggle('whisper', Boolean(whisper));
@@ -281,7 +288,7 @@ function messageShell(message) {
   }
   if (farewell) meta.append(el('span', 'tag', 'farewell'));
   if (from?.duplicate && !mine) meta.append(el('span', 'tag warn', `same alias, key ${from.fingerprint}`));
-  meta.append(timeElement(time));
+  meta.append(timeElement(time, clockDiffers));
   const bubble = el('div', 'bubble');
   body.append(meta, bubble);
   article.append(avatar(from), body);

@@ -7,7 +7,7 @@
 //
 // Every frame leaves through one scheduler (see "Sending" below): control frames first, then texts, then attachment
 // chunks, paced under the frame rate the relay announces in its welcome.
-import init, { Client, check_link, max_attachment, new_link, parse_room_status, parse_welcome, peek_frame } from './pkg/sanctum.js';
+import init, { Client, alias_problem, check_link, max_attachment, new_link, parse_room_status, parse_welcome, peek_frame } from './pkg/sanctum.js';
 import { CloseCode, ErrorCode, Event, FailureCode } from './codes.js';
 
 /**
@@ -104,6 +104,8 @@ async function handle(op, args) {
       settings.relayUrl = String(args.relayUrl);
       settings.testDeriveHoldMs = Number(args.testDeriveHoldMs) || 0;
       return true;
+    case 'aliasProblem':
+      return alias_problem(String(args.alias ?? ''));
     case 'checkLink':
       return { expiresAt: check_link(String(args.link ?? ''), Date.now()) };
     case 'peek':
@@ -413,7 +415,7 @@ function onClose(event) {
   // The relay's close codes say why when no frame did: purge, kick and expiry end the room for this tab.
   const reasons = {
     [CloseCode.PURGED]: { type: 'Purged', by: null },
-    [CloseCode.KICKED]: { type: 'Kicked', by: null },
+    [CloseCode.KICKED]: { type: 'RemovedByRelay' },
     [CloseCode.EXPIRED]: { type: 'Expired' },
   };
   const reason = reasons[event.code];

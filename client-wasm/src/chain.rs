@@ -103,7 +103,15 @@ pub(crate) struct RecvChain {
 pub(crate) struct Pending {
     pub(crate) key: MessageKey,
     counter: u32,
+    skipped: u32,
     after: ChainKey,
+}
+
+impl Pending {
+    /// How many counters this item skips past: items sealed in between that never reached the receiver.
+    pub(crate) fn skipped(&self) -> u32 {
+        self.skipped
+    }
 }
 
 impl RecvChain {
@@ -131,6 +139,7 @@ impl RecvChain {
         Ok(Pending {
             key: mk,
             counter,
+            skipped: counter - self.next,
             after,
         })
     }

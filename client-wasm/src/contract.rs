@@ -13,12 +13,14 @@ use crate::schedule::ScheduleError;
 use crate::session::{Event, SessionError};
 
 /// The name of every [`Event`] variant, as the Worker passes it to the page.
-pub const EVENT_NAMES: [&str; 9] = [
+pub const EVENT_NAMES: [&str; 11] = [
     "Joined",
     "MemberAccepted",
     "MemberLeft",
     "Message",
     "Attachment",
+    "Missed",
+    "AttachmentDropped",
     "Expiring",
     "CouldNotVerify",
     "RelayError",
@@ -33,6 +35,8 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::MemberLeft { .. } => "MemberLeft",
         Event::Message { .. } => "Message",
         Event::Attachment { .. } => "Attachment",
+        Event::Missed { .. } => "Missed",
+        Event::AttachmentDropped { .. } => "AttachmentDropped",
         Event::Expiring { .. } => "Expiring",
         Event::CouldNotVerify { .. } => "CouldNotVerify",
         Event::RelayError { .. } => "RelayError",
@@ -41,7 +45,7 @@ pub fn event_name(event: &Event) -> &'static str {
 }
 
 /// Every code an action of the core can fail with, as the page sees it.
-pub const FAILURE_CODES: [&str; 14] = [
+pub const FAILURE_CODES: [&str; 15] = [
     "link_expired",
     "link_invalid",
     "unsupported_version",
@@ -52,6 +56,7 @@ pub const FAILURE_CODES: [&str; 14] = [
     "unknown_member",
     "alias_invalid",
     "room_name_invalid",
+    "file_name_invalid",
     "too_long",
     "attachment_too_large",
     "attachment_invalid",
@@ -98,7 +103,8 @@ impl FailureCode for SessionError {
             Self::Ended | Self::NotJoined => "not_in_room",
             Self::Expired => "link_expired",
             Self::UnknownMember => "unknown_member",
-            Self::BadAlias => "alias_invalid",
+            Self::BadAlias(_) => "alias_invalid",
+            Self::BadFileName => "file_name_invalid",
             Self::BadRoomName => "room_name_invalid",
             Self::TooLong => "too_long",
             Self::Attachment(AttachmentError::BadSize) => "attachment_too_large",
@@ -161,7 +167,7 @@ pub fn render_codes_js() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{EndReason, MemberInfo};
+    use crate::session::{AttachmentDrop, EndReason, MemberInfo, Timing};
 
     #[test]
     fn web_codes_module_matches_the_rust_lists() {
@@ -191,13 +197,15 @@ mod tests {
             Event::MemberLeft {
                 member: 1,
                 alias: String::new(),
-                reason: crate::session::LeaveReason::Dropped,
+                reason: crate::session::LeaveReason::RelayReported {
+                    reason: sanctum_protocol::LeftReason::Dropped,
+                },
             },
             Event::Message {
                 from: 1,
                 alias: String::new(),
                 text: String::new(),
-                sent_at: 0,
+                timing: Timing::new(0, 0),
                 whisper: false,
             },
             Event::Attachment {
@@ -206,8 +214,18 @@ mod tests {
                 name: String::new(),
                 mime: String::new(),
                 bytes: Vec::new(),
-                sent_at: 0,
+                timing: Timing::new(0, 0),
                 whisper: false,
+            },
+            Event::Missed {
+                from: 1,
+                alias: String::new(),
+                count: 1,
+            },
+            Event::AttachmentDropped {
+                from: 1,
+                alias: String::new(),
+                reason: AttachmentDrop::Crowded,
             },
             Event::Expiring { seconds: 1 },
             Event::CouldNotVerify { from: 1 },
@@ -234,7 +252,8 @@ mod tests {
             ResumeError::Malformed.failure_code(),
             SessionError::Ended.failure_code(),
             SessionError::UnknownMember.failure_code(),
-            SessionError::BadAlias.failure_code(),
+            SessionError::BadAlias(crate::AliasError::Empty).failure_code(),
+            SessionError::BadFileName.failure_code(),
             SessionError::BadRoomName.failure_code(),
             SessionError::TooLong.failure_code(),
             SessionError::Attachment(AttachmentError::BadSize).failure_code(),

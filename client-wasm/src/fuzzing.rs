@@ -9,7 +9,7 @@
 #![allow(clippy::panic)]
 
 use crate::attachment::{self, AttachmentStart, CHUNK_LEN, Incoming, MAX_ATTACHMENT_LEN};
-use crate::message::{Announce, AnswerBody, Content, DescriptorBody, HandoutBody, Message};
+use crate::message::{Announce, AnswerBody, ConfirmBody, Content, DescriptorBody, HandoutBody, Message};
 use crate::padding;
 use crate::seal::Header;
 
@@ -32,7 +32,11 @@ pub fn decode_bodies(bytes: &[u8]) {
         assert_eq!(encoded.as_deref().map(|v| &v[..]).ok(), Some(bytes), "answer");
     }
     if let Ok(handout) = HandoutBody::decode(bytes) {
-        assert_eq!(&handout.encode()[..], bytes, "hand-out");
+        let encoded = handout.encode();
+        assert_eq!(encoded.as_deref().map(|v| &v[..]).ok(), Some(bytes), "hand-out");
+    }
+    if let Ok(confirm) = ConfirmBody::decode(bytes) {
+        assert_eq!(&confirm.encode()[..], bytes, "confirm");
     }
     if let Ok(descriptor) = DescriptorBody::decode(bytes) {
         let encoded = descriptor.encode();

@@ -26,6 +26,7 @@ mod seal;
 mod secret;
 mod session;
 mod sign;
+mod text;
 #[cfg(test)]
 mod vectors;
 #[cfg(target_arch = "wasm32")]
@@ -39,7 +40,7 @@ pub use chain::{ChainError, MAX_SKIP};
 pub use codec::CodecError;
 pub use link::{LINK_SECRET_LEN, LINK_VERSION, LinkError, MAX_LINK_LEN, RoomLink};
 pub use message::{
-    MAX_ALIAS_LEN, MAX_DEPARTED_LISTED, MAX_FILE_NAME_LEN, MAX_MIME_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
+    MAX_ALIAS_LEN, MAX_FAREWELL_LEN, MAX_FILE_NAME_LEN, MAX_MIME_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
     SESSION_NONCE_LEN,
 };
 pub use padding::{BUCKETS, MAX_INNER_LEN, PaddingError};
@@ -50,7 +51,8 @@ pub use schedule::{
 };
 pub use seal::{HEADER_LEN, ITEM_VERSION, Kind, MAX_ITEM_LEN, NONCE_LEN, OpenError, SealError, TAG_LEN};
 pub use session::{
-    EndReason, Event, LeaveReason, MAX_KNOWN_SESSIONS, MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session,
-    SessionError, fingerprint,
+    AttachmentDrop, CLOCK_TOLERANCE_MS, EndReason, Event, LeaveReason, MAX_KNOWN_SESSIONS, MAX_PENDING_HELLOS,
+    MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session, SessionError, Timing, fingerprint,
 };
 pub use sign::{SIGNATURE_LEN, SignatureError};
+pub use text::{AliasError, MAX_ALIAS_CHARS, check_alias, is_safe_file_name};

@@ -5,17 +5,19 @@
 
 use crate::attachment::{AttachmentStart, CHUNK_LEN};
 use crate::codec::{CodecError, Reader, Writer};
+use crate::seal::HEADER_LEN;
+use crate::sign::SIGNATURE_LEN;
 use crate::sign::SessionKey;
 use zeroize::Zeroizing;
 
-/// Longest alias, in bytes of UTF-8.
-pub const MAX_ALIAS_LEN: usize = 64;
+/// Longest alias on the wire, in bytes of UTF-8: [`crate::MAX_ALIAS_CHARS`] characters of up to 4 bytes each.
+pub const MAX_ALIAS_LEN: usize = 4 * crate::text::MAX_ALIAS_CHARS;
 /// Longest room name, in bytes of UTF-8.
 pub const MAX_ROOM_NAME_LEN: usize = 128;
 /// Longest text message or farewell, in bytes of UTF-8; it fits the largest padding bucket with its header and signature.
 pub const MAX_TEXT_LEN: usize = 32 * 1024 - 512;
-/// Most departed session keys one answer lists; the most recent ones are kept.
-pub const MAX_DEPARTED_LISTED: usize = 512;
+/// Longest farewell, in bytes of UTF-8; small enough that the goodbye travels inside a hand-out as its cause.
+pub const MAX_FAREWELL_LEN: usize = 1024;
 /// Length of a session nonce.
 pub const SESSION_NONCE_LEN: usize = 32;
 /// Longest attachment file name, in bytes of UTF-8.
@@ -101,26 +103,22 @@ impl Announce {
     }
 }
 
-/// An answer's body: `announce || in_reply_to 32 || count u16 BE || count × departed session key 32`.
+/// An answer's body: `announce || in_reply_to 32 || challenge 32`.
+///
+/// `in_reply_to` is the newcomer's session nonce, which proves the answer fresh to the newcomer; `challenge` is 32 fresh
+/// random bytes the answerer chose for this newcomer alone, which the newcomer signs back in its confirm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AnswerBody {
     pub(crate) announce: Announce,
     pub(crate) in_reply_to: [u8; SESSION_NONCE_LEN],
-    pub(crate) departed: Vec<SessionKey>,
+    pub(crate) challenge: [u8; SESSION_NONCE_LEN],
 }
 
 impl AnswerBody {
     pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
         let mut w = Writer::new();
         self.announce.write(&mut w)?;
-        let count = u16::try_from(self.departed.len()).map_err(|_| CodecError::TooLong)?;
-        if self.departed.len() > MAX_DEPARTED_LISTED {
-            return Err(CodecError::TooLong);
-        }
-        w.raw(&self.in_reply_to).u16(count);
-        for key in &self.departed {
-            w.raw(key);
-        }
+        w.raw(&self.in_reply_to).raw(&self.challenge);
         Ok(w.finish())
     }
 
@@ -128,32 +126,77 @@ impl AnswerBody {
         let mut r = Reader::new(bytes);
         let announce = Announce::read(&mut r)?;
         let in_reply_to = r.array()?;
-        let count = usize::from(r.u16()?);
-        if count > MAX_DEPARTED_LISTED {
-            return Err(CodecError::Malformed);
-        }
-        let departed = (0..count).map(|_| r.array()).collect::<Result<Vec<_>, _>>()?;
+        let challenge = r.array()?;
         r.end()?;
         Ok(Self {
             announce,
             in_reply_to,
-            departed,
+            challenge,
         })
     }
 }
 
-/// A hand-out's body: `generation u32 BE || counter u32 BE || chain_key 32`, the sender chain's current position.
+/// A confirm's body: `in_reply_to 32`, the challenge of the answer it confirms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfirmBody {
+    pub(crate) in_reply_to: [u8; SESSION_NONCE_LEN],
+}
+
+impl ConfirmBody {
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        w.raw(&self.in_reply_to);
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let in_reply_to = r.array()?;
+        r.end()?;
+        Ok(Self { in_reply_to })
+    }
+}
+
+/// The signed group message that made a sender start a new generation (a goodbye or a kick), carried in the hand-out
+/// so that a member the relay kept it from still learns it:
+/// `signer 32 || header 10 || body bytes32 || signature 64`, where the signature is the one the group item carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cause {
+    pub(crate) signer: SessionKey,
+    pub(crate) header: [u8; HEADER_LEN],
+    pub(crate) body: Vec<u8>,
+    pub(crate) signature: [u8; SIGNATURE_LEN],
+}
+
+/// Longest body a cause carries: a goodbye with the longest farewell.
+pub(crate) const MAX_CAUSE_BODY_LEN: usize = 1 + 8 + 4 + MAX_FAREWELL_LEN;
+
+/// A hand-out's body: `generation u32 BE || counter u32 BE || chain_key 32 || u8(0)` or
+/// `... || u8(1) || cause`, the sender chain's current position and, for a new generation, what caused it.
 pub(crate) struct HandoutBody {
     pub(crate) generation: u32,
     pub(crate) counter: u32,
     pub(crate) chain_key: Zeroizing<[u8; 32]>,
+    pub(crate) cause: Option<Cause>,
 }
 
 impl HandoutBody {
-    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
         let mut w = Writer::new();
         w.u32(self.generation).u32(self.counter).raw(&self.chain_key[..]);
-        w.finish()
+        match &self.cause {
+            None => {
+                w.u8(0);
+            }
+            Some(cause) => {
+                w.u8(1)
+                    .raw(&cause.signer)
+                    .raw(&cause.header)
+                    .bytes32(&cause.body, MAX_CAUSE_BODY_LEN)?
+                    .raw(&cause.signature);
+            }
+        }
+        Ok(w.finish())
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
@@ -161,11 +204,22 @@ impl HandoutBody {
         let generation = r.u32()?;
         let counter = r.u32()?;
         let chain_key = Zeroizing::new(r.array()?);
+        let cause = match r.u8()? {
+            0 => None,
+            1 => Some(Cause {
+                signer: r.array()?,
+                header: r.array()?,
+                body: r.bytes32(MAX_CAUSE_BODY_LEN)?.to_vec(),
+                signature: r.array()?,
+            }),
+            _ => return Err(CodecError::Malformed),
+        };
         r.end()?;
         Ok(Self {
             generation,
             counter,
             chain_key,
+            cause,
         })
     }
 }
@@ -175,7 +229,7 @@ impl HandoutBody {
 pub(crate) enum Content {
     /// `1 || text bytes32`: a text message (a whisper is always text).
     Text(String),
-    /// `2 || farewell bytes32`: the sender leaves the room.
+    /// `2 || farewell bytes32` (at most [`MAX_FAREWELL_LEN`] bytes): the sender leaves the room.
     Goodbye(String),
     /// `3 || session_key 32`: the named session is excluded from every later generation.
     Kick(SessionKey),
@@ -207,8 +261,11 @@ impl Message {
         };
         w.u8(tag).u64(self.sent_at);
         match &self.content {
-            Content::Text(text) | Content::Goodbye(text) => {
+            Content::Text(text) => {
                 w.bytes32(text.as_bytes(), MAX_TEXT_LEN)?;
+            }
+            Content::Goodbye(text) => {
+                w.bytes32(text.as_bytes(), MAX_FAREWELL_LEN)?;
             }
             Content::Kick(key) => {
                 w.raw(key);
@@ -233,12 +290,12 @@ impl Message {
         let mut r = Reader::new(bytes);
         let tag = r.u8()?;
         let sent_at = r.u64()?;
-        let text = |r: &mut Reader<'_>| {
-            String::from_utf8(r.bytes32(MAX_TEXT_LEN)?.to_vec()).map_err(|_| CodecError::Malformed)
+        let text = |r: &mut Reader<'_>, max: usize| {
+            String::from_utf8(r.bytes32(max)?.to_vec()).map_err(|_| CodecError::Malformed)
         };
         let content = match tag {
-            TAG_TEXT => Content::Text(text(&mut r)?),
-            TAG_GOODBYE => Content::Goodbye(text(&mut r)?),
+            TAG_TEXT => Content::Text(text(&mut r, MAX_TEXT_LEN)?),
+            TAG_GOODBYE => Content::Goodbye(text(&mut r, MAX_FAREWELL_LEN)?),
             TAG_KICK => Content::Kick(r.array()?),
             TAG_PURGE => Content::Purge,
             TAG_ATTACHMENT_START => Content::AttachmentStart(AttachmentStart {
@@ -277,7 +334,7 @@ mod tests {
             },
             Message {
                 sent_at: u64::MAX,
-                content: Content::Goodbye("x".repeat(MAX_TEXT_LEN)),
+                content: Content::Goodbye("x".repeat(MAX_FAREWELL_LEN)),
             },
             Message {
                 sent_at: u64::MAX,
@@ -317,11 +374,32 @@ mod tests {
                 alias: "a".repeat(MAX_ALIAS_LEN),
             },
             in_reply_to: [4; 32],
-            departed: vec![[5; 32]; MAX_DEPARTED_LISTED],
+            challenge: [5; 32],
         };
         let bytes = answer.encode().unwrap();
         assert!(bytes.len() + SIGNATURE_LEN <= MAX_INNER_LEN);
         assert_eq!(AnswerBody::decode(&bytes).unwrap(), answer);
+        let goodbye = Message {
+            sent_at: u64::MAX,
+            content: Content::Goodbye("x".repeat(MAX_FAREWELL_LEN)),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(goodbye.len(), MAX_CAUSE_BODY_LEN);
+        let handout = HandoutBody {
+            generation: u32::MAX,
+            counter: u32::MAX,
+            chain_key: Zeroizing::new([6; 32]),
+            cause: Some(Cause {
+                signer: [7; 32],
+                header: [8; HEADER_LEN],
+                body: goodbye.to_vec(),
+                signature: [9; SIGNATURE_LEN],
+            }),
+        };
+        let bytes = handout.encode().unwrap();
+        assert!(bytes.len() + SIGNATURE_LEN <= MAX_INNER_LEN);
+        assert_eq!(HandoutBody::decode(&bytes).unwrap().cause, handout.cause);
     }
 
     #[test]
@@ -331,24 +409,17 @@ mod tests {
             content: Content::Text("x".repeat(MAX_TEXT_LEN + 1)),
         };
         assert!(text.encode().is_err());
-        let answer = AnswerBody {
-            announce: Announce {
-                member: 1,
-                session: [1; 32],
-                dh: [2; 32],
-                nonce: [3; 32],
-                alias: "a".into(),
-            },
-            in_reply_to: [4; 32],
-            departed: vec![[5; 32]; MAX_DEPARTED_LISTED + 1],
+        let farewell = Message {
+            sent_at: 0,
+            content: Content::Goodbye("x".repeat(MAX_FAREWELL_LEN + 1)),
         };
-        assert!(answer.encode().is_err());
+        assert!(farewell.encode().is_err());
         let long_alias = Announce {
             member: 1,
             session: [1; 32],
             dh: [2; 32],
             nonce: [3; 32],
-            alias: "a".repeat(65),
+            alias: "a".repeat(MAX_ALIAS_LEN + 1),
         };
         assert!(long_alias.encode_hello().is_err());
         assert!(
@@ -404,9 +475,9 @@ mod tests {
         }
 
         #[test]
-        fn announcements_round_trip(member in any::<u32>(), session in any::<[u8; 32]>(), nonce in any::<[u8; 32]>(), alias in ".{0,16}", departed in proptest::collection::vec(any::<[u8; 32]>(), 0..8)) {
+        fn announcements_round_trip(member in any::<u32>(), session in any::<[u8; 32]>(), nonce in any::<[u8; 32]>(), alias in ".{0,16}", challenge in any::<[u8; 32]>()) {
             let announce = Announce { member, session, dh: nonce, nonce, alias };
-            let answer = AnswerBody { announce: announce.clone(), in_reply_to: session, departed };
+            let answer = AnswerBody { announce: announce.clone(), in_reply_to: session, challenge };
             let bytes = answer.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(AnswerBody::decode(&bytes), Ok(answer));
             let bytes = announce.encode_hello().map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -419,6 +490,7 @@ mod tests {
             let _ = AnswerBody::decode(&bytes);
             let _ = Announce::decode_hello(&bytes);
             let _ = HandoutBody::decode(&bytes);
+            let _ = ConfirmBody::decode(&bytes);
             let _ = DescriptorBody::decode(&bytes);
         }
     }

@@ -110,7 +110,7 @@ mod tests {
             Some(ResumeError::Malformed)
         );
         assert_eq!(
-            encode_resume(&secrets, &"a".repeat(65)).err(),
+            encode_resume(&secrets, &"a".repeat(crate::message::MAX_ALIAS_LEN + 1)).err(),
             Some(ResumeError::AliasTooLong)
         );
     }

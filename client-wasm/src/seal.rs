@@ -15,8 +15,8 @@ use crate::label;
 use crate::padding::{self, BUCKETS};
 use crate::sign::{self, SIGNATURE_LEN, SessionKey};
 
-/// Version byte of every v1 item.
-pub const ITEM_VERSION: u8 = 1;
+/// Version byte of every item: 2 since answers carry a challenge, confirms exist and hand-outs carry their cause.
+pub const ITEM_VERSION: u8 = 2;
 /// Length of an item's cleartext header.
 pub const HEADER_LEN: usize = 10;
 /// Length of the XChaCha20-Poly1305 nonce.
@@ -44,6 +44,8 @@ pub enum Kind {
     Whisper = 5,
     /// A message to the whole room (text, attachment, goodbye, kick, purge), under the sender chain.
     Group = 6,
+    /// A newcomer's signature over the challenge of one member's answer, under the room key, addressed to it.
+    Confirm = 7,
 }
 
 impl Kind {
@@ -55,6 +57,7 @@ impl Kind {
             4 => Self::Handout,
             5 => Self::Whisper,
             6 => Self::Group,
+            7 => Self::Confirm,
             _ => return None,
         })
     }
@@ -93,7 +96,15 @@ impl Header {
 
     /// Reads the header of a sealed item without opening it.
     pub(crate) fn parse(item: &[u8]) -> Result<Self, OpenError> {
-        if item.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || item[0] != ITEM_VERSION {
+        if item.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
+            return Err(OpenError);
+        }
+        Self::parse_fields(&item[..HEADER_LEN])
+    }
+
+    /// Reads a header on its own, as a hand-out's cause carries it.
+    pub(crate) fn parse_fields(item: &[u8]) -> Result<Self, OpenError> {
+        if item.len() != HEADER_LEN || item[0] != ITEM_VERSION {
             return Err(OpenError);
         }
         let kind = Kind::from_byte(item[1]).ok_or(OpenError)?;
@@ -207,6 +218,15 @@ impl Opened {
         } else {
             &self.inner
         }
+    }
+
+    /// The signature the item carried (zeros for the unsigned descriptor).
+    pub(crate) fn signature(&self) -> [u8; SIGNATURE_LEN] {
+        let mut signature = [0u8; SIGNATURE_LEN];
+        if self.header.kind.is_signed() {
+            signature.copy_from_slice(&self.inner[self.inner.len() - SIGNATURE_LEN..]);
+        }
+        signature
     }
 
     /// Checks the signature against `signer`, the session the receiver believes sent the item.
@@ -347,6 +367,7 @@ mod tests {
             Kind::Handout,
             Kind::Whisper,
             Kind::Group,
+            Kind::Confirm,
         ] {
             let b = binding(&me, &recipient);
             let signer = kind.is_signed().then_some(&signer);
@@ -392,7 +413,7 @@ mod tests {
         item[1] = 99;
         assert!(open(&KEY, &item, &b).is_err());
         item[1] = 1;
-        item[0] = 2;
+        item[0] = 1;
         assert!(open(&KEY, &item, &b).is_err());
     }
 

@@ -5,19 +5,17 @@
 //! The pieces live beside this file: [`event`] is the public vocabulary, `membership` the handshake and departures,
 //! `items` sealing and routing, `content` what group messages do.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRngCore;
-use sanctum_protocol::{
-    ClientFrame, Descriptor, LeftReason, MemberId, PROTOCOL_VERSION, Payload, PurgeReason, RelayFrame,
-};
+use sanctum_protocol::{ClientFrame, Descriptor, MemberId, PROTOCOL_VERSION, Payload, PurgeReason, RelayFrame};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::attachment::{self, Incoming, Upload};
 use crate::chain::{ChainKey, RecvChain, SendChain};
-use crate::message::{Content, DescriptorBody, MAX_ALIAS_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN, SESSION_NONCE_LEN};
+use crate::message::{Content, DescriptorBody, MAX_FAREWELL_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN, SESSION_NONCE_LEN};
 use crate::pairwise::Channel;
 use crate::resume::{ResumeError, encode_resume};
 use crate::schedule::RoomSecrets;
@@ -31,11 +29,11 @@ mod membership;
 #[cfg(test)]
 mod testing;
 
-pub use event::{EndReason, Event, LeaveReason, MemberInfo, SessionError};
+pub use event::{AttachmentDrop, CLOCK_TOLERANCE_MS, EndReason, Event, LeaveReason, MemberInfo, SessionError, Timing};
 use items::{ItemKey, Rejected};
 pub use items::{MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER};
 use membership::printable;
-pub use membership::{MAX_KNOWN_SESSIONS, fingerprint};
+pub use membership::{MAX_KNOWN_SESSIONS, MAX_PENDING_HELLOS, fingerprint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -56,6 +54,8 @@ struct Peer {
     incoming: Option<Incoming>,
     /// Whether `incoming` arrives as a whisper (chunks must then come the same way).
     incoming_whisper: bool,
+    /// The arrival count of `incoming`'s latest start or chunk.
+    incoming_progress: u64,
 }
 
 /// One tab's membership in one room: in memory only, and wiped when dropped or ended.
@@ -74,8 +74,15 @@ pub struct Session {
     room_name: String,
     chain: SendChain,
     peers: BTreeMap<MemberId, Peer>,
-    seen: HashSet<SessionKey>,
-    departed: VecDeque<SessionKey>,
+    /// Every session key this session ever accepted, with its member id: none is accepted twice, and a signed cause
+    /// is checked against these keys. Only sessions that proved liveness get here, so no one can fill it with made-up keys.
+    seen: HashMap<SessionKey, MemberId>,
+    /// Hellos answered but not yet confirmed, each with the challenge this session chose for it.
+    hellos: VecDeque<membership::PendingHello>,
+    /// The caller's clock at the frame being handled, for receive times.
+    now_ms: u64,
+    /// Counts items as they arrive, to tell which unfinished attachment progressed least recently.
+    arrivals: u64,
     /// Member ids of accepted peers this session dropped; whatever the relay still forwards as from them is ignored.
     gone: HashSet<MemberId>,
     pending: VecDeque<(MemberId, Payload)>,
@@ -99,10 +106,7 @@ impl Session {
         alias: &str,
         mut rng: impl CryptoRngCore + Send + 'static,
     ) -> Result<Self, SessionError> {
-        let alias = alias.trim();
-        if alias.is_empty() || alias.len() > MAX_ALIAS_LEN || !printable(alias) {
-            return Err(SessionError::BadAlias);
-        }
+        let alias = crate::text::check_alias(alias).map_err(SessionError::BadAlias)?;
         let signing = SigningKey::generate(&mut rng);
         let dh_secret = StaticSecret::random_from_rng(&mut rng);
         let dh_public = PublicKey::from(&dh_secret).to_bytes();
@@ -125,8 +129,10 @@ impl Session {
             room_name: String::new(),
             chain,
             peers: BTreeMap::new(),
-            seen: HashSet::new(),
-            departed: VecDeque::new(),
+            seen: HashMap::new(),
+            hellos: VecDeque::new(),
+            now_ms: 0,
+            arrivals: 0,
             gone: HashSet::new(),
             pending: VecDeque::new(),
             outgoing: Vec::new(),
@@ -283,6 +289,7 @@ impl Session {
     /// Handles one frame from the relay at `now_ms`.
     pub fn handle(&mut self, frame: RelayFrame, now_ms: u64) -> Vec<Event> {
         let mut events = Vec::new();
+        self.now_ms = now_ms;
         if self.check_expiry(now_ms, &mut events) {
             return events;
         }
@@ -311,17 +318,12 @@ impl Session {
                 }
             }
             RelayFrame::MemberLeft { member, reason } if self.phase == Phase::Active => {
-                let reason = match reason {
-                    LeftReason::Left => LeaveReason::Left {
-                        farewell: String::new(),
-                    },
-                    LeftReason::Kicked => LeaveReason::Kicked { by: None },
-                    LeftReason::Dropped => LeaveReason::Dropped,
-                };
+                // The relay's word alone: this session stops handing the member keys, but passes no cause on.
                 self.pending.retain(|(from, _)| *from != member);
-                self.remove_peer(member, reason, &mut events);
+                self.remove_peer(member, LeaveReason::RelayReported { reason }, None, &mut events);
             }
-            RelayFrame::Kicked { by } => self.end(EndReason::Kicked { by: Some(by) }, false, &mut events),
+            // The relay's `by` is not signed, so it names no one: only a signed kick names the kicker.
+            RelayFrame::Kicked { .. } => self.end(EndReason::RemovedByRelay, false, &mut events),
             RelayFrame::Purged { reason } => {
                 let reason = match reason {
                     PurgeReason::Purged => EndReason::Purged { by: None },
@@ -388,6 +390,9 @@ impl Session {
         if to.is_some_and(|member| !self.peers.contains_key(&member)) {
             return Err(SessionError::UnknownMember);
         }
+        if !crate::text::is_safe_file_name(name) {
+            return Err(SessionError::BadFileName);
+        }
         let mut id = [0u8; 16];
         self.rng.fill_bytes(&mut id);
         let start = attachment::start_for(id, name, mime, bytes)?;
@@ -416,10 +421,11 @@ impl Session {
     pub fn kick(&mut self, member: MemberId, now_ms: u64) -> Result<Vec<Event>, SessionError> {
         self.require_active(now_ms)?;
         let target = self.peers.get(&member).ok_or(SessionError::UnknownMember)?.session;
-        self.broadcast(now_ms, Content::Kick(target))?;
+        let cause = self.broadcast_cause(now_ms, Content::Kick(target))?;
         self.outgoing.push(ClientFrame::Kick { member });
         let mut events = Vec::new();
-        self.remove_peer(member, LeaveReason::Kicked { by: self.me }, &mut events);
+        let by = self.me.unwrap_or_default();
+        self.remove_peer(member, LeaveReason::Kicked { by }, Some(cause), &mut events);
         Ok(events)
     }
 
@@ -437,7 +443,7 @@ impl Session {
     /// Leaves the room with a signed goodbye carrying `farewell` (which may be empty).
     pub fn leave(&mut self, farewell: &str, now_ms: u64) -> Result<Vec<Event>, SessionError> {
         self.require_active(now_ms)?;
-        if farewell.len() > MAX_TEXT_LEN {
+        if farewell.len() > MAX_FAREWELL_LEN {
             return Err(SessionError::TooLong);
         }
         self.broadcast(now_ms, Content::Goodbye(farewell.to_owned()))?;

@@ -275,10 +275,8 @@ fn descriptor() -> Value {
     })
 }
 
-/// Session keys that the answer in `answer.json` lists as departed.
-fn departed_keys() -> Vec<[u8; 32]> {
-    vec![party(0xc1).2, party(0xd1).2]
-}
+/// The challenge the answer in `answer.json` asks the newcomer to sign back.
+const CHALLENGE: [u8; 32] = [0x6a; 32];
 
 fn answer() -> Value {
     let (signing, _, session, dh_public) = party(0xb1);
@@ -292,7 +290,7 @@ fn answer() -> Value {
             alias: "bob".into(),
         },
         in_reply_to: [0x5e; 32],
-        departed: departed_keys(),
+        challenge: CHALLENGE,
     }
     .encode()
     .unwrap();
@@ -306,7 +304,7 @@ fn answer() -> Value {
     let item = seal::seal_with_nonce(&ROOM_KEY, header, &binding, &body, Some(&signing), &nonce).unwrap();
     let signature = sign::sign(&signing, &header.to_bytes(), &ROOM_ID, &newcomer, &body);
     json!({
-        "description": "Member 1 (\"bob\") answers the hello of hello.json: addressed to its session key, in reply to its session nonce, listing two departed session keys.",
+        "description": "Member 1 (\"bob\") answers the hello of hello.json: addressed to its session key, in reply to its session nonce, with the challenge the newcomer must sign back in its confirm.",
         "room_id": h(&ROOM_ID),
         "room_key": h(&ROOM_KEY),
         "signing_seed": h(&[0xb1; 32]),
@@ -318,7 +316,7 @@ fn answer() -> Value {
         "alias": "bob",
         "recipient": h(&newcomer),
         "in_reply_to": h(&[0x5e; 32]),
-        "departed": departed_keys().iter().map(|k| h(k)).collect::<Vec<_>>(),
+        "challenge": h(&CHALLENGE),
         "aead_nonce": h(&nonce),
         "header": h(&header.to_bytes()),
         "body": h(&body),
@@ -345,8 +343,10 @@ fn handout() -> Value {
         generation: 3,
         counter: 12,
         chain_key: zeroize::Zeroizing::new([0xc5; 32]),
+        cause: None,
     }
-    .encode();
+    .encode()
+    .unwrap();
     let nonce = [0x27; 24];
     let binding = Binding {
         room_id: &ROOM_ID,
@@ -486,8 +486,7 @@ fn new_items_open_verify_and_decode() {
     assert_eq!(answer.announce.session, unhex::<32>(&a["session_key"]));
     assert_eq!(answer.announce.alias, a["alias"]);
     assert_eq!(answer.in_reply_to, unhex::<32>(&load("hello.json")["session_nonce"]));
-    let departed: Vec<[u8; 32]> = a["departed"].as_array().unwrap().iter().map(unhex).collect();
-    assert_eq!(answer.departed, departed);
+    assert_eq!(answer.challenge, unhex::<32>(&a["challenge"]));
     // Addressed to one newcomer: it does not open for anyone else.
     let elsewhere = Binding {
         recipient: &NOBODY,
@@ -621,17 +620,16 @@ fn layouts_match_the_document() {
     };
     assert_eq!(announce(&hello), bytes(&hello["body"]));
     let answer = load("answer.json");
-    let departed = answer["departed"].as_array().unwrap();
     let mut body = announce(&answer);
     body.extend(bytes(&answer["in_reply_to"]));
-    body.extend((departed.len() as u16).to_be_bytes());
-    departed.iter().for_each(|key| body.extend(bytes(key)));
+    body.extend(bytes(&answer["challenge"]));
     assert_eq!(body, bytes(&answer["body"]));
     let handout = load("handout.json");
     let body = [
         &(handout["generation"].as_u64().unwrap() as u32).to_be_bytes()[..],
         &(handout["counter"].as_u64().unwrap() as u32).to_be_bytes(),
         &bytes(&handout["chain_key"]),
+        &[0u8],
     ]
     .concat();
     assert_eq!(body, bytes(&handout["body"]));
@@ -715,7 +713,7 @@ fn layouts_match_the_document() {
         ),
     ];
     for (file, kind, generation, counter, key, sender, recipient) in cases {
-        let header = [&[1u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
+        let header = [&[2u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
         let item = bytes(&file["item"]);
         assert_eq!(item[..10], header[..], "kind {kind}");
         assert_eq!(item[10..34], bytes(&file["aead_nonce"])[..], "kind {kind}");

@@ -12,7 +12,7 @@ use std::fmt::Display;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use rand_core::OsRng;
-use sanctum_protocol::{ClientFrame, MemberId, RelayFrame, RoomState};
+use sanctum_protocol::{ClientFrame, LeftReason, MemberId, RelayFrame, RoomState};
 use wasm_bindgen::prelude::*;
 
 use crate::attachment::{MAX_ATTACHMENT_LEN, Upload as CoreUpload};
@@ -20,7 +20,8 @@ use crate::contract::{FailureCode, event_name};
 use crate::link::RoomLink;
 use crate::resume::{decode_resume, encode_resume};
 use crate::schedule::RoomSecrets;
-use crate::session::{EndReason, Event, LeaveReason, MemberInfo, Session};
+use crate::session::{AttachmentDrop, EndReason, Event, LeaveReason, MemberInfo, Session, Timing};
+use crate::text::AliasError;
 
 #[cfg(feature = "bench")]
 mod bench;
@@ -146,6 +147,23 @@ pub fn parse_welcome(text: &str) -> JsValue {
             .done(),
         _ => JsValue::NULL,
     }
+}
+
+/// The one alias rule: `null` when the core accepts `alias`, else why not (`"Empty"`, `"TooLong"` or `"Disguising"`).
+#[wasm_bindgen]
+pub fn alias_problem(alias: &str) -> JsValue {
+    match crate::text::check_alias(alias) {
+        Ok(_) => JsValue::NULL,
+        Err(AliasError::Empty) => JsValue::from("Empty"),
+        Err(AliasError::TooLong) => JsValue::from("TooLong"),
+        Err(AliasError::Disguising) => JsValue::from("Disguising"),
+    }
+}
+
+/// The most characters an alias may have.
+#[wasm_bindgen]
+pub fn max_alias_chars() -> u32 {
+    crate::text::MAX_ALIAS_CHARS as u32
 }
 
 /// The largest attachment the core sends or accepts, in bytes.
@@ -369,8 +387,16 @@ fn member_info(info: &MemberInfo) -> JsValue {
 fn leave_reason(reason: LeaveReason) -> JsValue {
     match reason {
         LeaveReason::Left { farewell } => Fields::typed("Left").set("farewell", farewell),
-        LeaveReason::Kicked { by } => Fields::typed("Kicked").set("by", optional_member(by)),
-        LeaveReason::Dropped => Fields::typed("Dropped"),
+        LeaveReason::Kicked { by } => Fields::typed("Kicked").set("by", by),
+        // The relay's word alone: the page words it as the relay's report, never as a member's action.
+        LeaveReason::RelayReported { reason } => Fields::typed("RelayReported").set(
+            "said",
+            match reason {
+                LeftReason::Left => "Left",
+                LeftReason::Kicked => "Kicked",
+                LeftReason::Dropped => "Dropped",
+            },
+        ),
     }
     .done()
 }
@@ -378,13 +404,22 @@ fn leave_reason(reason: LeaveReason) -> JsValue {
 fn end_reason(reason: EndReason) -> JsValue {
     match reason {
         EndReason::Left => Fields::typed("Left"),
-        EndReason::Kicked { by } => Fields::typed("Kicked").set("by", optional_member(by)),
+        EndReason::Kicked { by } => Fields::typed("Kicked").set("by", by),
+        EndReason::RemovedByRelay => Fields::typed("RemovedByRelay"),
         EndReason::Purged { by } => Fields::typed("Purged").set("by", optional_member(by)),
         EndReason::Expired => Fields::typed("Expired"),
         EndReason::Refused { code } => Fields::typed("Refused").set("code", code.as_str()),
         EndReason::Unverifiable => Fields::typed("Unverifiable"),
     }
     .done()
+}
+
+/// Adds the receive time, the sender's time clamped to it, and whether the two differ by more than a minute.
+fn with_timing(fields: Fields, timing: Timing) -> Fields {
+    fields
+        .set("received_at", timing.received_at as f64)
+        .set("sent_at", timing.sent_at as f64)
+        .set("clock_differs", timing.clock_differs)
 }
 
 /// One event as `{type, ...fields}`: the Rust variant's name and fields, times as numbers.
@@ -412,13 +447,12 @@ fn event(event: Event) -> JsValue {
             from,
             alias,
             text,
-            sent_at,
+            timing,
             whisper,
-        } => fields
+        } => with_timing(fields, timing)
             .set("from", from)
             .set("alias", alias)
             .set("text", text)
-            .set("sent_at", sent_at as f64)
             .set("whisper", whisper),
         Event::Attachment {
             from,
@@ -426,16 +460,23 @@ fn event(event: Event) -> JsValue {
             name,
             mime,
             bytes,
-            sent_at,
+            timing,
             whisper,
-        } => fields
+        } => with_timing(fields, timing)
             .set("from", from)
             .set("alias", alias)
             .set("name", name)
             .set("mime", mime)
             .set("bytes", Uint8Array::from(&bytes[..]))
-            .set("sent_at", sent_at as f64)
             .set("whisper", whisper),
+        Event::Missed { from, alias, count } => fields.set("from", from).set("alias", alias).set("count", count),
+        Event::AttachmentDropped { from, alias, reason } => fields.set("from", from).set("alias", alias).set(
+            "reason",
+            match reason {
+                AttachmentDrop::Crowded => "Crowded",
+                AttachmentDrop::BadName => "BadName",
+            },
+        ),
         Event::Expiring { seconds } => fields.set("seconds", seconds),
         Event::CouldNotVerify { from } => fields.set("from", from),
         Event::RelayError { code, message } => fields.set("code", code.as_str()).set("message", message),

@@ -70,7 +70,7 @@ test('a dropped connection comes back as a new session, and what was said during
   assert.ok(aliceProxy.cut() >= 1, 'alice had a connection to cut');
   await alice.page.locator('#chat-banner', { hasText: 'Reconnecting' }).waitFor();
   assert.match(await alice.page.locator('#relay-status').textContent(), /Reconnecting/);
-  await log(bob.page).locator('.notice', { hasText: 'alice lost their connection' }).waitFor();
+  await log(bob.page).locator('.notice', { hasText: 'The relay says alice lost their connection' }).waitFor();
   await seeMembers(bob.page, 1);
 
   // What alice types meanwhile is refused in plain words and given back to her, not silently lost.
@@ -107,7 +107,7 @@ test('a dropped connection comes back as a new session, and what was said during
   await seeMembers(alice.page, 2);
 
   // Bob sees the new session join under its new key.
-  await log(bob.page).locator('.notice', { hasText: `alice joined · key ${after}` }).waitFor();
+  await log(bob.page).locator('.notice', { hasText: `\u2068alice\u2069 joined · key ${after}` }).waitFor();
   await seeMembers(bob.page, 2);
   await bob.page.locator('#member-list .member', { hasText: `key ${after}` }).waitFor();
   assert.equal(await bob.page.locator('#member-list .member', { hasText: `key ${before}` }).count(), 0);

@@ -42,7 +42,7 @@ pub(crate) struct Fixture {
 enum Op {
     Argon2,
     Hello,
-    PairwiseSetup { hello: RelayFrame },
+    PairwiseSetup,
     Seal { pair: Box<Pair>, text: String },
     Open { pair: Box<Pair>, text: String },
 }
@@ -74,9 +74,7 @@ impl Fixture {
         fixture.op = match op {
             "argon2id_v1" => Op::Argon2,
             "hello" => Op::Hello,
-            "pairwise_setup" => Op::PairwiseSetup {
-                hello: fixture.joiner_hello()?.1,
-            },
+            "pairwise_setup" => Op::PairwiseSetup,
             "seal_1k" | "open_1k" | "seal_32k" | "open_32k" => {
                 let bucket = if op.ends_with("1k") {
                     BUCKETS[1]
@@ -104,10 +102,22 @@ impl Fixture {
         self.frames.clear();
         match &mut self.op {
             Op::Argon2 | Op::Hello | Op::Seal { .. } => {}
-            Op::PairwiseSetup { .. } => {
+            Op::PairwiseSetup => {
+                // Each creator has answered a fresh joiner's hello, and the joiner has confirmed: what is timed is the
+                // creator accepting the confirm, which sets up the pairwise channel and hands out its sender chain.
                 for _ in 0..n {
-                    let (creator, _) = creator(&self.secrets, self.now_ms)?;
+                    let (mut creator, _) = creator(&self.secrets, self.now_ms)?;
+                    let (mut joiner, hello) = self.joiner_hello()?;
+                    creator.handle(hello, self.now_ms);
+                    for answer in directs(creator.take_outgoing(), CREATOR) {
+                        joiner.handle(answer, self.now_ms);
+                    }
+                    let confirm = directs(joiner.take_outgoing(), JOINER)
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| "the joiner sent no confirm".to_owned())?;
                     self.creators.push(creator);
+                    self.frames.push(confirm);
                 }
             }
             Op::Open { pair, text } => {
@@ -147,13 +157,13 @@ impl Fixture {
                     done += usize::from(matches!(hello, RelayFrame::Frame { .. }));
                 }
             }
-            Op::PairwiseSetup { hello } => {
-                for creator in &mut self.creators {
-                    let events = creator.handle(hello.clone(), now_ms);
+            Op::PairwiseSetup => {
+                for (creator, confirm) in self.creators.iter_mut().zip(self.frames.drain(..)) {
+                    let events = creator.handle(confirm, now_ms);
                     let accepted = events.iter().any(|e| matches!(e, Event::MemberAccepted(_)));
-                    // Accepting answers with a signed hello and hands out the sender chain over the new channel.
-                    let answered = creator.take_outgoing().len() >= 2;
-                    done += usize::from(accepted && answered);
+                    // Accepting a confirmed newcomer hands it the sender chain over the new channel.
+                    let handed = !creator.take_outgoing().is_empty();
+                    done += usize::from(accepted && handed);
                 }
             }
             Op::Seal { pair, text } => {
@@ -219,6 +229,21 @@ impl Fixture {
         }
         Ok(Pair { creator, joiner })
     }
+}
+
+/// The direct frames among `frames`, as the relay delivers them from `from`.
+fn directs(frames: Vec<ClientFrame>, from: MemberId) -> Vec<RelayFrame> {
+    frames
+        .into_iter()
+        .filter_map(|frame| match frame {
+            ClientFrame::Direct { payload, .. } => Some(RelayFrame::Frame {
+                from,
+                direct: true,
+                payload,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A session that created the room and is its only member, and the descriptor it registered.

@@ -3,16 +3,19 @@
 use sanctum_protocol::MemberId;
 
 use super::items::Rejected;
-use super::{EndReason, Event, LeaveReason, Session};
-use crate::attachment::{self, AttachmentError, Incoming};
-use crate::message::{Content, Message};
+use super::{AttachmentDrop, EndReason, Event, LeaveReason, Session, Timing};
+use crate::attachment::{self, Incoming, MAX_INCOMING_BYTES};
+use crate::message::{Cause, Content, Message};
 
 impl Session {
+    /// Acts on one opened group message; `cause` is its signed form, kept for goodbyes and kicks so the hand-outs of
+    /// the new generation they start can carry it.
     pub(super) fn dispatch(
         &mut self,
         from: MemberId,
         alias: String,
         message: Message,
+        cause: Option<Cause>,
         events: &mut Vec<Event>,
     ) -> Result<(), Rejected> {
         let sent_at = message.sent_at;
@@ -21,21 +24,23 @@ impl Session {
                 from,
                 alias,
                 text,
-                sent_at,
+                timing: Timing::new(sent_at, self.now_ms),
                 whisper: false,
             }),
-            Content::Goodbye(farewell) => self.remove_peer(from, LeaveReason::Left { farewell }, events),
+            Content::Goodbye(farewell) => self.remove_peer(from, LeaveReason::Left { farewell }, cause, events),
             Content::Kick(target) => {
                 if target == self.session_key {
-                    self.end(EndReason::Kicked { by: Some(from) }, true, events);
+                    self.end(EndReason::Kicked { by: from }, true, events);
                 } else if let Some(member) = self.peers.values().find(|p| p.session == target).map(|p| p.member) {
-                    self.remove_peer(member, LeaveReason::Kicked { by: Some(from) }, events);
+                    self.remove_peer(member, LeaveReason::Kicked { by: from }, cause, events);
                 } else {
-                    self.mark_departed(target);
+                    // A session this one never accepted is not remembered: only one whose hello waits for its
+                    // confirm is forgotten, so that the kick cannot be undone by the confirm arriving later.
+                    self.forget_hello(&target);
                 }
             }
             Content::Purge => self.end(EndReason::Purged { by: Some(from) }, true, events),
-            Content::AttachmentStart(start) => self.on_attachment_start(from, start, sent_at, false)?,
+            Content::AttachmentStart(start) => self.on_attachment_start(from, start, sent_at, false, events)?,
             Content::AttachmentChunk { id, index, data } => {
                 self.on_attachment_chunk(from, alias, (&id, index, &data), false, events)?;
             }
@@ -44,28 +49,63 @@ impl Session {
     }
 
     /// Starts receiving an attachment from `from`, in the room or as a whisper; it replaces any unfinished one.
+    ///
+    /// Each sender holds at most one unfinished attachment, so at most [`crate::MAX_ATTACHMENT_LEN`] bytes. When the
+    /// session's whole budget ([`MAX_INCOMING_BYTES`]) would be exceeded, the unfinished attachments whose senders
+    /// progressed least recently are dropped and the app is told, so a few members who start large attachments and
+    /// never finish them cannot make everyone else's attachments vanish.
     pub(super) fn on_attachment_start(
         &mut self,
         from: MemberId,
         start: attachment::AttachmentStart,
         sent_at: u64,
         whisper: bool,
+        events: &mut Vec<Event>,
     ) -> Result<(), Rejected> {
-        let held: usize = self
-            .peers
-            .values()
-            .filter(|p| p.member != from)
-            .filter_map(|p| p.incoming.as_ref().map(Incoming::reserved))
-            .sum();
+        self.arrivals += 1;
+        let arrival = self.arrivals;
         let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
         peer.incoming = None;
-        peer.incoming_whisper = whisper;
-        match Incoming::new(start, sent_at, held) {
-            Ok(incoming) => peer.incoming = Some(incoming),
-            // Too much is in flight from others: this attachment is dropped, through no fault of its sender.
-            Err(AttachmentError::Busy) => {}
-            Err(_) => return Err(Rejected::Forged),
+        if !crate::text::is_safe_file_name(&start.name) {
+            let alias = peer.alias.clone();
+            events.push(Event::AttachmentDropped {
+                from,
+                alias,
+                reason: AttachmentDrop::BadName,
+            });
+            return Ok(());
         }
+        let incoming = Incoming::new(start, sent_at, 0).map_err(|_| Rejected::Forged)?;
+        let size = incoming.reserved();
+        loop {
+            let others = self.peers.values().filter(|p| p.member != from);
+            let held: usize = others
+                .clone()
+                .filter_map(|p| p.incoming.as_ref().map(Incoming::reserved))
+                .sum();
+            if held.saturating_add(size) <= MAX_INCOMING_BYTES {
+                break;
+            }
+            let Some(victim) = others
+                .filter(|p| p.incoming.is_some())
+                .min_by_key(|p| p.incoming_progress)
+                .map(|p| p.member)
+            else {
+                break;
+            };
+            if let Some(peer) = self.peers.get_mut(&victim) {
+                peer.incoming = None;
+                events.push(Event::AttachmentDropped {
+                    from: victim,
+                    alias: peer.alias.clone(),
+                    reason: AttachmentDrop::Crowded,
+                });
+            }
+        }
+        let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
+        peer.incoming = Some(incoming);
+        peer.incoming_whisper = whisper;
+        peer.incoming_progress = arrival;
         Ok(())
     }
 
@@ -78,7 +118,10 @@ impl Session {
         whisper: bool,
         events: &mut Vec<Event>,
     ) -> Result<(), Rejected> {
+        self.arrivals += 1;
+        let now_ms = self.now_ms;
         let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
+        peer.incoming_progress = self.arrivals;
         let Some(incoming) = peer.incoming.as_mut() else {
             return Ok(());
         };
@@ -96,7 +139,7 @@ impl Session {
                         name: done.start.name,
                         mime: done.start.mime,
                         bytes,
-                        sent_at: done.sent_at,
+                        timing: Timing::new(done.sent_at, now_ms),
                         whisper,
                     });
                 }

@@ -1,8 +1,9 @@
 //! The public vocabulary of a session: what the app shows (events and member details) and why actions fail.
 
-use sanctum_protocol::{ErrorCode, MemberId};
+use sanctum_protocol::{ErrorCode, LeftReason, MemberId};
 
 use crate::attachment::AttachmentError;
+use crate::text::AliasError;
 
 /// What the app shows about one accepted member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,18 +21,22 @@ pub struct MemberInfo {
 /// Why a member is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaveReason {
-    /// It said goodbye (signed, in-band), or the relay said it left.
+    /// Its own signed goodbye.
     Left {
-        /// Its farewell, empty when it gave none or the relay reported the leave.
+        /// Its farewell, empty when it gave none.
         farewell: String,
     },
-    /// A member kicked it (the signed kick names the kicker; the relay's notice may not).
+    /// A member's signed kick named it (this session's own kick included).
     Kicked {
-        /// The kicker, when known.
-        by: Option<MemberId>,
+        /// The kicker.
+        by: MemberId,
     },
-    /// Its connection dropped.
-    Dropped,
+    /// The relay alone says so: this session stops handing it keys, but the claim stays local (it is never passed on
+    /// to other members as a departure) and the app shows it as the relay's report.
+    RelayReported {
+        /// What the relay said.
+        reason: LeftReason,
+    },
 }
 
 /// Why this session ended.
@@ -39,12 +44,15 @@ pub enum LeaveReason {
 pub enum EndReason {
     /// This session left.
     Left,
-    /// This session was kicked.
+    /// A member's signed kick named this session.
     Kicked {
-        /// The kicker, when known.
-        by: Option<MemberId>,
+        /// The kicker.
+        by: MemberId,
     },
-    /// The room was purged: by a member's signed purge (`by` is set) or by the relay.
+    /// The relay alone says this session was removed (its `kicked` frame); it names no member, since the relay could
+    /// name anyone.
+    RemovedByRelay,
+    /// The room was purged: by a member's signed purge (`by` is set) or, on the relay's word alone, `by` is `None`.
     Purged {
         /// The member whose signed purge arrived, if any.
         by: Option<MemberId>,
@@ -58,6 +66,44 @@ pub enum EndReason {
     },
     /// The room's descriptor did not open under the room key: the relay is not serving this room faithfully.
     Unverifiable,
+}
+
+/// When a message was sent, as far as this session can tell.
+///
+/// The sender's clock is untrusted: `sent_at` is never later than `received_at`, and `clock_differs` says the sender's
+/// own time was more than [`CLOCK_TOLERANCE_MS`] away from the receive time (a skewed clock or a backdated message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// When this session received it, milliseconds since the Unix epoch (the caller's clock).
+    pub received_at: u64,
+    /// The sender's time, clamped to at most `received_at`.
+    pub sent_at: u64,
+    /// Whether the sender's time differs from the receive time by more than [`CLOCK_TOLERANCE_MS`].
+    pub clock_differs: bool,
+}
+
+/// How far a sender's time may be from the receive time before the app marks it.
+pub const CLOCK_TOLERANCE_MS: u64 = 60_000;
+
+impl Timing {
+    /// The timing of something the sender says it sent at `sent_at` and that arrived at `received_at`.
+    pub fn new(sent_at: u64, received_at: u64) -> Self {
+        Self {
+            received_at,
+            sent_at: sent_at.min(received_at),
+            clock_differs: sent_at.abs_diff(received_at) > CLOCK_TOLERANCE_MS,
+        }
+    }
+}
+
+/// Why an incoming attachment was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentDrop {
+    /// Too many unfinished attachments were arriving at once; the one whose sender had made the least recent progress
+    /// was dropped to make room.
+    Crowded,
+    /// Its file name holds characters that could disguise it (bidirectional controls, invisible characters).
+    BadName,
 }
 
 /// Something the app should show.
@@ -91,8 +137,8 @@ pub enum Event {
         alias: String,
         /// The text, untrusted: the app sanitizes it.
         text: String,
-        /// When the sender says it sent it, milliseconds since the Unix epoch.
-        sent_at: u64,
+        /// When it was sent and received.
+        timing: Timing,
         /// Whether only this session received it.
         whisper: bool,
     },
@@ -108,10 +154,29 @@ pub enum Event {
         mime: String,
         /// The bytes.
         bytes: Vec<u8>,
-        /// When the sender says it started sending it.
-        sent_at: u64,
+        /// When the sender started sending it, and when its last chunk arrived.
+        timing: Timing,
         /// Whether only this session received it.
         whisper: bool,
+    },
+    /// Items from this member never arrived: their counters were skipped (withheld by the relay, or lost in a full
+    /// buffer). The app says "`count` messages from `alias` did not reach you".
+    Missed {
+        /// The sender's member id.
+        from: MemberId,
+        /// The sender's alias.
+        alias: String,
+        /// How many items are missing.
+        count: u32,
+    },
+    /// An attachment from this member was dropped before it was complete.
+    AttachmentDropped {
+        /// The sender's member id.
+        from: MemberId,
+        /// The sender's alias.
+        alias: String,
+        /// Why.
+        reason: AttachmentDrop,
     },
     /// The relay warns that the room expires soon.
     Expiring {
@@ -152,9 +217,12 @@ pub enum SessionError {
     /// No accepted member has that id.
     #[error("no such member")]
     UnknownMember,
-    /// The alias is empty, too long or holds control characters.
-    #[error("the alias must be 1 to 64 bytes of printable text")]
-    BadAlias,
+    /// The alias breaks the alias rule ([`crate::check_alias`]).
+    #[error(transparent)]
+    BadAlias(#[from] AliasError),
+    /// The file name holds characters that could disguise it.
+    #[error("the file name holds invisible or direction-changing characters")]
+    BadFileName,
     /// The room name is too long or holds control characters.
     #[error("the room name must be at most 128 bytes of printable text")]
     BadRoomName,

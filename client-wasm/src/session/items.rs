@@ -3,11 +3,11 @@
 use sanctum_protocol::{ClientFrame, MemberId, Payload};
 use zeroize::Zeroizing;
 
-use super::{Event, Phase, Session, SessionError};
+use super::{Event, Phase, Session, SessionError, Timing};
 use crate::chain::MessageKey;
-use crate::message::{Content, Message};
+use crate::message::{Cause, Content, Message};
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
-use crate::sign::SessionKey;
+use crate::sign::{self, SessionKey};
 
 /// Most relayed items held while waiting for their sender's hello or hand-out, across all senders.
 pub const MAX_PENDING_ITEMS: usize = 64;
@@ -121,6 +121,35 @@ impl Session {
         self.seal_item(&ItemKey::Chain(key), header, &sender, &NOBODY, &body)
     }
 
+    /// Seals one group message, queues it for every member, and returns it as the signed cause a hand-out can carry.
+    pub(super) fn broadcast_cause(&mut self, now_ms: u64, content: Content) -> Result<Cause, SessionError> {
+        let body = Message {
+            sent_at: now_ms,
+            content,
+        }
+        .encode()
+        .map_err(|_| SessionError::TooLong)?;
+        let (counter, key) = self.chain.next().map_err(|_| SessionError::Exhausted)?;
+        let header = Header::new(Kind::Group, self.chain.generation(), counter);
+        let sender = self.session_key;
+        // Ed25519 is deterministic: this is the very signature the sealed item carries.
+        let signature = sign::sign(
+            &self.signing,
+            &header.to_bytes(),
+            self.secrets.link().room_id_bytes(),
+            &NOBODY,
+            &body,
+        );
+        let payload = self.seal_item(&ItemKey::Chain(key), header, &sender, &NOBODY, &body)?;
+        self.outgoing.push(ClientFrame::Broadcast { payload });
+        Ok(Cause {
+            signer: sender,
+            header: header.to_bytes(),
+            body: body.to_vec(),
+            signature,
+        })
+    }
+
     /// Seals one group message and queues it for every member.
     pub(super) fn broadcast(&mut self, now_ms: u64, content: Content) -> Result<(), SessionError> {
         self.send_content(None, now_ms, content)
@@ -166,6 +195,7 @@ impl Session {
         match (header.kind, direct) {
             (Kind::Hello, false) => self.on_hello(from, payload.as_bytes(), events),
             (Kind::Answer, true) => self.on_answer(from, payload.as_bytes(), events),
+            (Kind::Confirm, true) => self.on_confirm(from, payload.as_bytes(), events),
             (Kind::Handout, true) => self.on_handout(from, payload.as_bytes(), events),
             (Kind::Whisper, true) => self.on_whisper(from, payload.as_bytes(), events),
             (Kind::Group, false) => self.on_group(from, payload, events),
@@ -233,10 +263,10 @@ impl Session {
                 from,
                 alias,
                 text,
-                sent_at: message.sent_at,
+                timing: Timing::new(message.sent_at, self.now_ms),
                 whisper: true,
             }),
-            Content::AttachmentStart(start) => self.on_attachment_start(from, start, message.sent_at, true)?,
+            Content::AttachmentStart(start) => self.on_attachment_start(from, start, message.sent_at, true, events)?,
             Content::AttachmentChunk { id, index, data } => {
                 self.on_attachment_chunk(from, alias, (&id, index, &data), true, events)?;
             }
@@ -287,10 +317,25 @@ impl Session {
         opened.verify(&peer.session, &binding)?;
         let message = Message::decode(opened.body())?;
         let alias = peer.alias.clone();
+        let cause = matches!(message.content, Content::Goodbye(_) | Content::Kick(_)).then(|| Cause {
+            signer: peer.session,
+            header: header.to_bytes(),
+            body: opened.body().to_vec(),
+            signature: opened.signature(),
+        });
+        let skipped = pending.skipped();
         if let Some(chain) = self.peers.get_mut(&from).and_then(|p| p.group.as_mut()) {
             chain.commit(pending);
         }
-        self.dispatch(from, alias, message, events)
+        // Counters are never skipped by an honest sender: the items in between were withheld or dropped on the way.
+        if skipped > 0 {
+            events.push(Event::Missed {
+                from,
+                alias: alias.clone(),
+                count: skipped,
+            });
+        }
+        self.dispatch(from, alias, message, cause, events)
     }
 }
 

@@ -9,15 +9,24 @@ use super::items::Rejected;
 use super::{EndReason, Event, LeaveReason, MemberInfo, Peer, Phase, Session, SessionError};
 use crate::chain::{ChainKey, RecvChain, SendChain};
 use crate::label;
-use crate::message::{Announce, AnswerBody, DescriptorBody, HandoutBody, MAX_DEPARTED_LISTED};
+use crate::message::{
+    Announce, AnswerBody, Cause, ConfirmBody, Content, DescriptorBody, HandoutBody, Message, SESSION_NONCE_LEN,
+};
 use crate::pairwise::{self, PeerKeys};
 use crate::seal::{self, Header, Kind, NOBODY};
-use crate::sign::SessionKey;
+use crate::sign::{self, SessionKey};
 
-/// Most session keys a session remembers, accepted or departed; once full it accepts no one new, so that a hostile
-/// relay working with someone who holds the room key cannot grow its memory without bound through answers' departed
-/// lists. An honest room stays far below it: each answer lists at most 512 keys, and they are mostly the same ones.
+/// Most session keys a session remembers as accepted, present or departed; once full it accepts no one new.
+/// Each of them proved liveness by signing a fresh challenge, so reaching it takes that many real sessions.
 pub const MAX_KNOWN_SESSIONS: usize = 65_536;
+/// Most hellos answered and waiting for their confirm; the oldest is forgotten first.
+pub const MAX_PENDING_HELLOS: usize = 64;
+
+/// A hello this session answered, waiting for the newcomer to sign back the challenge.
+pub(super) struct PendingHello {
+    pub(super) announce: Announce,
+    pub(super) challenge: [u8; SESSION_NONCE_LEN],
+}
 
 /// The fingerprint of a session: the first 10 bytes of `SHA-256("sanctum v1 fingerprint" || session_key || dh_key)`,
 /// as five groups of four lowercase hex digits.
@@ -35,7 +44,7 @@ pub fn fingerprint(session: &[u8; 32], dh: &[u8; 32]) -> String {
 }
 
 fn alias_key(alias: &str) -> String {
-    alias.trim().to_lowercase()
+    crate::text::alias_skeleton(alias)
 }
 
 pub(super) fn printable(text: &str) -> bool {
@@ -108,39 +117,53 @@ impl Session {
     }
 
     fn seal_hello(&mut self) -> Result<Payload, SessionError> {
-        let body = self.announce().encode_hello().map_err(|_| SessionError::BadAlias)?;
+        let body = self
+            .announce()
+            .encode_hello()
+            .map_err(|_| SessionError::BadAlias(crate::AliasError::TooLong))?;
         self.seal_room_item(Kind::Hello, &NOBODY, &body)
     }
 
-    pub(super) fn on_hello(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
+    /// Answers a hello with a fresh challenge; the newcomer is accepted only once it signs that challenge back.
+    ///
+    /// Nothing in the hello itself is fresh to this session, so a hello proves nothing: the relay could replay one
+    /// recorded from a session that left long ago, under any member id it likes.
+    pub(super) fn on_hello(&mut self, from: MemberId, item: &[u8], _events: &mut Vec<Event>) -> Result<(), Rejected> {
         let opened = self.open_room_item(item, Kind::Hello, &NOBODY)?;
         let hello = Announce::decode_hello(opened.body())?;
         self.verify_room_item(&opened, &hello.session, &NOBODY)?;
-        // The relay assigns member ids in increasing order and never reuses one, so a genuine hello is from a session
-        // that joined after this one; an earlier member's hello can only be a replay, and earlier members answer instead.
-        if hello.member != from || self.peers.contains_key(&from) || self.seen.contains(&hello.session) {
+        if hello.member != from
+            || hello.session == self.session_key
+            || self.peers.contains_key(&from)
+            || self.seen.contains_key(&hello.session)
+        {
             return Err(Rejected::Forged);
         }
-        if hello.member <= self.me.unwrap_or(MemberId::MAX) {
-            return Err(Rejected::Ignored);
-        }
-        let their_nonce = hello.nonce;
-        let session = hello.session;
-        self.accept(hello, events)?;
+        check_alias(&hello.alias)?;
+        let mut challenge = [0u8; SESSION_NONCE_LEN];
+        self.rng.fill_bytes(&mut challenge);
         let answer = AnswerBody {
             announce: self.announce(),
-            in_reply_to: their_nonce,
-            departed: self.departed.iter().copied().collect(),
+            in_reply_to: hello.nonce,
+            challenge,
         };
         let body = answer.encode().map_err(|_| Rejected::Forged)?;
-        if let Ok(payload) = self.seal_room_item(Kind::Answer, &session, &body) {
-            self.outgoing.push(ClientFrame::Direct { to: from, payload });
+        let payload = self
+            .seal_room_item(Kind::Answer, &hello.session, &body)
+            .map_err(|_| Rejected::Forged)?;
+        self.outgoing.push(ClientFrame::Direct { to: from, payload });
+        self.hellos.retain(|p| p.announce.session != hello.session);
+        if self.hellos.len() >= MAX_PENDING_HELLOS {
+            self.hellos.pop_front();
         }
-        self.send_handout(from);
-        self.flush_pending(from, events);
+        self.hellos.push_back(PendingHello {
+            announce: hello,
+            challenge,
+        });
         Ok(())
     }
 
+    /// Accepts an answerer, which signed this session's own fresh nonce, and signs its challenge back.
     pub(super) fn on_answer(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
         let my_key = self.session_key;
         let opened = self.open_room_item(item, Kind::Answer, &my_key)?;
@@ -151,45 +174,54 @@ impl Session {
             || answer.announce.member != from
             || Some(from) == self.me
             || self.peers.contains_key(&from)
-            || self.seen.contains(&answer.announce.session)
+            || self.seen.contains_key(&answer.announce.session)
         {
             return Err(Rejected::Forged);
         }
         let answerer = answer.announce.session;
+        // A hello of the answerer that this session answered too (both joined at the same moment) stays pending: its
+        // confirm, still on its way, then finds the answerer accepted and is dropped without a report.
         self.accept(answer.announce, events)?;
-        self.send_handout(from);
-        // Sessions the answerer saw leave are never accepted later, whatever the relay replays; one that this session
-        // accepted before the answer arrived (a departed member answering again with its old key) is dropped now.
-        for key in answer.departed {
-            if key == my_key || key == answerer {
-                continue;
-            }
-            match self.peers.values().find(|p| p.session == key).map(|p| p.member) {
-                Some(member) => self.remove_peer(
-                    member,
-                    LeaveReason::Left {
-                        farewell: String::new(),
-                    },
-                    events,
-                ),
-                None => self.mark_departed(key),
-            }
+        let confirm = ConfirmBody {
+            in_reply_to: answer.challenge,
+        };
+        if let Ok(payload) = self.seal_room_item(Kind::Confirm, &answerer, &confirm.encode()) {
+            self.outgoing.push(ClientFrame::Direct { to: from, payload });
         }
+        self.send_handout(from, None);
         self.flush_pending(from, events);
         Ok(())
     }
 
-    pub(super) fn mark_departed(&mut self, key: SessionKey) {
-        // When the set is full nothing new is recorded, and nothing new is accepted either (see `accept`).
-        if self.seen.len() >= MAX_KNOWN_SESSIONS && !self.seen.contains(&key) {
-            return;
+    /// Accepts a newcomer whose confirm signs the challenge this session put in its answer.
+    pub(super) fn on_confirm(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
+        let my_key = self.session_key;
+        let opened = self.open_room_item(item, Kind::Confirm, &my_key)?;
+        let confirm = ConfirmBody::decode(opened.body())?;
+        let at = self
+            .hellos
+            .iter()
+            .position(|p| {
+                p.announce.member == from
+                    && bool::from(p.challenge.ct_eq(&confirm.in_reply_to))
+                    && self.verify_room_item(&opened, &p.announce.session, &my_key).is_ok()
+            })
+            .ok_or(Rejected::Forged)?;
+        let Some(pending) = self.hellos.remove(at) else {
+            return Err(Rejected::Forged);
+        };
+        // Two members that joined at the same moment each answer the other's hello and accept the other from its
+        // answer; the confirm that follows then finds the peer accepted already, which is normal.
+        if self.peers.contains_key(&from) {
+            return Err(Rejected::Ignored);
         }
-        if self.seen.insert(key) || !self.departed.contains(&key) {
-            self.departed.push_back(key);
-            while self.departed.len() > MAX_DEPARTED_LISTED {
-                self.departed.pop_front();
-            }
+        if self.seen.contains_key(&pending.announce.session) {
+            return Err(Rejected::Forged);
         }
+        self.accept(pending.announce, events)?;
+        self.send_handout(from, None);
+        self.flush_pending(from, events);
+        Ok(())
     }
 
     fn accept(&mut self, announce: Announce, events: &mut Vec<Event>) -> Result<(), Rejected> {
@@ -206,10 +238,7 @@ impl Session {
         };
         let channel =
             pairwise::channel(self.secrets.room_key(), &self.dh_secret, me, them).map_err(|_| Rejected::Forged)?;
-        let alias = announce.alias.trim().to_owned();
-        if alias.is_empty() || !printable(&alias) {
-            return Err(Rejected::Forged);
-        }
+        let alias = check_alias(&announce.alias)?;
         let peer = Peer {
             member: announce.member,
             session: announce.session,
@@ -219,23 +248,27 @@ impl Session {
             group: None,
             incoming: None,
             incoming_whisper: false,
+            incoming_progress: 0,
         };
-        self.seen.insert(peer.session);
+        self.seen.insert(peer.session, peer.member);
         let info = self.info(&peer);
         self.peers.insert(peer.member, peer);
         events.push(Event::MemberAccepted(info));
         Ok(())
     }
 
-    /// Hands this session's current sender-chain position to one peer over their pairwise channel.
-    fn send_handout(&mut self, to: MemberId) {
+    /// Hands this session's current sender-chain position to one peer over their pairwise channel, with the signed
+    /// item that started this generation when there is one.
+    fn send_handout(&mut self, to: MemberId, cause: Option<&Cause>) {
         let (counter, key) = self.chain.position();
         let body = HandoutBody {
             generation: self.chain.generation(),
             counter,
             chain_key: Zeroizing::new(*key.expose()),
+            cause: cause.cloned(),
         };
-        if let Ok(payload) = self.seal_pairwise(to, Kind::Handout, &body.encode()) {
+        let Ok(body) = body.encode() else { return };
+        if let Ok(payload) = self.seal_pairwise(to, Kind::Handout, &body) {
             self.outgoing.push(ClientFrame::Direct { to, payload });
         }
     }
@@ -256,37 +289,101 @@ impl Session {
             handout.counter,
             ChainKey::from_bytes(*handout.chain_key),
         ));
-        self.flush_pending(from, events);
+        if let Some(cause) = handout.cause {
+            self.apply_cause(cause, events);
+        }
+        if self.phase == Phase::Active {
+            self.flush_pending(from, events);
+        }
         Ok(())
     }
 
-    /// Drops a member: it never receives another key, and this session starts a new generation for those who remain.
-    pub(super) fn remove_peer(&mut self, member: MemberId, reason: LeaveReason, events: &mut Vec<Event>) {
+    /// Honours the signed goodbye or kick a hand-out carried, if this session missed it: the relay may have withheld
+    /// it from this member alone. A cause that does not verify under a session this room accepted is ignored.
+    fn apply_cause(&mut self, cause: Cause, events: &mut Vec<Event>) {
+        let Some(&signer) = self.seen.get(&cause.signer) else {
+            return;
+        };
+        let Ok(header) = Header::parse_fields(&cause.header) else {
+            return;
+        };
+        if header.kind != Kind::Group
+            || sign::verify(
+                &cause.signer,
+                &cause.header,
+                self.secrets.link().room_id_bytes(),
+                &NOBODY,
+                &cause.body,
+                &cause.signature,
+            )
+            .is_err()
+        {
+            return;
+        }
+        let Ok(message) = Message::decode(&cause.body) else {
+            return;
+        };
+        match message.content {
+            Content::Goodbye(farewell) if self.peers.contains_key(&signer) => {
+                self.remove_peer(signer, LeaveReason::Left { farewell }, Some(cause), events);
+            }
+            Content::Kick(target) if target == self.session_key => {
+                self.end(EndReason::Kicked { by: signer }, true, events);
+            }
+            Content::Kick(target) => {
+                if let Some(member) = self.peers.values().find(|p| p.session == target).map(|p| p.member) {
+                    self.remove_peer(member, LeaveReason::Kicked { by: signer }, Some(cause), events);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops a member: it never receives another key, and this session starts a new generation for those who remain,
+    /// handing each of them `cause`, the signed goodbye or kick behind it (none when only the relay reported it).
+    pub(super) fn remove_peer(
+        &mut self,
+        member: MemberId,
+        reason: LeaveReason,
+        cause: Option<Cause>,
+        events: &mut Vec<Event>,
+    ) {
         let Some(peer) = self.peers.remove(&member) else {
             return;
         };
         self.gone.insert(member);
         self.pending.retain(|(from, _)| *from != member);
-        self.mark_departed(peer.session);
         events.push(Event::MemberLeft {
             member,
             alias: peer.alias.clone(),
             reason,
         });
-        self.rekey();
+        self.rekey(cause.as_ref());
+    }
+
+    /// Forgets an answered hello from a session a signed kick named, so a confirm can no longer get it accepted.
+    pub(super) fn forget_hello(&mut self, session: &SessionKey) {
+        self.hellos.retain(|p| p.announce.session != *session);
     }
 
     /// Starts a new sender-chain generation and hands it to every member this session still accepts.
-    fn rekey(&mut self) {
+    fn rekey(&mut self, cause: Option<&Cause>) {
         let Some(generation) = self.chain.generation().checked_add(1) else {
             return;
         };
         self.chain = SendChain::new(generation, ChainKey::random(&mut *self.rng));
         let members: Vec<MemberId> = self.peers.keys().copied().collect();
         for member in members {
-            self.send_handout(member);
+            self.send_handout(member, cause);
         }
     }
+}
+
+/// An alias as members show it: refused by the same rule this session's own alias follows.
+fn check_alias(alias: &str) -> Result<String, Rejected> {
+    crate::text::check_alias(alias)
+        .map(str::to_owned)
+        .map_err(|_| Rejected::Forged)
 }
 
 #[cfg(test)]

@@ -145,10 +145,15 @@ fn forward_secrecy_against_a_recording_and_the_password() {
     }
     assert_eq!(
         opened_kinds,
-        [Kind::Descriptor as u8, Kind::Hello as u8, Kind::Answer as u8]
-            .into_iter()
-            .collect(),
-        "only the descriptor, hellos and answers open under the room key"
+        [
+            Kind::Descriptor as u8,
+            Kind::Hello as u8,
+            Kind::Answer as u8,
+            Kind::Confirm as u8
+        ]
+        .into_iter()
+        .collect(),
+        "only the descriptor, hellos, answers and confirms open under the room key"
     );
     for body in readable {
         assert!(
@@ -186,15 +191,15 @@ fn actions_check_their_inputs_and_state() {
     let secrets = fixed_secrets(1);
     assert_eq!(
         Session::new(&secrets, "  ", ChaCha20Rng::seed_from_u64(1)).err(),
-        Some(SessionError::BadAlias)
+        Some(SessionError::BadAlias(crate::AliasError::Empty))
     );
     assert_eq!(
-        Session::new(&secrets, &"a".repeat(65), ChaCha20Rng::seed_from_u64(1)).err(),
-        Some(SessionError::BadAlias)
+        Session::new(&secrets, &"a".repeat(33), ChaCha20Rng::seed_from_u64(1)).err(),
+        Some(SessionError::BadAlias(crate::AliasError::TooLong))
     );
     assert_eq!(
         Session::new(&secrets, "a\u{7}", ChaCha20Rng::seed_from_u64(1)).err(),
-        Some(SessionError::BadAlias)
+        Some(SessionError::BadAlias(crate::AliasError::Disguising))
     );
     let mut s = Session::new(&secrets, "alice", ChaCha20Rng::seed_from_u64(1)).unwrap();
     assert_eq!(s.send_text("x", NOW), Err(SessionError::NotJoined));

@@ -163,3 +163,26 @@ fn a_chunk_that_comes_another_way_than_its_start_is_rejected() {
     room.run();
     assert!(attachments_of(&room.events[b]).is_empty());
 }
+
+#[test]
+fn stalled_attachments_from_a_few_members_cannot_starve_everyone_else() {
+    let (mut room, r) = Room::create("reader");
+    let stallers: Vec<usize> = (0..4).map(|i| room.join(&format!("staller{i}"), 500 + i)).collect();
+    let honest = room.join("honest", 900);
+    let big = vec![1u8; crate::MAX_ATTACHMENT_LEN];
+    for &s in &stallers {
+        // Each starts the largest attachment and never sends a chunk.
+        room.clients[s]
+            .start_attachment(None, "never.bin", "application/octet-stream", &big, NOW)
+            .unwrap();
+        room.run();
+    }
+    room.clients[honest]
+        .send_attachment("photo.png", "image/png", b"small file", NOW)
+        .unwrap();
+    room.run();
+    assert_eq!(
+        attachments_of(&room.events[r]),
+        vec![("photo.png".into(), b"small file".to_vec(), false)]
+    );
+}

@@ -92,7 +92,11 @@ fn group_messages_replayed_reordered_or_misattributed_are_rejected() {
         .collect();
     // Reorder: "two" first, then "one" is behind the chain.
     let events = room.inject_item(b, member_a, false, payloads[1].clone());
-    assert!(matches!(&events[..], [Event::Message { text, .. }] if text == "two"));
+    // "One" never arrived before it: bob is told one message did not reach him.
+    assert!(
+        matches!(&events[..], [Event::Missed { from, count: 1, .. }, Event::Message { text, .. }] if *from == member_a && text == "two"),
+        "{events:?}"
+    );
     let events = room.inject_item(b, member_a, false, payloads[0].clone());
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_a }]);
     let events = room.inject_item(b, member_a, false, payloads[1].clone());
@@ -149,8 +153,8 @@ fn one_flipped_byte_in_any_relayed_item_is_rejected() {
         .collect();
     assert_eq!(
         kinds.len(),
-        5,
-        "hello, answer, hand-out, whisper and group items were all relayed"
+        6,
+        "hello, answer, confirm, hand-out, whisper and group items were all relayed"
     );
     for delivered in recorded {
         let RelayFrame::Frame { from, direct, payload } = &delivered.frame else {

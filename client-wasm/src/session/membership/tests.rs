@@ -5,7 +5,7 @@ use rand_core::SeedableRng;
 use sanctum_protocol::{ClientFrame, LeftReason, MemberId, Payload, RelayFrame};
 use sha2::{Digest, Sha256};
 
-use crate::message::{Announce, AnswerBody, MAX_DEPARTED_LISTED};
+use crate::message::Announce;
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
 use crate::session::testing::*;
 use crate::session::*;
@@ -193,7 +193,7 @@ fn replayed_hellos_are_rejected() {
 
 #[test]
 fn a_departed_sessions_hello_is_not_accepted_by_a_newcomer() {
-    let (mut room, a) = Room::create("alice");
+    let (mut room, _a) = Room::create("alice");
     let b = room.join("bob", 200);
     let member_b = room.member(b);
     let (_, hello_b) = room.payloads_from(member_b, Kind::Hello, false).pop().unwrap();
@@ -201,140 +201,117 @@ fn a_departed_sessions_hello_is_not_accepted_by_a_newcomer() {
     room.run();
     let c = room.join("carol", 300);
     assert_eq!(room.clients[c].members().len(), 1);
-    // The relay shows the departed session's hello to the newcomer, under its old id and under a fresh one.
+    // The relay shows the departed session's hello to the newcomer under its old id: carol answers it with a
+    // challenge that no one can sign back, since bob's session keys are gone.
     let shown = room.inject_item(c, member_b, false, hello_b.clone());
-    assert_eq!(shown, vec![Event::CouldNotVerify { from: member_b }]);
-    let renamed = room.inject_item(c, 99, false, hello_b.clone());
+    assert_eq!(shown, vec![]);
+    assert_eq!(room.clients[c].hellos.len(), 1);
+    // Under another id the signed member id does not match.
+    let renamed = room.inject_item(c, 99, false, hello_b);
     assert_eq!(renamed, vec![Event::CouldNotVerify { from: 99 }]);
-    // Alice listed bob among the departed in her answer, so carol refuses bob's key whatever id the hello carries.
-    assert!(room.clients[c].seen.contains(&room.clients[a].departed[0]));
     assert_eq!(room.clients[c].members().len(), 1);
 }
 
-/// An answer to `to`'s hello, sealed under the room key and signed with `signing`, as a member holding the room key
-/// could build it whatever session it claims.
-fn forged_answer(
-    room: &Room,
-    to: usize,
-    member: MemberId,
-    signing: &SigningKey,
-    dh: [u8; 32],
-    departed: Vec<SessionKey>,
-) -> Payload {
-    let newcomer = &room.clients[to];
-    let body = AnswerBody {
-        announce: Announce {
-            member,
-            session: signing.verifying_key().to_bytes(),
-            dh,
-            nonce: [9; 32],
-            alias: "bob".into(),
-        },
-        in_reply_to: newcomer.nonce,
-        departed,
-    }
-    .encode()
-    .unwrap();
+/// A confirm for `to`, sealed under the room key and signed by `signer`'s session, echoing `challenge`.
+fn confirm_from(room: &Room, signer: usize, to: usize, challenge: [u8; 32]) -> Payload {
     let binding = Binding {
         room_id: room.secrets.link().room_id_bytes(),
         sender: &NOBODY,
-        recipient: &newcomer.session_key,
+        recipient: &room.clients[to].session_key,
     };
-    let mut rng = ChaCha20Rng::seed_from_u64(member.into());
+    let body = crate::message::ConfirmBody { in_reply_to: challenge }.encode();
     let item = seal::seal(
         room.secrets.room_key().expose(),
-        Header::new(Kind::Answer, 0, 0),
+        Header::new(Kind::Confirm, 0, 0),
         &binding,
         &body,
-        Some(signing),
-        &mut rng,
+        Some(&room.clients[signer].signing),
+        &mut ChaCha20Rng::seed_from_u64(5),
     )
     .unwrap();
     Payload::new(item).unwrap()
 }
 
 #[test]
-fn a_departed_session_answering_first_is_dropped_when_an_answer_lists_it() {
+fn a_newcomer_is_accepted_only_once_it_signs_the_answerers_fresh_challenge() {
     let (mut room, a) = Room::create("alice");
-    let b = room.join("bob", 200);
-    // Bob keeps his session keys, says goodbye, and later answers a newcomer with them from a new connection.
-    let bob_signing = SigningKey::from_bytes(&room.clients[b].signing.to_bytes());
-    let bob_dh = room.clients[b].dh_public;
-    room.clients[b].leave("", NOW).unwrap();
-    room.run();
-    // The relay holds alice's answer to carol back until bob's has arrived.
-    let held = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let held_in = held.clone();
-    room.drop = Some(Box::new(move |d: &Delivered| {
-        let hold = d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. });
-        if hold {
-            held_in.borrow_mut().push(d.clone());
-        }
-        hold
+    let b = room.add("bob", 200);
+    let frame = room.clients[b].join_frame(NOW).unwrap();
+    room.client_frame(b, frame);
+    // The relay withholds bob's confirm: alice answered bob's hello but does not accept him.
+    room.drop = Some(Box::new(|d: &Delivered| {
+        d.to == 0
+            && matches!(&d.frame, RelayFrame::Frame { direct: true, payload, .. }
+                if Header::parse(payload.as_bytes()).is_ok_and(|h| h.kind == Kind::Confirm))
     }));
-    let c = room.join("carol", 300);
+    room.run();
     room.drop = None;
-    let bob_again = room.next_id;
-    let answer = forged_answer(&room, c, bob_again, &bob_signing, bob_dh, Vec::new());
-    let events = room.inject_item(c, bob_again, true, answer);
+    let member_b = room.member(b);
+    assert!(room.clients[a].members().is_empty());
+    assert_eq!(room.clients[b].members().len(), 1, "bob accepted alice from her answer");
+    // A confirm over the wrong challenge, or signed by someone else, is refused.
+    let events = room.inject_item(a, member_b, true, confirm_from(&room, b, a, [7; 32]));
+    assert_eq!(events, vec![Event::CouldNotVerify { from: member_b }]);
+    let challenge = room.clients[a].hellos[0].challenge;
+    let events = room.inject_item(a, member_b, true, confirm_from(&room, a, a, challenge));
+    assert_eq!(events, vec![Event::CouldNotVerify { from: member_b }]);
+    // Signed by bob over alice's challenge, it lets alice accept him, once.
+    let confirm = confirm_from(&room, b, a, challenge);
+    let events = room.inject_item(a, member_b, true, confirm.clone());
     assert!(
-        matches!(&events[..], [Event::MemberAccepted(info)] if info.member == bob_again),
+        matches!(&events[..], [Event::MemberAccepted(info)] if info.member == member_b),
         "{events:?}"
     );
-    for d in held.take() {
-        room.inject(d.to, d.frame);
-    }
-    let members: Vec<MemberId> = room.clients[c].members().iter().map(|m| m.member).collect();
-    assert_eq!(
-        members,
-        vec![room.member(a)],
-        "alice's answer lists bob's old session as departed"
-    );
-    assert!(room.clients[c].gone.contains(&bob_again));
-    // An answer claiming carol's own member id is refused too.
-    let own = room.member(c);
-    let stranger = SigningKey::from_bytes(&[0x33; 32]);
-    let answer = forged_answer(&room, c, own, &stranger, bob_dh, Vec::new());
-    assert_eq!(room.inject_item(c, own, true, answer), vec![]);
-    assert_eq!(room.clients[c].members().len(), 1);
+    let events = room.inject_item(a, member_b, true, confirm);
+    assert_eq!(events, vec![Event::CouldNotVerify { from: member_b }]);
+    room.send(a, "welcome");
+    assert_eq!(room.texts(b), vec![("welcome".into(), false)]);
 }
 
 #[test]
-fn remembered_session_keys_are_bounded() {
+fn answered_hellos_waiting_for_a_confirm_are_bounded() {
     let (mut room, a) = Room::create("alice");
-    let b = room.join("bob", 200);
-    let c = room.add("carol", 300);
-    let frame = room.clients[c].join_frame(NOW).unwrap();
-    room.client_frame(c, frame);
-    // Carol's answers are withheld; forged answers, each listing 512 made-up departed keys, arrive instead.
-    room.drop = Some(Box::new(|d: &Delivered| {
-        d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. })
-    }));
-    room.run();
-    room.drop = None;
-    let mut accepted = 0;
-    for i in 0..(MAX_KNOWN_SESSIONS / MAX_DEPARTED_LISTED + 4) {
-        let member = 100 + i as MemberId;
-        let signing = SigningKey::from_bytes(&Sha256::digest((i as u64).to_be_bytes()).into());
-        let departed = (0..MAX_DEPARTED_LISTED)
-            .map(|j| Sha256::digest([&(i as u64).to_be_bytes()[..], &(j as u64).to_be_bytes()].concat()).into())
-            .collect();
-        let answer = forged_answer(&room, c, member, &signing, room.clients[b].dh_public, departed);
-        let events = room.clients[c].handle(
+    let seen = room.clients[a].seen.len();
+    for i in 0..(MAX_PENDING_HELLOS as u32 + 40) {
+        let signing = SigningKey::from_bytes(&Sha256::digest(i.to_be_bytes()).into());
+        let member = 100 + i;
+        let hello = Announce {
+            member,
+            session: signing.verifying_key().to_bytes(),
+            dh: room.clients[a].dh_public,
+            nonce: [1; 32],
+            alias: format!("ghost{i}"),
+        };
+        let binding = Binding {
+            room_id: room.secrets.link().room_id_bytes(),
+            sender: &NOBODY,
+            recipient: &NOBODY,
+        };
+        let item = seal::seal(
+            room.secrets.room_key().expose(),
+            Header::new(Kind::Hello, 0, 0),
+            &binding,
+            &hello.encode_hello().unwrap(),
+            Some(&signing),
+            &mut ChaCha20Rng::seed_from_u64(i.into()),
+        )
+        .unwrap();
+        room.clients[a].handle(
             RelayFrame::Frame {
                 from: member,
-                direct: true,
-                payload: answer,
+                direct: false,
+                payload: Payload::new(item).unwrap(),
             },
             NOW,
         );
-        let _ = room.clients[c].take_outgoing();
-        accepted += events.iter().filter(|e| matches!(e, Event::MemberAccepted(_))).count();
-        assert!(room.clients[c].seen.len() <= MAX_KNOWN_SESSIONS);
+        let _ = room.clients[a].take_outgoing();
+        assert!(room.clients[a].hellos.len() <= MAX_PENDING_HELLOS);
     }
-    assert_eq!(room.clients[c].seen.len(), MAX_KNOWN_SESSIONS);
-    assert!(accepted < MAX_KNOWN_SESSIONS / MAX_DEPARTED_LISTED + 4, "{accepted}");
-    let _ = a;
+    assert_eq!(room.clients[a].seen.len(), seen);
+    assert!(room.clients[a].members().is_empty());
+    let b = room.join("bob", 200);
+    assert_eq!(room.clients[a].members().len(), 1);
+    assert_eq!(room.clients[b].members().len(), 1);
 }
 
 #[test]
@@ -481,4 +458,140 @@ proptest::proptest! {
             }
         }
     }
+}
+
+/// Seals an answer body under the room key as `signer` would, addressed to `to`'s session.
+fn answer_with_body(room: &Room, to: usize, signer: usize, body: &[u8]) -> Payload {
+    let binding = Binding {
+        room_id: room.secrets.link().room_id_bytes(),
+        sender: &NOBODY,
+        recipient: &room.clients[to].session_key,
+    };
+    let item = seal::seal(
+        room.secrets.room_key().expose(),
+        Header::new(Kind::Answer, 0, 0),
+        &binding,
+        body,
+        Some(&room.clients[signer].signing),
+        &mut ChaCha20Rng::seed_from_u64(77),
+    )
+    .unwrap();
+    Payload::new(item).unwrap()
+}
+
+#[test]
+fn an_answer_cannot_remove_other_members_from_a_newcomers_view() {
+    let (mut room, a) = Room::create("alice");
+    let m = room.join("mallory", 200);
+    let c = room.join("carol", 300);
+    let member_m = room.member(m);
+    // Mallory's honest answer to dave is replaced by one that lists alice's and carol's sessions as departed, in the
+    // layout of an answer that carries a departed list.
+    room.drop = Some(Box::new(move |d: &Delivered| {
+        d.to == 3
+            && matches!(&d.frame, RelayFrame::Frame { from, direct: true, payload }
+                if *from == member_m && Header::parse(payload.as_bytes()).is_ok_and(|h| h.kind == Kind::Answer))
+    }));
+    let d = room.join("dave", 400);
+    room.drop = None;
+    let mut body = room.clients[m].announce().encode_hello().unwrap().to_vec();
+    body.extend_from_slice(&room.clients[d].nonce);
+    body.extend_from_slice(&2u16.to_be_bytes());
+    body.extend_from_slice(&room.clients[a].session_key);
+    body.extend_from_slice(&room.clients[c].session_key);
+    let answer = answer_with_body(&room, d, m, &body);
+    room.inject_item(d, member_m, true, answer);
+    let members: Vec<MemberId> = room.clients[d].members().iter().map(|i| i.member).collect();
+    assert!(
+        members.contains(&room.member(a)) && members.contains(&room.member(c)),
+        "{members:?}"
+    );
+    assert!(
+        !room.events[d].iter().any(|e| matches!(e, Event::MemberLeft { .. })),
+        "{:?}",
+        room.events[d]
+    );
+    room.send(a, "still here");
+    assert!(room.texts(d).contains(&("still here".into(), false)));
+    room.send(d, "hi all");
+    assert!(room.texts(c).contains(&("hi all".into(), false)));
+}
+
+#[test]
+fn a_relay_that_gives_a_newcomer_a_low_id_cannot_get_a_departed_hello_accepted() {
+    let (mut room, _a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    let member_b = room.member(b);
+    let (_, hello_b) = room.payloads_from(member_b, Kind::Hello, false).pop().unwrap();
+    room.clients[b].leave("", NOW).unwrap();
+    room.run();
+    // The relay gives dave a member id below everyone's, withholds the honest answers, and replays bob's hello.
+    room.next_id = 0;
+    let sent_before = room.sent.len();
+    room.drop = Some(Box::new(|d: &Delivered| {
+        d.to == 2 && matches!(d.frame, RelayFrame::Frame { direct: true, .. })
+    }));
+    let d = room.join("dave", 400);
+    assert_eq!(room.member(d), 0);
+    room.inject_item(d, member_b, false, hello_b);
+    room.drop = None;
+    room.run();
+    assert!(
+        room.clients[d].members().iter().all(|m| m.alias != "bob"),
+        "{:?}",
+        room.clients[d].members()
+    );
+    assert!(
+        !room.events[d]
+            .iter()
+            .any(|e| matches!(e, Event::MemberAccepted(info) if info.alias == "bob")),
+        "{:?}",
+        room.events[d]
+    );
+    // Nothing dave sends is handed to the ghost: no hand-out went to bob's member id.
+    assert!(
+        !room.sent[sent_before..]
+            .iter()
+            .any(|f| matches!(f, ClientFrame::Direct { to, payload }
+        if *to == member_b && Header::parse(payload.as_bytes()).is_ok_and(|h| h.kind == Kind::Handout)))
+    );
+}
+
+#[test]
+fn a_member_the_relay_kept_a_kick_from_learns_it_from_the_next_handout() {
+    let (mut room, a, b, c) = three();
+    let member_a = room.member(a);
+    let member_c = room.member(c);
+    // The relay keeps carol connected and withholds alice's signed kick from bob and from carol herself.
+    room.ignore_kick = true;
+    room.drop = Some(Box::new(move |d: &Delivered| {
+        (d.to == 1 || d.to == 2)
+            && matches!(&d.frame, RelayFrame::Frame { from, direct: false, .. } if *from == member_a)
+    }));
+    room.clients[a].kick(member_c, NOW).unwrap();
+    room.run();
+    room.drop = None;
+    assert!(
+        room.clients[b].members().iter().all(|m| m.member != member_c),
+        "{:?}",
+        room.clients[b].members()
+    );
+    room.send(b, "after the kick");
+    assert!(!room.texts(c).iter().any(|(t, _)| t == "after the kick"));
+    assert!(room.texts(a).iter().any(|(t, _)| t == "after the kick"));
+}
+
+#[test]
+fn kicks_naming_unknown_keys_are_not_remembered() {
+    let (mut room, a, b, _) = three();
+    let before = room.clients[a].seen.len();
+    for i in 0..8u8 {
+        room.clients[b]
+            .broadcast(NOW, crate::message::Content::Kick([i; 32]))
+            .unwrap();
+    }
+    room.run();
+    assert_eq!(room.clients[a].seen.len(), before);
+    let d = room.join("dave", 400);
+    assert_eq!(room.clients[d].members().len(), 3);
 }
