@@ -9,6 +9,8 @@ pub(crate) const ARGON2_SALT: &[u8] = b"sanctum v1 argon2id salt";
 pub(crate) const AUTH_TOKEN: &[u8] = b"sanctum v1 auth token";
 /// HKDF-Expand info for the room key that seals the descriptor, hellos and answers.
 pub(crate) const ROOM_KEY: &[u8] = b"sanctum v1 room key";
+/// HKDF-Expand info for the channel salt, the HKDF salt of every pairwise channel (the room key has one job: sealing).
+pub(crate) const CHANNEL_SALT: &[u8] = b"sanctum v1 channel salt";
 /// HKDF-Expand info prefix for the two chain keys of a pairwise channel.
 pub(crate) const PAIRWISE: &[u8] = b"sanctum v1 pairwise";
 /// HKDF-Expand info for the message key of one chain step.
@@ -34,6 +36,7 @@ mod tests {
             ARGON2_SALT,
             AUTH_TOKEN,
             ROOM_KEY,
+            CHANNEL_SALT,
             PAIRWISE,
             MESSAGE_KEY,
             CHAIN_STEP,

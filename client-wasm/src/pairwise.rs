@@ -1,8 +1,8 @@
-//! Pairwise channels: X25519 between two sessions, through HKDF salted with the room key, into one chain per direction.
+//! Pairwise channels: X25519 between two sessions, through HKDF salted with the channel salt, into one chain per direction.
 //!
 //! `shared = X25519(my_secret, their_public)`, refused when not contributory (RFC 7748 §6.1);
 //! sessions are ordered by their Ed25519 session keys (`lo < hi`, bytewise);
-//! `okm = HKDF-SHA256(salt = room_key, ikm = shared, info = "sanctum v1 pairwise" || lo_sign || lo_dh || hi_sign || hi_dh, 64)`;
+//! `okm = HKDF-SHA256(salt = channel_salt, ikm = shared, info = "sanctum v1 pairwise" || lo_sign || lo_dh || hi_sign || hi_dh, 64)`;
 //! the first 32 bytes start the chain from `lo` to `hi`, the last 32 the chain from `hi` to `lo`.
 
 use hkdf::Hkdf;
@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::chain::{ChainKey, RecvChain, SendChain};
 use crate::label;
-use crate::schedule::RoomKey;
+use crate::schedule::ChannelSalt;
 use crate::sign::SessionKey;
 
 /// Why a pairwise channel could not be set up.
@@ -38,7 +38,7 @@ pub(crate) struct Channel {
 
 /// Derives the two raw chain keys, `lo -> hi` first.
 pub(crate) fn chain_keys(
-    room_key: &RoomKey,
+    salt: &ChannelSalt,
     my_secret: &StaticSecret,
     me: PeerKeys<'_>,
     peer: PeerKeys<'_>,
@@ -61,7 +61,7 @@ pub(crate) fn chain_keys(
         info.extend_from_slice(keys.session);
         info.extend_from_slice(keys.dh);
     }
-    let hkdf = Hkdf::<Sha256>::new(Some(room_key.expose()), shared.as_bytes());
+    let hkdf = Hkdf::<Sha256>::new(Some(salt.expose()), shared.as_bytes());
     let mut okm = Zeroizing::new([0u8; 64]);
     // 64 bytes is well within HKDF-SHA256's output bound.
     let _ = hkdf.expand(&info, &mut okm[..]);
@@ -74,12 +74,12 @@ pub(crate) fn chain_keys(
 
 /// Sets up this session's end of the channel with `peer`.
 pub(crate) fn channel(
-    room_key: &RoomKey,
+    salt: &ChannelSalt,
     my_secret: &StaticSecret,
     me: PeerKeys<'_>,
     peer: PeerKeys<'_>,
 ) -> Result<Channel, PairwiseError> {
-    let (lo_to_hi, hi_to_lo) = chain_keys(room_key, my_secret, me, peer)?;
+    let (lo_to_hi, hi_to_lo) = chain_keys(salt, my_secret, me, peer)?;
     let (send, recv) = if me.session < peer.session {
         (lo_to_hi, hi_to_lo)
     } else {
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn both_ends_agree_on_crossed_chains() {
-        let room = RoomKey::from_bytes([3; 32]);
+        let room = ChannelSalt::from_bytes([3; 32]);
         let (a, b) = (StaticSecret::from([1u8; 32]), StaticSecret::from([2u8; 32]));
         let (a_dh, b_dh) = (PublicKey::from(&a).to_bytes(), PublicKey::from(&b).to_bytes());
         let (a_id, b_id) = ([10u8; 32], [20u8; 32]);
@@ -174,13 +174,13 @@ mod tests {
         assert!(at_a.recv.key_for(c).unwrap().key == mk);
         let (ab, ba) = chain_keys(&room, &a, me_a, me_b).unwrap();
         assert!(ab != ba);
-        let other_room = chain_keys(&RoomKey::from_bytes([4; 32]), &a, me_a, me_b).unwrap();
+        let other_room = chain_keys(&ChannelSalt::from_bytes([4; 32]), &a, me_a, me_b).unwrap();
         assert!(other_room.0 != ab);
     }
 
     #[test]
     fn non_contributory_and_self_channels_are_refused() {
-        let room = RoomKey::from_bytes([3; 32]);
+        let room = ChannelSalt::from_bytes([3; 32]);
         let a = StaticSecret::from([1u8; 32]);
         let a_dh = PublicKey::from(&a).to_bytes();
         let me = PeerKeys {

@@ -1,7 +1,7 @@
 //! The resume blob: what a page keeps in `sessionStorage` so that a refreshed tab rejoins as a new session.
 //!
-//! Layout before base64url: `version u8 (1) || room_id 16 || link_secret 32 || expires_at u64 BE || room_key 32 ||
-//! auth_token 32 || alias str16`. It never holds session keys, chains or messages, so a refreshed tab reads nothing
+//! Layout before base64url: `version u8 (2) || room_id 16 || link_secret 32 || expires_at u64 BE || room_key 32 ||
+//! channel_salt 32 || auth_token 32 || alias str16`. It never holds session keys, chains or messages, so a refreshed tab reads nothing
 //! sent before it rejoined.
 
 use base64::Engine as _;
@@ -11,10 +11,10 @@ use zeroize::Zeroizing;
 use crate::codec::{Reader, Writer};
 use crate::link::{LinkSecret, RoomLink};
 use crate::message::MAX_ALIAS_LEN;
-use crate::schedule::{AuthTokenSecret, RoomKey, RoomSecrets};
+use crate::schedule::{AuthTokenSecret, ChannelSalt, RoomKey, RoomSecrets};
 
 /// Version byte of the blob layout.
-pub const RESUME_VERSION: u8 = 1;
+pub const RESUME_VERSION: u8 = 2;
 
 /// Longest blob text accepted.
 const MAX_RESUME_TEXT: usize = 512;
@@ -42,6 +42,7 @@ pub fn encode_resume(secrets: &RoomSecrets, alias: &str) -> Result<Zeroizing<Str
         .raw(link.secret().expose())
         .u64(link.expires_at())
         .raw(secrets.room_key().expose())
+        .raw(secrets.channel_salt().expose())
         .raw(secrets.auth_token_secret().expose())
         .str16(alias, MAX_ALIAS_LEN)
         .map_err(|_| ResumeError::AliasTooLong)?;
@@ -68,21 +69,23 @@ pub fn decode_resume(text: &str, now_ms: u64) -> Result<(RoomSecrets, String), R
         let secret = LinkSecret::from_bytes(r.array()?);
         let expires_at = r.u64()?;
         let room_key = RoomKey::from_bytes(r.array()?);
+        let salt = ChannelSalt::from_bytes(r.array()?);
         let token = AuthTokenSecret::from_bytes(r.array()?);
         let alias = r.str16(MAX_ALIAS_LEN)?;
         Ok((
             RoomLink::from_parts(room_id, secret, expires_at),
             room_key,
+            salt,
             token,
             alias,
         ))
     };
-    let (link, room_key, token, alias) = parse(&mut r).map_err(|_| ResumeError::Malformed)?;
+    let (link, room_key, salt, token, alias) = parse(&mut r).map_err(|_| ResumeError::Malformed)?;
     r.end().map_err(|_| ResumeError::Malformed)?;
     if link.is_expired(now_ms) {
         return Err(ResumeError::Expired);
     }
-    Ok((RoomSecrets::from_parts(link, room_key, token), alias))
+    Ok((RoomSecrets::from_parts(link, room_key, salt, token), alias))
 }
 
 #[cfg(test)]
@@ -104,7 +107,7 @@ mod tests {
             assert_eq!(decode_resume(bad, 0).err(), Some(ResumeError::Malformed), "{bad}");
         }
         let mut bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).unwrap();
-        bytes[0] = 2;
+        bytes[0] = 1;
         assert_eq!(
             decode_resume(&URL_SAFE_NO_PAD.encode(&bytes), 0).err(),
             Some(ResumeError::Malformed)
@@ -117,15 +120,16 @@ mod tests {
 
     #[test]
     fn layout_matches_the_document() {
-        // blob = u8(1) || room_id || link_secret || u64(expires_at) || room_key || auth_token || str16(alias)
+        // blob = u8(2) || room_id || link_secret || u64(expires_at) || room_key || channel_salt || auth_token || str16(alias)
         let secrets = fixed_secrets(5);
         let link = secrets.link();
         let by_hand = [
-            &[1u8][..],
+            &[2u8][..],
             link.room_id_bytes(),
             link.secret().expose(),
             &link.expires_at().to_be_bytes(),
             secrets.room_key().expose(),
+            secrets.channel_salt().expose(),
             &secrets.auth_token().0,
             &[0, 3],
             b"eve",
@@ -141,6 +145,6 @@ mod tests {
     fn holds_exactly_the_room_secrets_and_alias() {
         let text = encode_resume(&fixed_secrets(3), "alice").unwrap();
         let len = URL_SAFE_NO_PAD.decode(text.as_bytes()).unwrap().len();
-        assert_eq!(len, 1 + 16 + 32 + 8 + 32 + 32 + 2 + 5);
+        assert_eq!(len, 1 + 16 + 32 + 8 + 32 + 32 + 32 + 2 + 5);
     }
 }

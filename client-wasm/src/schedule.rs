@@ -4,6 +4,7 @@
 //! `stretched = Argon2id(password, salt, m = 64 MiB, t = 3, p = 1, 32 bytes)`,
 //! `prk = HKDF-Extract(salt = room_id || link_secret, ikm = stretched)`,
 //! `auth_token = HKDF-Expand(prk, "sanctum v1 auth token", 32)`, `room_key = HKDF-Expand(prk, "sanctum v1 room key", 32)`,
+//! `channel_salt = HKDF-Expand(prk, "sanctum v1 channel salt", 32)`,
 //! `verifier = SHA-256(auth_token)`.
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -32,6 +33,10 @@ secret_bytes!(
     pub(crate) RoomKey, KEY_LEN
 );
 secret_bytes!(
+    /// The HKDF salt of every pairwise channel in the room, derived apart from the room key so that each key has one job.
+    pub(crate) ChannelSalt, KEY_LEN
+);
+secret_bytes!(
     /// The token a client presents to join; the relay keeps only its SHA-256.
     pub(crate) AuthTokenSecret, KEY_LEN
 );
@@ -58,6 +63,7 @@ pub enum ScheduleError {
 pub struct RoomSecrets {
     link: RoomLink,
     room_key: RoomKey,
+    channel_salt: ChannelSalt,
     auth_token: AuthTokenSecret,
 }
 
@@ -82,21 +88,30 @@ impl RoomSecrets {
         let hkdf = Hkdf::<Sha256>::new(Some(&salt[..]), stretched.expose());
         let mut auth = [0u8; KEY_LEN];
         let mut room = [0u8; KEY_LEN];
+        let mut salt = [0u8; KEY_LEN];
         // Expanding 32 bytes from SHA-256 HKDF is always within its 8160-byte limit.
         let _ = hkdf.expand(label::AUTH_TOKEN, &mut auth);
         let _ = hkdf.expand(label::ROOM_KEY, &mut room);
+        let _ = hkdf.expand(label::CHANNEL_SALT, &mut salt);
         Self {
             link,
             room_key: RoomKey::from_bytes(room),
+            channel_salt: ChannelSalt::from_bytes(salt),
             auth_token: AuthTokenSecret::from_bytes(auth),
         }
     }
 
     /// Rebuilds secrets from a resume blob's parts.
-    pub(crate) fn from_parts(link: RoomLink, room_key: RoomKey, auth_token: AuthTokenSecret) -> Self {
+    pub(crate) fn from_parts(
+        link: RoomLink,
+        room_key: RoomKey,
+        channel_salt: ChannelSalt,
+        auth_token: AuthTokenSecret,
+    ) -> Self {
         Self {
             link,
             room_key,
+            channel_salt,
             auth_token,
         }
     }
@@ -125,6 +140,10 @@ impl RoomSecrets {
         &self.room_key
     }
 
+    pub(crate) fn channel_salt(&self) -> &ChannelSalt {
+        &self.channel_salt
+    }
+
     pub(crate) fn auth_token_secret(&self) -> &AuthTokenSecret {
         &self.auth_token
     }
@@ -134,6 +153,7 @@ impl RoomSecrets {
         Self {
             link: self.link.duplicate(),
             room_key: self.room_key.duplicate(),
+            channel_salt: self.channel_salt.duplicate(),
             auth_token: self.auth_token.duplicate(),
         }
     }

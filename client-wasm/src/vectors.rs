@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+mod more;
+
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -14,7 +16,7 @@ use crate::chain::ChainKey;
 use crate::link::{LinkSecret, RoomLink};
 use crate::message::{Announce, AnswerBody, Content, DescriptorBody, HandoutBody, Message};
 use crate::pairwise::{self, PeerKeys};
-use crate::schedule::{self, RoomKey, RoomSecrets};
+use crate::schedule::{self, ChannelSalt, RoomSecrets};
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
 use crate::sign;
 
@@ -62,6 +64,7 @@ fn key_schedule() -> Value {
         "stretched": h(stretched.expose()),
         "auth_token": h(secrets.auth_token_secret().expose()),
         "room_key": h(secrets.room_key().expose()),
+        "channel_salt": h(secrets.channel_salt().expose()),
         "verifier": h(&secrets.verifier().0),
     })
 }
@@ -75,6 +78,8 @@ fn party(seed: u8) -> (SigningKey, StaticSecret, [u8; 32], [u8; 32]) {
 }
 
 const ROOM_KEY: [u8; 32] = [0x77; 32];
+/// The channel salt the pairwise vectors use, apart from the room key.
+const CHANNEL_SALT: [u8; 32] = [0x78; 32];
 
 fn hello() -> Value {
     let (signing, _, session, dh_public) = party(0xa1);
@@ -121,7 +126,7 @@ fn hello() -> Value {
 fn pairwise_vector() -> Value {
     let (_, a_dh, a_session, a_dh_pub) = party(0xa1);
     let (_, b_dh, b_session, b_dh_pub) = party(0xb1);
-    let room_key = RoomKey::from_bytes(ROOM_KEY);
+    let salt = ChannelSalt::from_bytes(CHANNEL_SALT);
     let a = PeerKeys {
         session: &a_session,
         dh: &a_dh_pub,
@@ -130,13 +135,13 @@ fn pairwise_vector() -> Value {
         session: &b_session,
         dh: &b_dh_pub,
     };
-    let (lo_hi, hi_lo) = pairwise::chain_keys(&room_key, &a_dh, a, b).unwrap();
-    let (lo_hi_b, hi_lo_b) = pairwise::chain_keys(&room_key, &b_dh, b, a).unwrap();
+    let (lo_hi, hi_lo) = pairwise::chain_keys(&salt, &a_dh, a, b).unwrap();
+    let (lo_hi_b, hi_lo_b) = pairwise::chain_keys(&salt, &b_dh, b, a).unwrap();
     assert!(lo_hi == lo_hi_b && hi_lo == hi_lo_b);
     let shared = a_dh.diffie_hellman(&PublicKey::from(b_dh_pub));
     json!({
-        "description": "A pairwise channel between sessions a and b; lo is the session with the smaller session key.",
-        "room_key": h(&ROOM_KEY),
+        "description": "A pairwise channel between sessions a and b, salted with the room's channel salt; lo is the session with the smaller session key.",
+        "channel_salt": h(&CHANNEL_SALT),
         "a": { "signing_seed": h(&[0xa1; 32]), "dh_secret": h(&[0xa2; 32]), "session_key": h(&a_session), "dh_public": h(&a_dh_pub) },
         "b": { "signing_seed": h(&[0xb1; 32]), "dh_secret": h(&[0xb2; 32]), "session_key": h(&b_session), "dh_public": h(&b_dh_pub) },
         "lo": if a_session < b_session { "a" } else { "b" },
@@ -328,7 +333,7 @@ fn answer() -> Value {
 fn handout() -> Value {
     let (signing, a_dh, a_session, a_dh_pub) = party(0xa1);
     let (_, _, b_session, b_dh_pub) = party(0xb1);
-    let room_key = RoomKey::from_bytes(ROOM_KEY);
+    let salt = ChannelSalt::from_bytes(CHANNEL_SALT);
     let me = PeerKeys {
         session: &a_session,
         dh: &a_dh_pub,
@@ -337,7 +342,7 @@ fn handout() -> Value {
         session: &b_session,
         dh: &b_dh_pub,
     };
-    let mut channel = pairwise::channel(&room_key, &a_dh, me, peer).unwrap();
+    let mut channel = pairwise::channel(&salt, &a_dh, me, peer).unwrap();
     let (counter, message_key) = channel.send.next().unwrap();
     let body = HandoutBody {
         generation: 3,
@@ -387,6 +392,14 @@ fn all() -> Vec<(&'static str, Value)> {
         ("descriptor.json", descriptor()),
         ("answer.json", answer()),
         ("handout.json", handout()),
+        ("link_refusals.json", more::link_refusals()),
+        ("resume.json", more::resume()),
+        ("bodies.json", more::bodies()),
+        ("whisper.json", more::whisper()),
+        ("handout_with_cause.json", more::handout_with_cause()),
+        ("padding.json", more::padding_buckets()),
+        ("fingerprint.json", more::fingerprint()),
+        ("fail_ed25519.json", more::fail_ed25519()),
     ]
 }
 
@@ -567,6 +580,7 @@ fn layouts_match_the_document() {
     for (label, field) in [
         (&b"sanctum v1 auth token"[..], "auth_token"),
         (b"sanctum v1 room key", "room_key"),
+        (b"sanctum v1 channel salt", "channel_salt"),
     ] {
         let mut out = [0u8; 32];
         hkdf.expand(label, &mut out).unwrap();
@@ -587,7 +601,7 @@ fn layouts_match_the_document() {
         info.extend(bytes(&side["dh_public"]));
     }
     let mut okm = [0u8; 64];
-    Hkdf::<Sha256>::new(Some(&bytes(&p["room_key"])), &bytes(&p["x25519_shared"]))
+    Hkdf::<Sha256>::new(Some(&bytes(&p["channel_salt"])), &bytes(&p["x25519_shared"]))
         .expand(&info, &mut okm)
         .unwrap();
     assert_eq!(

@@ -237,7 +237,7 @@ impl Session {
             dh: &announce.dh,
         };
         let channel =
-            pairwise::channel(self.secrets.room_key(), &self.dh_secret, me, them).map_err(|_| Rejected::Forged)?;
+            pairwise::channel(self.secrets.channel_salt(), &self.dh_secret, me, them).map_err(|_| Rejected::Forged)?;
         let alias = check_alias(&announce.alias)?;
         let peer = Peer {
             member: announce.member,

@@ -248,3 +248,38 @@ fn the_relay_never_sees_plaintext_aliases_or_names() {
         }
     }
 }
+
+#[test]
+fn pairwise_channels_are_not_salted_with_the_room_key() {
+    use hkdf::Hkdf;
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    let (member_a, alice, bob) = (room.member(a), &room.clients[a], &room.clients[b]);
+    // The channel's chain keys as a session would derive them with the room key as the HKDF salt.
+    let shared = alice
+        .dh_secret
+        .diffie_hellman(&x25519_dalek::PublicKey::from(bob.dh_public));
+    let (lo, hi) = if alice.session_key < bob.session_key {
+        ((alice.session_key, alice.dh_public), (bob.session_key, bob.dh_public))
+    } else {
+        ((bob.session_key, bob.dh_public), (alice.session_key, alice.dh_public))
+    };
+    let info = [&b"sanctum v1 pairwise"[..], &lo.0, &lo.1, &hi.0, &hi.1].concat();
+    let mut okm = [0u8; 64];
+    Hkdf::<sha2::Sha256>::new(Some(room.secrets.room_key().expose()), shared.as_bytes())
+        .expand(&info, &mut okm)
+        .unwrap();
+    let alice_to_bob = if alice.session_key < bob.session_key {
+        &okm[..32]
+    } else {
+        &okm[32..]
+    };
+    let (first, _) = crate::chain::ChainKey::from_bytes(alice_to_bob.try_into().unwrap()).step();
+    let (_, handout) = room.payloads_from(member_a, Kind::Handout, true).remove(0);
+    let binding = Binding {
+        room_id: room.secrets.link().room_id_bytes(),
+        sender: &alice.session_key,
+        recipient: &bob.session_key,
+    };
+    assert!(seal::open(first.expose(), handout.as_bytes(), &binding).is_err());
+}

@@ -186,3 +186,84 @@ fn stalled_attachments_from_a_few_members_cannot_starve_everyone_else() {
         vec![("photo.png".into(), b"small file".to_vec(), false)]
     );
 }
+
+#[test]
+fn a_file_name_that_could_disguise_it_is_refused_on_both_ends() {
+    let (mut room, a, b, _) = three();
+    assert_eq!(
+        room.clients[a].send_attachment("report\u{202E}fdp.exe", "application/pdf", b"x", NOW),
+        Err(SessionError::BadFileName)
+    );
+    // A modified sender puts the name in a start anyway: the receiver drops it and says why.
+    let start = attachment::start_for([5; 16], "report\u{202E}fdp.exe", "application/pdf", b"x").unwrap();
+    room.clients[a]
+        .broadcast(NOW, crate::message::Content::AttachmentStart(start))
+        .unwrap();
+    room.clients[a]
+        .broadcast(
+            NOW,
+            crate::message::Content::AttachmentChunk {
+                id: [5; 16],
+                index: 0,
+                data: b"x".to_vec(),
+            },
+        )
+        .unwrap();
+    room.run();
+    assert!(attachments_of(&room.events[b]).is_empty());
+    assert!(room.events[b].iter().any(|e| matches!(
+        e,
+        Event::AttachmentDropped {
+            reason: AttachmentDrop::BadName,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_senders_clock_cannot_hide_or_postdate_a_message() {
+    let (mut room, a, b, _) = three();
+    // A sent_at no Date can hold, one far in the past, and an honest one.
+    for (sent_at, text) in [(u64::MAX, "from the future"), (1, "from 1970"), (NOW - 5_000, "honest")] {
+        room.clients[a]
+            .broadcast(sent_at, crate::message::Content::Text(text.into()))
+            .unwrap();
+        room.run();
+    }
+    let timings: Vec<(String, Timing)> = room.events[b]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { text, timing, .. } => Some((text.clone(), *timing)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        timings,
+        vec![
+            (
+                "from the future".into(),
+                Timing {
+                    received_at: NOW,
+                    sent_at: NOW,
+                    clock_differs: true
+                }
+            ),
+            (
+                "from 1970".into(),
+                Timing {
+                    received_at: NOW,
+                    sent_at: 1,
+                    clock_differs: true
+                }
+            ),
+            (
+                "honest".into(),
+                Timing {
+                    received_at: NOW,
+                    sent_at: NOW - 5_000,
+                    clock_differs: false
+                }
+            ),
+        ]
+    );
+}

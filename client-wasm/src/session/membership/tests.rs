@@ -595,3 +595,71 @@ fn kicks_naming_unknown_keys_are_not_remembered() {
     let d = room.join("dave", 400);
     assert_eq!(room.clients[d].members().len(), 3);
 }
+
+#[test]
+fn relay_claims_name_no_member() {
+    let (mut room, a, b, _) = three();
+    let member_a = room.member(a);
+    // The relay says alice kicked bob; no signed kick exists.
+    let events = room.inject(b, RelayFrame::Kicked { by: member_a });
+    assert_eq!(
+        events,
+        vec![Event::Ended {
+            reason: EndReason::RemovedByRelay
+        }]
+    );
+}
+
+#[test]
+fn a_relay_report_is_never_passed_on_as_a_departure() {
+    let (mut room, a, b, c) = three();
+    let member_c = room.member(c);
+    // The relay tells alice alone that carol dropped.
+    let events = room.inject(
+        a,
+        RelayFrame::MemberLeft {
+            member: member_c,
+            reason: LeftReason::Dropped,
+        },
+    );
+    assert!(
+        matches!(
+            &events[..],
+            [Event::MemberLeft {
+                reason: LeaveReason::RelayReported {
+                    reason: LeftReason::Dropped
+                },
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    // Alice's new generation reaches bob without a cause: bob keeps carol, and nobody names a member for it.
+    assert_eq!(room.clients[b].members().len(), 2);
+    assert!(!room.events[b].iter().any(|e| matches!(e, Event::MemberLeft { .. })));
+    room.send(b, "carol still reads me");
+    assert!(room.texts(c).iter().any(|(t, _)| t == "carol still reads me"));
+    assert!(!room.texts(c).is_empty());
+    room.send(a, "not to carol");
+    assert!(!room.texts(c).iter().any(|(t, _)| t == "not to carol"));
+}
+
+#[test]
+fn confusable_aliases_are_flagged_as_duplicates() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("\u{0430}lice", 200);
+    let c = room.join("bob", 300);
+    let flagged = |room: &Room, x: usize| -> Vec<(String, bool)> {
+        room.clients[x]
+            .members()
+            .into_iter()
+            .map(|m| (m.alias, m.duplicate_alias))
+            .collect()
+    };
+    assert!(flagged(&room, a).contains(&("\u{0430}lice".into(), true)));
+    assert!(flagged(&room, b).contains(&("alice".into(), true)));
+    assert!(flagged(&room, c).iter().all(|(_, dup)| *dup), "{:?}", flagged(&room, c));
+    // An alias with a zero-width space is refused outright, by the sender and by every receiver.
+    let secrets = room.secrets.duplicate();
+    assert!(Session::new(&secrets, "alice\u{200B}", ChaCha20Rng::seed_from_u64(9)).is_err());
+}

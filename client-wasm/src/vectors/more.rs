@@ -1,0 +1,572 @@
+//! Vectors for what the first set leaves open: the resume blob, link refusals, attachment, goodbye, kick, purge and
+//! confirm bodies, a whole whisper at a pairwise counter above 0, a cause-carrying hand-out, every padding bucket, the
+//! fingerprint, and Ed25519 signatures that a verifier without the strict checks would accept.
+//!
+//! Each builder computes its file from fixed inputs; `super::all` lists them, so the file check covers them, and the
+//! tests below check the refusals and the layouts by hand.
+
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{EXPIRES_AT, LINK_SECRET, ROOM_ID, bytes, h, link, load, party, unhex};
+use crate::attachment::{self, CHUNK_LEN};
+use crate::chain::ChainKey;
+use crate::link::RoomLink;
+use crate::message::{Cause, ConfirmBody, Content, HandoutBody, Message};
+use crate::padding::{self, BUCKETS};
+use crate::resume::{decode_resume, encode_resume};
+use crate::schedule::{RoomSecrets, Stretched};
+use crate::seal::{self, Binding, Header, Kind, NOBODY};
+use crate::sign;
+
+/// The characters a link or a resume blob may carry around it: Unicode `White_Space`, which `str::trim` removes.
+const WHITE_SPACE: [char; 25] = [
+    '\u{9}', '\u{a}', '\u{b}', '\u{c}', '\u{d}', ' ', '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}', '\u{2001}',
+    '\u{2002}', '\u{2003}', '\u{2004}', '\u{2005}', '\u{2006}', '\u{2007}', '\u{2008}', '\u{2009}', '\u{200a}',
+    '\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}',
+];
+/// The time at which the link and blob vectors are checked: before `EXPIRES_AT`.
+const CHECKED_AT_MS: u64 = 1_800_000_000_000;
+
+fn codepoints(chars: &[char]) -> Vec<String> {
+    chars.iter().map(|c| format!("U+{:04X}", u32::from(*c))).collect()
+}
+
+pub(super) fn link_refusals() -> Value {
+    let good = link().to_fragment().to_string();
+    let (room, secret) = {
+        let mut parts = good.split('.').skip(1);
+        (
+            parts.next().unwrap_or_default().to_owned(),
+            parts.next().unwrap_or_default().to_owned(),
+        )
+    };
+    let with_expiry = |expiry: &str| format!("v1.{room}.{secret}.{expiry}");
+    let malformed = [
+        ("expiry 0", with_expiry("0")),
+        ("expiry with a leading zero", with_expiry("01900000000")),
+        ("expiry with a sign", with_expiry("+1900000000")),
+        ("expiry past 253402300800", with_expiry("253402300801")),
+        ("expiry of 13 digits", with_expiry("1000000000000")),
+        ("empty expiry", with_expiry("")),
+        ("room id with padding", format!("v1.{room}==.{secret}.{EXPIRES_AT}")),
+        (
+            "room id one character short",
+            format!("v1.{}.{secret}.{EXPIRES_AT}", &room[1..]),
+        ),
+        (
+            "a character of the standard base64 alphabet",
+            format!("v1.+{}.{secret}.{EXPIRES_AT}", &room[1..]),
+        ),
+        ("a fifth part", format!("{good}.1")),
+        ("zero-width space before", format!("\u{200b}{good}")),
+        ("whitespace inside", format!("v1. {room}.{secret}.{EXPIRES_AT}")),
+        ("version without a number", format!("v.{room}.{secret}.{EXPIRES_AT}")),
+        (
+            "longer than 256 bytes",
+            format!("{good}{}", "A".repeat(257 - good.len())),
+        ),
+    ];
+    let unsupported = [("version 2", format!("v2.{room}.{secret}.{EXPIRES_AT}"))];
+    let accepted = [
+        ("the fragment", good.clone()),
+        ("with its #", format!("#{good}")),
+        ("a whole URL", format!("https://example.org/app/#{good}")),
+        (
+            "every White_Space character around it",
+            format!(
+                "{}{good}{}",
+                String::from_iter(WHITE_SPACE),
+                String::from_iter(WHITE_SPACE)
+            ),
+        ),
+    ];
+    let case = |(what, text): &(&str, String)| json!({ "case": what, "link": text });
+    json!({
+        "description": "Links a client must refuse as malformed or unsupported, and forms of the same link it must accept, checked at checked_at_ms.",
+        "checked_at_ms": CHECKED_AT_MS,
+        "white_space": codepoints(&WHITE_SPACE),
+        "accepted": accepted.iter().map(case).collect::<Vec<_>>(),
+        "malformed": malformed.iter().map(case).collect::<Vec<_>>(),
+        "unsupported": unsupported.iter().map(case).collect::<Vec<_>>(),
+        "expired_at_ms": EXPIRES_AT * 1000,
+    })
+}
+
+fn resume_secrets() -> RoomSecrets {
+    RoomSecrets::from_stretched(link(), &Stretched::from_bytes([0x5d; 32]))
+}
+
+pub(super) fn resume() -> Value {
+    let secrets = resume_secrets();
+    let text = encode_resume(&secrets, "alice").unwrap_or_default();
+    let blob = bytes(&Value::String(hex::encode(
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text.as_bytes()).unwrap_or_default(),
+    )));
+    let mut version_1 = blob.clone();
+    version_1[0] = 1;
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+    let refusals = [
+        ("version 1", b64(&version_1), CHECKED_AT_MS),
+        ("one byte short", b64(&blob[..blob.len() - 1]), CHECKED_AT_MS),
+        ("a trailing byte", b64(&[&blob[..], &[0]].concat()), CHECKED_AT_MS),
+        ("padded base64", format!("{}=", *text), CHECKED_AT_MS),
+        ("longer than 512 bytes", "A".repeat(513), CHECKED_AT_MS),
+        ("at the expiry", text.to_string(), EXPIRES_AT * 1000),
+    ];
+    json!({
+        "description": "The resume blob of alice in the room of key_schedule.json's link, from a given stretched value, and blobs a client must refuse.",
+        "room_id": h(&ROOM_ID),
+        "link_secret": h(&LINK_SECRET),
+        "expires_at": EXPIRES_AT,
+        "stretched": h(&[0x5d; 32]),
+        "room_key": h(secrets.room_key().expose()),
+        "channel_salt": h(secrets.channel_salt().expose()),
+        "auth_token": h(secrets.auth_token_secret().expose()),
+        "alias": "alice",
+        "blob": h(&blob),
+        "text": text.as_str(),
+        "refused": refusals.iter().map(|(what, text, at)| json!({ "case": what, "text": text, "now_ms": at })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn bodies() -> Value {
+    let bytes_of = |content: Content| {
+        Message {
+            sent_at: 1_899_999_000_000,
+            content,
+        }
+        .encode()
+        .map(|b| h(&b))
+        .unwrap_or_default()
+    };
+    let file: Vec<u8> = (0..(CHUNK_LEN + 100)).map(|i| (i % 251) as u8).collect();
+    let id = [0x1d; 16];
+    let start = attachment::start_for(id, "map.png", "image/png", &file).ok();
+    let chunks: Vec<Value> = file
+        .chunks(CHUNK_LEN)
+        .enumerate()
+        .map(|(index, data)| {
+            json!({
+                "index": index,
+                "data_sha256": h(&Sha256::digest(data)),
+                "body_sha256": h(&Sha256::digest(Message {
+                    sent_at: 1_899_999_000_000,
+                    content: Content::AttachmentChunk { id, index: index as u32, data: data.to_vec() },
+                }.encode().unwrap_or_default())),
+            })
+        })
+        .collect();
+    json!({
+        "description": "Message bodies (sent_at 1899999000000): goodbye, kick, purge, and an attachment of bytes i mod 251 for i < 32612, in a start and two chunks; a confirm body.",
+        "sent_at": 1_899_999_000_000u64,
+        "goodbye": { "farewell": "see you", "body": bytes_of(Content::Goodbye("see you".into())) },
+        "kick": { "session_key": h(&party(0xc1).2), "body": bytes_of(Content::Kick(party(0xc1).2)) },
+        "purge": { "body": bytes_of(Content::Purge) },
+        "attachment": {
+            "id": h(&id),
+            "name": "map.png",
+            "mime": "image/png",
+            "size": file.len(),
+            "file_sha256": h(&Sha256::digest(&file)),
+            "digest": h(&attachment::digest(&id, &file)),
+            "start_body": start.map(|s| bytes_of(Content::AttachmentStart(s))),
+            "chunks": chunks,
+        },
+        "confirm": { "in_reply_to": h(&[0x6a; 32]), "body": h(&ConfirmBody { in_reply_to: [0x6a; 32] }.encode()) },
+    })
+}
+
+/// Session a's second pairwise item to b (counter 1): a whisper, after the hand-out at counter 0.
+pub(super) fn whisper() -> Value {
+    let (signing, a_dh, a_session, a_dh_pub) = party(0xa1);
+    let (_, _, b_session, b_dh_pub) = party(0xb1);
+    let salt = crate::schedule::ChannelSalt::from_bytes(super::CHANNEL_SALT);
+    let me = crate::pairwise::PeerKeys {
+        session: &a_session,
+        dh: &a_dh_pub,
+    };
+    let peer = crate::pairwise::PeerKeys {
+        session: &b_session,
+        dh: &b_dh_pub,
+    };
+    let Ok(mut channel) = crate::pairwise::channel(&salt, &a_dh, me, peer) else {
+        return Value::Null;
+    };
+    let _ = channel.send.next();
+    let Ok((counter, key)) = channel.send.next() else {
+        return Value::Null;
+    };
+    let body = Message {
+        sent_at: 1_899_999_000_500,
+        content: Content::Text("psst".into()),
+    }
+    .encode()
+    .unwrap_or_default();
+    let header = Header::new(Kind::Whisper, 0, counter);
+    let binding = Binding {
+        room_id: &ROOM_ID,
+        sender: &a_session,
+        recipient: &b_session,
+    };
+    let nonce = [0x28; 24];
+    let item = seal::seal_with_nonce(key.expose(), header, &binding, &body, Some(&signing), &nonce).unwrap_or_default();
+    json!({
+        "description": "Session a of pairwise.json whispers \"psst\" to b with the second key of a's direction of their channel (counter 1).",
+        "room_id": h(&ROOM_ID),
+        "signing_seed": h(&[0xa1; 32]),
+        "session_key": h(&a_session),
+        "recipient": h(&b_session),
+        "pairwise_counter": counter,
+        "message_key": h(key.expose()),
+        "sent_at": 1_899_999_000_500u64,
+        "text": "psst",
+        "aead_nonce": h(&nonce),
+        "header": h(&header.to_bytes()),
+        "body": h(&body),
+        "item": h(&item),
+    })
+}
+
+/// A hand-out of a new generation carrying the kick of `bodies.json` as its cause, signed by the kicker.
+pub(super) fn handout_with_cause() -> Value {
+    let (kicker, _, kicker_key, _) = party(0xa1);
+    let kick = Message {
+        sent_at: 1_899_999_000_000,
+        content: Content::Kick(party(0xc1).2),
+    }
+    .encode()
+    .unwrap_or_default();
+    let header = Header::new(Kind::Group, 4, 9).to_bytes();
+    let signature = sign::sign(&kicker, &header, &ROOM_ID, &NOBODY, &kick);
+    let body = HandoutBody {
+        generation: 5,
+        counter: 0,
+        chain_key: zeroize::Zeroizing::new([0xc6; 32]),
+        cause: Some(Cause {
+            signer: kicker_key,
+            header,
+            body: kick.to_vec(),
+            signature,
+        }),
+    }
+    .encode()
+    .unwrap_or_default();
+    json!({
+        "description": "A hand-out body of generation 5 whose cause is the kick of bodies.json, sealed by session a of pairwise.json at generation 4, counter 9.",
+        "room_id": h(&ROOM_ID),
+        "generation": 5,
+        "counter": 0,
+        "chain_key": h(&[0xc6; 32]),
+        "cause": { "signer": h(&kicker_key), "header": h(&header), "message": h(&kick), "signature": h(&signature) },
+        "body": h(&body),
+    })
+}
+
+pub(super) fn padding_buckets() -> Value {
+    let mut cases = Vec::new();
+    for (i, &bucket) in BUCKETS.iter().enumerate() {
+        let smallest = if i == 0 { 0 } else { BUCKETS[i - 1] - 4 + 1 };
+        for len in [smallest, bucket - 4] {
+            let inner: Vec<u8> = (0..len).map(|j| (j % 256) as u8).collect();
+            let padded = padding::pad(&inner).map(|p| p.to_vec()).unwrap_or_default();
+            cases.push(json!({
+                "inner_len": len,
+                "bucket": bucket,
+                "padded_len": padded.len(),
+                "padded_head": h(&padded[..8.min(padded.len())]),
+                "padded_sha256": h(&Sha256::digest(&padded)),
+            }));
+        }
+    }
+    json!({
+        "description": "Padding of inner plaintexts of bytes j mod 256, at the smallest and largest inner length of every bucket.",
+        "buckets": BUCKETS,
+        "cases": cases,
+    })
+}
+
+pub(super) fn fingerprint() -> Value {
+    let (_, _, session, dh) = party(0xa1);
+    json!({
+        "description": "The fingerprint of session a of pairwise.json.",
+        "session_key": h(&session),
+        "dh_public": h(&dh),
+        "fingerprint": crate::session::fingerprint(&session, &dh),
+    })
+}
+
+/// A small-order point: the identity, and the point of order 2.
+const SMALL_ORDER: [[u8; 32]; 2] = [
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+];
+
+pub(super) fn fail_ed25519() -> Value {
+    let header = Header::new(Kind::Hello, 0, 0).to_bytes();
+    let cases: Vec<Value> = SMALL_ORDER
+        .iter()
+        .map(|key| {
+            // With A of small order, S = 0 and R = -[k]A satisfy [S]B = R + [k]A; R is the identity when [k]A is, and
+            // A itself (its own negation, of order 2) otherwise. The first body whose k makes one of them hold is used.
+            let lax = VerifyingKey::from_bytes(key).ok();
+            (0u32..64)
+                .find_map(|n| {
+                    let body = format!("any body at all {n}").into_bytes();
+                    let message = signed(&header, key, &body);
+                    [SMALL_ORDER[0], *key].into_iter().find_map(|r| {
+                        let signature = [&r[..], &[0u8; 32]].concat();
+                        let sig = Signature::from_slice(&signature).ok()?;
+                        lax.as_ref()?.verify(&message, &sig).ok()?;
+                        Some(json!({
+                            "case": "small-order public key, S = 0",
+                            "session_key": h(key),
+                            "body": h(&body),
+                            "signed_message": h(&message),
+                            "signature": h(&signature),
+                        }))
+                    })
+                })
+                .unwrap_or(Value::Null)
+        })
+        .collect();
+    json!({
+        "description": "Signatures that RFC 8032 verification without the strict checks accepts and a client must refuse: small-order keys (verify_strict).",
+        "room_id": h(&ROOM_ID),
+        "header": h(&header),
+        "recipient": h(&NOBODY),
+        "cases": cases,
+    })
+}
+
+fn signed(header: &[u8], signer: &[u8; 32], body: &[u8]) -> Vec<u8> {
+    [crate::label::SIGNATURE, header, &ROOM_ID, signer, &NOBODY, body].concat()
+}
+
+#[test]
+fn refused_links_are_refused_and_accepted_ones_accepted() {
+    let v = load("link_refusals.json");
+    let at = v["checked_at_ms"].as_u64().unwrap_or_default();
+    let good = link().to_fragment().to_string();
+    for case in v["accepted"].as_array().into_iter().flatten() {
+        let parsed = RoomLink::parse(case["link"].as_str().unwrap_or_default(), at);
+        assert_eq!(
+            parsed.map(|l| l.to_fragment().to_string()).ok(),
+            Some(good.clone()),
+            "{case}"
+        );
+    }
+    for (list, error) in [
+        ("malformed", crate::LinkError::Malformed),
+        ("unsupported", crate::LinkError::UnsupportedVersion),
+    ] {
+        for case in v[list].as_array().into_iter().flatten() {
+            assert_eq!(
+                RoomLink::parse(case["link"].as_str().unwrap_or_default(), at).err(),
+                Some(error),
+                "{case}"
+            );
+        }
+    }
+    let expired = v["expired_at_ms"].as_u64().unwrap_or_default();
+    assert_eq!(RoomLink::parse(&good, expired).err(), Some(crate::LinkError::Expired));
+    assert!(RoomLink::parse(&good, expired - 1).is_ok());
+    // The documented set is exactly Unicode White_Space as Rust's trim knows it.
+    for c in (0..=0x10ffff).filter_map(char::from_u32) {
+        assert_eq!(c.is_whitespace(), WHITE_SPACE.contains(&c), "{c:?}");
+    }
+}
+
+#[test]
+fn the_resume_blob_matches_its_layout_and_refusals_are_refused() {
+    let v = load("resume.json");
+    let alias = v["alias"].as_str().unwrap_or_default();
+    let by_hand = [
+        &[2u8][..],
+        &bytes(&v["room_id"]),
+        &bytes(&v["link_secret"]),
+        &v["expires_at"].as_u64().unwrap_or_default().to_be_bytes(),
+        &bytes(&v["room_key"]),
+        &bytes(&v["channel_salt"]),
+        &bytes(&v["auth_token"]),
+        &(alias.len() as u16).to_be_bytes(),
+        alias.as_bytes(),
+    ]
+    .concat();
+    assert_eq!(by_hand, bytes(&v["blob"]));
+    let (secrets, back) = decode_resume(v["text"].as_str().unwrap_or_default(), CHECKED_AT_MS).unwrap();
+    assert_eq!(
+        (back.as_str(), h(secrets.channel_salt().expose())),
+        (alias, v["channel_salt"].clone())
+    );
+    for case in v["refused"].as_array().into_iter().flatten() {
+        let now = case["now_ms"].as_u64().unwrap_or_default();
+        assert!(
+            decode_resume(case["text"].as_str().unwrap_or_default(), now).is_err(),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn bodies_match_their_layouts() {
+    let v = load("bodies.json");
+    let sent_at = v["sent_at"].as_u64().unwrap_or_default().to_be_bytes();
+    let farewell = v["goodbye"]["farewell"].as_str().unwrap_or_default();
+    let goodbye = [
+        &[2u8][..],
+        &sent_at,
+        &(farewell.len() as u32).to_be_bytes(),
+        farewell.as_bytes(),
+    ]
+    .concat();
+    assert_eq!(goodbye, bytes(&v["goodbye"]["body"]));
+    assert_eq!(
+        [&[3u8][..], &sent_at, &bytes(&v["kick"]["session_key"])].concat(),
+        bytes(&v["kick"]["body"])
+    );
+    assert_eq!([&[4u8][..], &sent_at].concat(), bytes(&v["purge"]["body"]));
+    let a = &v["attachment"];
+    let file: Vec<u8> = (0..a["size"].as_u64().unwrap_or_default())
+        .map(|i| (i % 251) as u8)
+        .collect();
+    assert_eq!(h(&Sha256::digest(&file)), a["file_sha256"]);
+    let id = bytes(&a["id"]);
+    let digest = Sha256::new()
+        .chain_update(b"sanctum v1 attachment")
+        .chain_update(&id)
+        .chain_update((file.len() as u64).to_be_bytes())
+        .chain_update(&file)
+        .finalize();
+    assert_eq!(h(&digest), a["digest"]);
+    let str16 = |s: &str| [&(s.len() as u16).to_be_bytes()[..], s.as_bytes()].concat();
+    let start = [
+        &[5u8][..],
+        &sent_at,
+        &id,
+        &str16(a["name"].as_str().unwrap_or_default()),
+        &str16(a["mime"].as_str().unwrap_or_default()),
+        &(file.len() as u64).to_be_bytes(),
+        &(file.len().div_ceil(32512) as u32).to_be_bytes(),
+        &digest,
+    ]
+    .concat();
+    assert_eq!(start, bytes(&a["start_body"]));
+    for (i, chunk) in file.chunks(32512).enumerate() {
+        let body = [
+            &[6u8][..],
+            &sent_at,
+            &id,
+            &(i as u32).to_be_bytes(),
+            &(chunk.len() as u32).to_be_bytes(),
+            chunk,
+        ]
+        .concat();
+        assert_eq!(h(&Sha256::digest(&body)), a["chunks"][i]["body_sha256"]);
+    }
+    assert_eq!(bytes(&v["confirm"]["in_reply_to"]), bytes(&v["confirm"]["body"]));
+
+    let o = load("handout_with_cause.json");
+    let cause = &o["cause"];
+    let message = bytes(&cause["message"]);
+    let body = [
+        &(o["generation"].as_u64().unwrap_or_default() as u32).to_be_bytes()[..],
+        &(o["counter"].as_u64().unwrap_or_default() as u32).to_be_bytes(),
+        &bytes(&o["chain_key"]),
+        &[1u8],
+        &bytes(&cause["signer"]),
+        &bytes(&cause["header"]),
+        &(message.len() as u32).to_be_bytes(),
+        &message,
+        &bytes(&cause["signature"]),
+    ]
+    .concat();
+    assert_eq!(body, bytes(&o["body"]));
+    let key = VerifyingKey::from_bytes(&unhex(&cause["signer"])).unwrap();
+    let signed_message = [
+        &b"sanctum v1 signature"[..],
+        &bytes(&cause["header"]),
+        &bytes(&o["room_id"]),
+        &bytes(&cause["signer"]),
+        &[0u8; 32],
+        &message,
+    ]
+    .concat();
+    key.verify_strict(&signed_message, &Signature::from_bytes(&unhex(&cause["signature"])))
+        .unwrap();
+}
+
+#[test]
+fn the_whisper_at_counter_one_opens_with_the_second_key_by_hand() {
+    let w = load("whisper.json");
+    let p = load("pairwise.json");
+    let direction = if p["lo"] == "a" {
+        "chain_lo_to_hi"
+    } else {
+        "chain_hi_to_lo"
+    };
+    let (_, second) = ChainKey::from_bytes(unhex(&p[direction])).step();
+    let (key, _) = second.step();
+    assert_eq!(h(key.expose()), w["message_key"]);
+    let (sender, recipient) = (unhex::<32>(&w["session_key"]), unhex::<32>(&w["recipient"]));
+    let binding = Binding {
+        room_id: &unhex(&w["room_id"]),
+        sender: &sender,
+        recipient: &recipient,
+    };
+    let opened = seal::open(key.expose(), &bytes(&w["item"]), &binding).unwrap();
+    opened.verify(&sender, &binding).unwrap();
+    assert_eq!(opened.header, Header::new(Kind::Whisper, 0, 1));
+    assert_eq!(opened.body(), &bytes(&w["body"])[..]);
+}
+
+#[test]
+fn padding_and_fingerprint_match_by_hand() {
+    let v = load("padding.json");
+    for case in v["cases"].as_array().into_iter().flatten() {
+        let len = case["inner_len"].as_u64().unwrap_or_default() as usize;
+        let bucket = case["bucket"].as_u64().unwrap_or_default() as usize;
+        let mut padded = (len as u32).to_be_bytes().to_vec();
+        padded.extend((0..len).map(|j| (j % 256) as u8));
+        padded.resize(bucket, 0);
+        assert_eq!(h(&Sha256::digest(&padded)), case["padded_sha256"], "{case}");
+        assert_eq!(padding::unpad(&padded).map(<[u8]>::len), Ok(len));
+    }
+    let f = load("fingerprint.json");
+    let digest = Sha256::new()
+        .chain_update(b"sanctum v1 fingerprint")
+        .chain_update(bytes(&f["session_key"]))
+        .chain_update(bytes(&f["dh_public"]))
+        .finalize();
+    let by_hand = digest[..10].chunks(2).map(hex::encode).collect::<Vec<_>>().join(" ");
+    assert_eq!(by_hand, f["fingerprint"]);
+}
+
+#[test]
+fn signatures_a_lax_verifier_accepts_are_refused() {
+    let v = load("fail_ed25519.json");
+    for case in v["cases"].as_array().into_iter().flatten() {
+        let key: [u8; 32] = unhex(&case["session_key"]);
+        let signature: [u8; 64] = unhex(&case["signature"]);
+        let message = bytes(&case["signed_message"]);
+        assert_eq!(message, signed(&bytes(&v["header"]), &key, &bytes(&case["body"])));
+        // RFC 8032 verification without the strict checks accepts it...
+        let lax = VerifyingKey::from_bytes(&key).unwrap();
+        assert!(
+            lax.verify(&message, &Signature::from_bytes(&signature)).is_ok(),
+            "{case}"
+        );
+        // ...and the client's verification refuses it.
+        let header = bytes(&v["header"]);
+        assert!(
+            sign::verify(&key, &header, &ROOM_ID, &NOBODY, &bytes(&case["body"]), &signature).is_err(),
+            "{case}"
+        );
+    }
+}
