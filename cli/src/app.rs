@@ -6,8 +6,8 @@
 use chrono::{FixedOffset, TimeZone};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::text::Line;
-use sanctum_client::{EndReason, Event, LeaveReason, MemberInfo};
-use sanctum_protocol::MemberId;
+use sanctum_client::{AttachmentDrop, EndReason, Event, LeaveReason, MemberInfo};
+use sanctum_protocol::{LeftReason, MemberId};
 use zeroize::Zeroizing;
 
 use crate::command::{self, Command, HELP};
@@ -130,7 +130,10 @@ fn size(bytes: usize) -> String {
 pub(crate) fn end_text(reason: &EndReason, name_of: impl Fn(Option<MemberId>) -> String) -> String {
     match reason {
         EndReason::Left => "You left the room.".into(),
-        EndReason::Kicked { by } => format!("You were removed from the room by {}.", name_of(*by)),
+        EndReason::Kicked { by } => format!("You were removed from the room by {}.", name_of(Some(*by))),
+        EndReason::RemovedByRelay => {
+            "The relay says you were removed from the room; no member's signed kick reached you.".into()
+        }
         EndReason::Purged { by: Some(by) } => {
             format!(
                 "The room was purged by {}. It is gone for everyone.",
@@ -257,11 +260,14 @@ impl App {
                 let text = match reason {
                     LeaveReason::Left { farewell } if farewell.is_empty() => format!("{alias} left."),
                     LeaveReason::Left { farewell } => format!("{alias} left: {}", text::escape(farewell)),
-                    LeaveReason::Kicked { by } => format!("{alias} was removed by {}.", self.name_of(*by)),
-                    LeaveReason::Dropped => {
-                        format!(
-                            "The relay says {alias}'s connection dropped (#{member}); it no longer receives your keys."
-                        )
+                    LeaveReason::Kicked { by } => format!("{alias} was removed by {}.", self.name_of(Some(*by))),
+                    LeaveReason::RelayReported { reason } => {
+                        let said = match reason {
+                            LeftReason::Left => "left",
+                            LeftReason::Kicked => "was removed",
+                            LeftReason::Dropped => "lost their connection",
+                        };
+                        format!("The relay says {alias} {said} (#{member}); it no longer receives your keys.")
                     }
                 };
                 self.notice(now_ms, Level::Info, text);
@@ -269,12 +275,22 @@ impl App {
             Event::Message {
                 alias,
                 text: body,
-                sent_at,
+                timing,
                 whisper,
                 ..
             } => {
+                if timing.clock_differs {
+                    self.notice(
+                        now_ms,
+                        Level::Warning,
+                        format!(
+                            "{}'s clock differs from yours by more than a minute.",
+                            text::escape(alias)
+                        ),
+                    );
+                }
                 self.push(Entry::Message {
-                    at_ms: *sent_at,
+                    at_ms: timing.sent_at,
                     alias: text::escape(alias),
                     whisper: whisper.then(|| "to you".to_owned()),
                     lines: text::format(body),
@@ -286,10 +302,29 @@ impl App {
                 name,
                 mime,
                 bytes,
-                sent_at,
+                timing,
                 whisper,
                 ..
-            } => self.hold(alias, name, mime, bytes, *sent_at, *whisper),
+            } => self.hold(alias, name, mime, bytes, timing.sent_at, *whisper),
+            Event::Missed { alias, count, .. } => self.notice(
+                now_ms,
+                Level::Warning,
+                format!("{count} message(s) from {} did not reach you.", text::escape(alias)),
+            ),
+            Event::AttachmentDropped { alias, reason, .. } => self.notice(
+                now_ms,
+                Level::Warning,
+                match reason {
+                    AttachmentDrop::Crowded => format!(
+                        "A file from {} was dropped before it was complete: too many files were arriving at once.",
+                        text::escape(alias)
+                    ),
+                    AttachmentDrop::BadName => format!(
+                        "A file from {} was refused: its name holds invisible or direction-changing characters.",
+                        text::escape(alias)
+                    ),
+                },
+            ),
             Event::Expiring { seconds } => {
                 let left = if *seconds >= 120 {
                     format!("{} minutes", seconds / 60)
@@ -670,7 +705,7 @@ mod tests {
             name: "a\u{1b}[31m.txt".into(),
             mime: "text/plain".into(),
             bytes: b"abc".to_vec(),
-            sent_at: 0,
+            timing: sanctum_client::Timing::new(0, 0),
             whisper: false,
         };
         app.on_event(&event, app.members.clone(), 0);

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sanctum_client::{EndReason, Event, LeaveReason, MemberInfo, Session};
-use sanctum_protocol::MemberId;
+use sanctum_client::{AttachmentDrop, EndReason, Event, LeaveReason, MemberInfo, Session};
+use sanctum_protocol::{LeftReason, MemberId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -53,6 +53,7 @@ fn end_json(reason: &EndReason) -> Value {
     match reason {
         EndReason::Left => json!({"event": "ended", "reason": "left"}),
         EndReason::Kicked { by } => json!({"event": "ended", "reason": "kicked", "by": by}),
+        EndReason::RemovedByRelay => json!({"event": "ended", "reason": "removed_by_relay"}),
         EndReason::Purged { by } => json!({"event": "ended", "reason": "purged", "by": by}),
         EndReason::Expired => json!({"event": "ended", "reason": "expired"}),
         EndReason::Refused { code } => json!({"event": "ended", "reason": "refused", "code": code.as_str()}),
@@ -133,7 +134,15 @@ impl<W: std::io::Write> Json<W> {
                         value["reason"] = "kicked".into();
                         value["by"] = json!(by);
                     }
-                    LeaveReason::Dropped => value["reason"] = "dropped".into(),
+                    LeaveReason::RelayReported { reason } => {
+                        value["reason"] = "relay_reported".into();
+                        value["said"] = match reason {
+                            LeftReason::Left => "left",
+                            LeftReason::Kicked => "kicked",
+                            LeftReason::Dropped => "dropped",
+                        }
+                        .into();
+                    }
                 }
                 value
             }
@@ -141,14 +150,16 @@ impl<W: std::io::Write> Json<W> {
                 from,
                 alias,
                 text,
-                sent_at,
+                timing,
                 whisper,
             } => json!({
                 "event": "message",
                 "from": from,
                 "alias": alias,
                 "text": text,
-                "sent_at": sent_at,
+                "sent_at": timing.sent_at,
+                "received_at": timing.received_at,
+                "clock_differs": timing.clock_differs,
                 "whisper": whisper,
             }),
             Event::Attachment {
@@ -157,7 +168,7 @@ impl<W: std::io::Write> Json<W> {
                 name,
                 mime,
                 bytes,
-                sent_at,
+                timing,
                 whisper,
             } => {
                 let index = self.held.hold(bytes);
@@ -171,10 +182,24 @@ impl<W: std::io::Write> Json<W> {
                     "mime": mime,
                     "size": bytes.len(),
                     "sha256": sha256,
-                    "sent_at": sent_at,
+                    "sent_at": timing.sent_at,
+                    "received_at": timing.received_at,
+                    "clock_differs": timing.clock_differs,
                     "whisper": whisper,
                 })
             }
+            Event::Missed { from, alias, count } => {
+                json!({"event": "missed", "from": from, "alias": alias, "count": count})
+            }
+            Event::AttachmentDropped { from, alias, reason } => json!({
+                "event": "attachment_dropped",
+                "from": from,
+                "alias": alias,
+                "reason": match reason {
+                    AttachmentDrop::Crowded => "crowded",
+                    AttachmentDrop::BadName => "bad_name",
+                },
+            }),
             Event::Expiring { seconds } => json!({"event": "expiring", "seconds": seconds}),
             Event::CouldNotVerify { from } => json!({"event": "could_not_verify", "from": from}),
             Event::RelayError { code, message } => {
