@@ -250,7 +250,7 @@ async fn read_attachment(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
     Ok((name, bytes))
 }
 
-/// Sends `frames` as they are, within [`FINAL_FLUSH`], then closes the socket.
+/// Sends `frames` as they are, then closes the socket and waits for the relay's close, all within [`FINAL_FLUSH`].
 async fn flush_and_close(socket: &mut Socket, frames: Vec<ClientFrame>) {
     let _ = tokio::time::timeout(FINAL_FLUSH, async {
         for frame in frames {
@@ -259,6 +259,13 @@ async fn flush_and_close(socket: &mut Socket, frames: Vec<ClientFrame>) {
             }
         }
         let _ = socket.close(None).await;
+        // Read on until the relay's close: a process that exits with frames it never read resets the connection, and
+        // a reset can discard the goodbye and the leave before the relay has read them.
+        while let Some(Ok(message)) = socket.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
     })
     .await;
 }
