@@ -382,7 +382,7 @@ async fn a_dropped_connection_rejoins_as_a_new_session_while_the_room_lives() ->
     );
     assert_ne!(again["member"], joined["member"]);
     bob.expect("the relay's word that alice dropped", |e| {
-        matches!(e, Event::MemberLeft { alias, reason: sanctum_client::LeaveReason::Dropped, .. } if alias == "alice")
+        matches!(e, Event::MemberLeft { alias, reason: sanctum_client::LeaveReason::RelayReported { reason: sanctum_protocol::LeftReason::Dropped }, .. } if alias == "alice")
     })
     .await?;
     bob.expect(

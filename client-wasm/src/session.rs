@@ -56,6 +56,8 @@ struct Peer {
     incoming_whisper: bool,
     /// The arrival count of `incoming`'s latest start or chunk.
     incoming_progress: u64,
+    /// Whether both sides accepted each other: the peer is shown, handed this session's chain and every new generation.
+    accepted: bool,
 }
 
 /// One tab's membership in one room: in memory only, and wiped when dropped or ended.

@@ -54,7 +54,11 @@ pub(super) fn printable(text: &str) -> bool {
 impl Session {
     /// The members this session accepts, in member-id order; exactly the sessions that receive its keys.
     pub fn members(&self) -> Vec<MemberInfo> {
-        self.peers.values().map(|peer| self.info(peer)).collect()
+        self.peers
+            .values()
+            .filter(|peer| peer.accepted)
+            .map(|peer| self.info(peer))
+            .collect()
     }
 
     fn info(&self, peer: &Peer) -> MemberInfo {
@@ -181,15 +185,15 @@ impl Session {
         let answerer = answer.announce.session;
         // A hello of the answerer that this session answered too (both joined at the same moment) stays pending: its
         // confirm, still on its way, then finds the answerer accepted and is dropped without a report.
-        self.accept(answer.announce, events)?;
+        // The answerer proved it is live, but it accepts this session only on the confirm: until its hand-out shows
+        // it did, it is neither shown nor handed this session's chain, so nothing either side sends is lost between.
+        self.accept(answer.announce, false, events)?;
         let confirm = ConfirmBody {
             in_reply_to: answer.challenge,
         };
         if let Ok(payload) = self.seal_room_item(Kind::Confirm, &answerer, &confirm.encode()) {
             self.outgoing.push(ClientFrame::Direct { to: from, payload });
         }
-        self.send_handout(from, None);
-        self.flush_pending(from, events);
         Ok(())
     }
 
@@ -210,21 +214,41 @@ impl Session {
         let Some(pending) = self.hellos.remove(at) else {
             return Err(Rejected::Forged);
         };
-        // Two members that joined at the same moment each answer the other's hello and accept the other from its
-        // answer; the confirm that follows then finds the peer accepted already, which is normal.
-        if self.peers.contains_key(&from) {
-            return Err(Rejected::Ignored);
+        // Two members that joined at the same moment each answer the other's hello and take the other in from its
+        // answer; the confirm that follows then admits that peer.
+        if let Some(peer) = self.peers.get(&from) {
+            if peer.session != pending.announce.session {
+                return Err(Rejected::Forged);
+            }
+            if peer.accepted {
+                return Err(Rejected::Ignored);
+            }
+            self.admit(from, events);
+            return Ok(());
         }
         if self.seen.contains_key(&pending.announce.session) {
             return Err(Rejected::Forged);
         }
-        self.accept(pending.announce, events)?;
+        self.accept(pending.announce, true, events)?;
         self.send_handout(from, None);
         self.flush_pending(from, events);
         Ok(())
     }
 
-    fn accept(&mut self, announce: Announce, events: &mut Vec<Event>) -> Result<(), Rejected> {
+    /// Admits a peer this session took in from its answer: it is shown, and handed this session's chain.
+    fn admit(&mut self, member: MemberId, events: &mut Vec<Event>) {
+        let Some(peer) = self.peers.get_mut(&member) else {
+            return;
+        };
+        peer.accepted = true;
+        let info = self.peers.get(&member).map(|peer| self.info(peer));
+        if let Some(info) = info {
+            events.push(Event::MemberAccepted(info));
+        }
+        self.send_handout(member, None);
+    }
+
+    fn accept(&mut self, announce: Announce, accepted: bool, events: &mut Vec<Event>) -> Result<(), Rejected> {
         if self.seen.len() >= MAX_KNOWN_SESSIONS {
             return Err(Rejected::Forged);
         }
@@ -249,11 +273,14 @@ impl Session {
             incoming: None,
             incoming_whisper: false,
             incoming_progress: 0,
+            accepted,
         };
         self.seen.insert(peer.session, peer.member);
         let info = self.info(&peer);
         self.peers.insert(peer.member, peer);
-        events.push(Event::MemberAccepted(info));
+        if accepted {
+            events.push(Event::MemberAccepted(info));
+        }
         Ok(())
     }
 
@@ -289,6 +316,10 @@ impl Session {
             handout.counter,
             ChainKey::from_bytes(*handout.chain_key),
         ));
+        // A peer taken in from its answer hands out its chain once it accepted this session: now both sides have.
+        if !peer.accepted {
+            self.admit(from, events);
+        }
         if let Some(cause) = handout.cause {
             self.apply_cause(cause, events);
         }
@@ -353,6 +384,10 @@ impl Session {
         };
         self.gone.insert(member);
         self.pending.retain(|(from, _)| *from != member);
+        if !peer.accepted {
+            // Never shown and never handed a key: nothing to tell, nothing to replace.
+            return;
+        }
         events.push(Event::MemberLeft {
             member,
             alias: peer.alias.clone(),
@@ -372,7 +407,7 @@ impl Session {
             return;
         };
         self.chain = SendChain::new(generation, ChainKey::random(&mut *self.rng));
-        let members: Vec<MemberId> = self.peers.keys().copied().collect();
+        let members: Vec<MemberId> = self.peers.values().filter(|p| p.accepted).map(|p| p.member).collect();
         for member in members {
             self.send_handout(member, cause);
         }

@@ -248,7 +248,9 @@ fn a_newcomer_is_accepted_only_once_it_signs_the_answerers_fresh_challenge() {
     room.drop = None;
     let member_b = room.member(b);
     assert!(room.clients[a].members().is_empty());
-    assert_eq!(room.clients[b].members().len(), 1, "bob accepted alice from her answer");
+    // Bob knows alice is live from her answer, but shows her only once her hand-out says she accepted him.
+    assert!(room.clients[b].members().is_empty());
+    assert!(room.clients[b].peers.contains_key(&room.member(a)));
     // A confirm over the wrong challenge, or signed by someone else, is refused.
     let events = room.inject_item(a, member_b, true, confirm_from(&room, b, a, [7; 32]));
     assert_eq!(events, vec![Event::CouldNotVerify { from: member_b }]);
