@@ -648,8 +648,6 @@ function setWhisper(member) {
 // The core's events, by their Rust names (codes.js). The log is role="log" with aria-live: screen readers hear each
 // message and notice once, from the log itself.
 
-// The core gives the sender's time clamped to the receive time, and says when the sender's clock is off by more than a
-// minute: the page shows that time with a marker, and nothing a sender writes can make a message fail to render.
 /** @param {import('./events.js').Message} event */
 function onMessage({ from, alias, text, sent_at: time, clock_differs: clockDiffers, whisper }) {
   view.appendMessage({ from: sender(from, alias), mine: false, whisper, to: whisper ? selfView() : null, text, time, clockDiffers });
@@ -726,7 +724,6 @@ function onMemberLeft({ member, alias, reason }) {
       else text = words.removedBy(aliasOf(reason.by), alias);
       break;
     default:
-      // Only the relay says so: worded as its report, never as a member's action.
       text = words.relayReported(alias, reason.said);
   }
   view.appendNotice(text);

@@ -58,7 +58,6 @@ export function explain(code, fallback) {
 /** Sentences about the room and its members, each a function of what the event carries. */
 export const say = Object.freeze({
   /** @param {string} alias @param {string} fingerprint */
-  // The alias sits in a first-strong isolate, so right-to-left letters in it cannot reorder the key that follows.
   joined: (alias, fingerprint) => `\u2068${alias}\u2069 joined · key ${fingerprint}`,
   /** @param {string} alias */
   duplicateAlias: (alias) => `Two members use the alias ${alias}: compare their keys before trusting either.`,
@@ -69,25 +68,16 @@ export const say = Object.freeze({
   /** @param {string} kicker @param {string} alias */
   removedBy: (kicker, alias) => `${kicker} removed ${alias} from the room`,
   /** @param {string} alias @param {string} said what the relay reported: Left, Kicked or Dropped */
-  relayReported(alias, said) {
-    if (said === 'Kicked') return `The relay says ${alias} was removed from the room`;
-    if (said === 'Left') return `The relay says ${alias} left`;
-    return `The relay says ${alias} lost their connection`;
-  },
+  relayReported: (alias, said) =>
+    `The relay says ${alias} ${said === 'Kicked' ? 'was removed' : said === 'Left' ? 'left' : 'lost their connection'}`,
   /** @param {string} alias @param {number} count */
   missed: (alias, count) => `${count} message${count === 1 ? '' : 's'} from ${alias} did not reach you.`,
   /** @param {string} alias @param {string} reason */
   attachmentDropped: (alias, reason) =>
-    reason === 'BadName'
-      ? `A file from ${alias} was refused: its name holds invisible or direction-changing characters.`
-      : `A file from ${alias} was dropped before it was complete: too many files were arriving at once.`,
-  /** @param {string} problem */
-  aliasProblem(problem) {
-    if (problem === 'Empty') return 'Choose an alias.';
-    if (problem === 'TooLong') return 'Choose an alias of at most 32 characters.';
-    return 'Choose an alias without spaces, invisible or direction-changing characters.';
-  },
-  clockDiffers: 'the sender\'s clock differs from yours by more than a minute',
+    `A file from ${alias} was dropped: ${reason === 'BadName' ? 'its name hides characters' : 'too many at once'}.`,
+  /** @param {string} _problem */
+  aliasProblem: (_problem) => 'Choose 1 to 32 characters, no spaces or hidden ones.',
+  clockDiffers: 'sender clock differs',
   /** @param {string} alias */
   couldNotVerify: (alias) => `Something sent as from ${alias} could not be verified and is not shown.`,
   /** @param {number} id */
@@ -110,8 +100,7 @@ export const ended = Object.freeze({
   /** @param {string | null} by */
   purged: (by) => (by ? `${by} purged the room.` : 'A member purged the room.'),
   purgedPerRelay: 'The relay says the room was purged.',
-  removedByRelay:
-    'The relay says you were removed from the room. No member\'s signed kick reached this tab, so it may not be a member\'s doing.',
+  removedByRelay: 'The relay says you were removed; no member\'s signed kick reached you.',
   expired: 'The room reached the end of its lifetime.',
   /** @param {string | null} by */
   kicked: (by) =>

@@ -258,7 +258,6 @@ export function appendHelp() {
 }
 
 function timeElement(ms, clockDiffers = false) {
-  // The core clamps a sender's time to the receive time; a value no Date can hold still renders, as now.
   const parsed = new Date(ms);
   const date = Number.isFinite(parsed.getTime()) ? parsed : new Date();
   const node = el('time', '', date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));

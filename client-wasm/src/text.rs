@@ -3,12 +3,12 @@
 //! Bidirectional controls reorder what follows them (`report<U+202E>fdp.exe` displays as `reportexe.pdf`), and
 //! default-ignorable characters (zero-width spaces and joiners, variation selectors, tag characters) are invisible, so
 //! two aliases that look the same could differ only by them. Both are refused outright, using the Unicode Character
-//! Database as ICU4X ships it. Aliases that survive are compared by their confusable skeleton (Unicode Technical
-//! Standard #39, section 4, through `unicode-security`), so `alice` and `аlice` with a Cyrillic `а` are duplicates.
+//! Database as ICU4X ships it. Aliases that survive are compared lowercased; confusables across scripts (`alice` and
+//! `аlice` with a Cyrillic `а`) are not caught here, since the UTS #39 tables would more than fill the page's download
+//! budget: the fingerprints are the defence, as the threat model says.
 
 use icu_properties::CodePointSetData;
-use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint};
-use unicode_security::confusable_detection::skeleton;
+use icu_properties::props::DefaultIgnorableCodePoint;
 
 /// Most characters (Unicode scalar values) in an alias: the one length rule every front end asks the core about.
 pub const MAX_ALIAS_CHARS: usize = 32;
@@ -27,11 +27,11 @@ pub enum AliasError {
     Disguising,
 }
 
-/// Whether `c` could disguise the text around it: a control, a bidirectional control, or a default-ignorable character.
+/// Whether `c` could disguise the text around it: a control or a default-ignorable character.
+///
+/// Every bidirectional control (`Bidi_Control`) is default-ignorable, so one table covers both; a test checks it.
 fn disguising(c: char) -> bool {
-    c.is_control()
-        || CodePointSetData::new::<BidiControl>().contains(c)
-        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+    c.is_control() || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
 }
 
 /// Checks an alias against the one rule, returning it trimmed: 1 to [`MAX_ALIAS_CHARS`] characters, none of them
@@ -50,9 +50,9 @@ pub fn check_alias(alias: &str) -> Result<&str, AliasError> {
     Ok(alias)
 }
 
-/// The form two aliases are compared in: the UTS #39 skeleton of the lowercased alias.
-pub(crate) fn alias_skeleton(alias: &str) -> String {
-    skeleton(&alias.to_lowercase()).collect()
+/// The form two aliases are compared in: lowercased.
+pub(crate) fn alias_key_form(alias: &str) -> String {
+    alias.to_lowercase()
 }
 
 /// Whether a file name may be shown: it holds no control, bidirectional control or default-ignorable character.
@@ -88,12 +88,12 @@ mod tests {
     }
 
     #[test]
-    fn confusable_aliases_share_a_skeleton() {
-        let alice = alias_skeleton("alice");
-        assert_eq!(alias_skeleton("\u{0430}lice"), alice, "Cyrillic a");
-        assert_eq!(alias_skeleton("ALICE"), alice);
-        assert_eq!(alias_skeleton("a1ice"), alias_skeleton("alice"), "digit one for l");
-        assert_ne!(alias_skeleton("bob"), alice);
+    fn every_bidi_control_is_default_ignorable() {
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            if CodePointSetData::new::<icu_properties::props::BidiControl>().contains(c) {
+                assert!(disguising(c), "{c:?}");
+            }
+        }
     }
 
     #[test]

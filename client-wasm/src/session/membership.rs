@@ -44,7 +44,7 @@ pub fn fingerprint(session: &[u8; 32], dh: &[u8; 32]) -> String {
 }
 
 fn alias_key(alias: &str) -> String {
-    crate::text::alias_skeleton(alias)
+    crate::text::alias_key_form(alias)
 }
 
 pub(super) fn printable(text: &str) -> bool {
