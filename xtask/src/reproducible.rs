@@ -45,9 +45,17 @@ fn build_copy(copy: &Path, target: &Path) -> Result<()> {
             fs::create_dir_all(parent)?;
         }
         fs::copy(&from, &to).with_context(|| format!("copying {file}"))?;
+        // The same modification times, so that the copy's `install` finds its node_modules as fresh as the lockfile.
+        let modified = fs::metadata(&from)?.modified()?;
+        fs::File::options().write(true).open(&to)?.set_modified(modified)?;
     }
-    // The vendored files come from the npm lockfile's packages, which `install` put in node_modules.
-    std::os::unix::fs::symlink(root().join("node_modules"), copy.join("node_modules"))?;
+    // The vendored files come from the npm lockfile's packages, which `install` put in node_modules. A copy, never a
+    // link: an `npm ci` in the copy empties node_modules before filling it, and would empty the checkout's through a
+    // link.
+    run(command("cp")
+        .arg("-a")
+        .arg(root().join("node_modules"))
+        .arg(copy.join("node_modules")))?;
     let started = Instant::now();
     let mut build = command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     build
