@@ -214,8 +214,9 @@ test('attachments: the limit before picking, a larger file refused unsent, progr
   assert.match(await page.locator('#attach-limit').textContent(), /files up to 8\.0 MiB/);
   assert.match(await page.locator('#attach-button').getAttribute('title'), /up to 8\.0 MiB/);
   // Attach works from the keyboard: focus it and press Enter, and the file chooser opens.
-  await page.locator('#attach-button').focus();
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  // `press` focuses the button and presses in one step, so no late focus change from an earlier test can take the key.
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('#attach-button').press('Enter')]);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'attach-button');
   assert.ok(chooser.isMultiple());
 
   await page.locator('#file-input').setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: noise(8 * MIB + 1) });
