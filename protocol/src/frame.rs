@@ -55,6 +55,16 @@ pub enum ClientFrame {
     Purge,
     /// Leave the room.
     Leave,
+    /// Lock the room: from now on a join needs the token whose SHA-256 is `verifier`, and joiners get `descriptor`.
+    /// Only a current member may send it; the relay rate-limits it per room.
+    /// The members that remain learn the new link secret and room key from the locking member over their
+    /// pairwise channels, never from the relay: the relay sees only the new verifier and the new sealed descriptor.
+    Lock {
+        /// SHA-256 of the room's new auth token.
+        verifier: Verifier,
+        /// The room's descriptor sealed under the new room key.
+        descriptor: Descriptor,
+    },
     /// Ask whether a room id is live, gone or unknown, before asking a person for the password.
     /// The relay learns nothing a `join` would not tell it: the id, from the same connection.
     Peek {
@@ -181,6 +191,8 @@ pub enum RelayFrame {
         /// Why.
         reason: PurgeReason,
     },
+    /// The relay took this member's `lock`: the old verifier no longer admits anyone.
+    Locked,
     /// The answer to `peek`.
     RoomStatus {
         /// What the relay knows of the room id.
@@ -304,6 +316,20 @@ mod tests {
         }
         assert!(ClientFrame::decode(r#"{"type":"peek"}"#).is_err());
         assert!(RelayFrame::decode(r#"{"type":"room_status","state":"maybe"}"#).is_err());
+    }
+
+    #[test]
+    fn lock_and_its_answer_round_trip() {
+        let lock =
+            r#"{"type":"lock","verifier":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","descriptor":"c2VhbGVk"}"#;
+        let Ok(frame @ ClientFrame::Lock { .. }) = ClientFrame::decode(lock) else {
+            panic!("lock decodes");
+        };
+        assert_eq!(frame.encode(), lock);
+        assert_eq!(RelayFrame::Locked.encode(), r#"{"type":"locked"}"#);
+        assert_eq!(RelayFrame::decode(r#"{"type":"locked"}"#), Ok(RelayFrame::Locked));
+        assert!(ClientFrame::decode(r#"{"type":"lock","verifier":"AAAA","descriptor":"c2VhbGVk"}"#).is_err());
+        assert!(ClientFrame::decode(r#"{"type":"lock","descriptor":"c2VhbGVk"}"#).is_err());
     }
 
     #[test]

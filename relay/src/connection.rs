@@ -279,6 +279,10 @@ impl Connection<'_> {
             }),
             ClientFrame::Leave => self.leave(),
             ClientFrame::Peek { room } => self.peek(&room).await,
+            // Refused until the registry can replace a room's verifier.
+            ClientFrame::Lock { .. } => self
+                .member()
+                .and(Err(Refusal::BadRequest("this relay does not take locks yet"))),
         };
         if let Err(refusal) = result {
             self.refuse(refusal);
@@ -389,6 +393,7 @@ fn kind(frame: &ClientFrame) -> &'static str {
         ClientFrame::Purge => "purge",
         ClientFrame::Leave => "leave",
         ClientFrame::Peek { .. } => "peek",
+        ClientFrame::Lock { .. } => "lock",
     }
 }
 

@@ -219,6 +219,13 @@ impl Room {
             }
             // The core never peeks: the app asks before a session exists.
             ClientFrame::Peek { .. } => {}
+            ClientFrame::Lock { verifier, descriptor } => {
+                if self.ids[from].is_some() {
+                    self.verifier = Some(verifier);
+                    self.descriptor = Some(descriptor);
+                    self.deliver(from, RelayFrame::Locked);
+                }
+            }
         }
     }
 
