@@ -785,41 +785,55 @@ function onEnded({ reason }) {
   /** @type {string} */
   let title = endedWords.goneTitle;
   let text;
+  // What the screen says of the link must be true: only a purge or the expiry kills it.
+  /** @type {string} */
+  let detail = endedWords.deadDetail;
   switch (reason.type) {
     case 'Kicked':
       text = endedWords.kicked(aliasOf(reason.by));
       title = endedWords.kickedTitle;
+      detail = endedWords.kickedDetail;
       break;
     case 'RemovedByRelay':
       text = endedWords.removedByRelay;
-      title = endedWords.kickedTitle;
+      title = endedWords.removedByRelayTitle;
+      detail = endedWords.removedByRelayDetail;
       break;
     case 'Expired':
       text = endedWords.expired;
       break;
     case 'Refused':
       text = reason.code === ErrorCode.ROOM_NOT_FOUND ? endedWords.notFound : explain(reason.code);
+      detail = endedWords.relayDetail;
       break;
     case 'Unverifiable':
       text = endedWords.unverifiable;
+      detail = endedWords.wipedDetail;
       break;
     default:
-      text = reason.by === null || reason.by === undefined ? endedWords.purgedPerRelay : endedWords.purged(aliasOf(reason.by));
+      if (reason.by === null || reason.by === undefined) {
+        text = endedWords.purgedPerRelay;
+        detail = endedWords.relayDetail;
+      } else {
+        text = endedWords.purged(aliasOf(reason.by));
+      }
   }
   wipeEverything();
   state.session = newSession();
-  showGone(text, title);
+  showGone(text, title, detail);
   notify.setTitle(notifyWords.endedTitle);
   notify.noteRoom(notifyWords.ended);
 }
 
 /**
- * @param {string} text
+ * @param {string} text why the room is gone for this tab
  * @param {string} [title]
+ * @param {string} [detail] what that means for the link: dead only when it is
  */
-function showGone(text, title = endedWords.goneTitle) {
+function showGone(text, title = endedWords.goneTitle, detail = endedWords.deadDetail) {
   $('gone-title').textContent = title;
   $('gone-reason').textContent = text;
+  $('gone-detail').textContent = detail;
   view.showScreen('gone');
 }
 
@@ -1000,7 +1014,7 @@ async function confirmPurge() {
   state.session = newSession();
   // Only the relay's close after the purge says the room is dead there; without it, the person must know the link lives.
   if (confirmed) showGone(endedWords.purgedByYou);
-  else showGone(endedWords.purgeNotDelivered, endedWords.purgeNotDeliveredTitle);
+  else showGone(endedWords.purgeNotDelivered, endedWords.purgeNotDeliveredTitle, endedWords.wipedDetail);
 }
 
 // Attachments.

@@ -6,7 +6,9 @@
 
 /** @type {Record<string, string>} */
 const WORDS = {
-  bad_token: 'Wrong password for this room. Check it with whoever sent you the link.',
+  bad_token:
+    'The relay refused this password for this link: the password is wrong, or the room was locked and this link no ' +
+    'longer opens it. Check with whoever sent you the link.',
   room_not_found: 'This room does not exist on this relay. It may have expired, or the relay restarted and forgot it.',
   room_gone: 'The relay says this room was purged or has expired.',
   room_full: 'The room is full. Try again when someone leaves.',
@@ -101,11 +103,19 @@ export const ended = Object.freeze({
   purged: (by) => (by ? `${by} purged the room.` : 'A member purged the room.'),
   purgedPerRelay: 'The relay says the room was purged.',
   removedByRelay: 'The relay says you were removed; no member\'s signed kick reached you.',
+  removedByRelayTitle: 'The relay says you were removed',
+  removedByRelayDetail: 'The relay may be wrong or lying: the room may go on. Everything on this screen was wiped.',
   expired: 'The room reached the end of its lifetime.',
   /** @param {string | null} by */
-  kicked: (by) =>
-    `${by ?? 'A member'} removed you from the room. The others can still talk; you need the link and password to return.`,
+  kicked: (by) => `You were removed by ${by ?? 'a member'}. The room goes on without you.`,
   kickedTitle: 'You were removed from the room',
+  kickedDetail: 'Everything on this screen was wiped. The link and the password still open the room.',
+  /** Under every ending that kills the room's link: a purge, the expiry. */
+  deadDetail: 'Everything on this screen was wiped and the link is dead.',
+  /** Under endings whose cause only the relay asserts. */
+  relayDetail: 'Everything on this screen was wiped. Only the relay says why.',
+  /** Under a failed purge, and refusals that say nothing of the link. */
+  wipedDetail: 'Everything on this screen was wiped.',
   notFound: 'The relay no longer knows this room: it may have restarted, which ends every room.',
   goneTitle: 'This room is gone',
   goneOnReload: 'This room was purged or has expired.',

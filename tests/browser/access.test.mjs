@@ -73,7 +73,7 @@ test('a wrong password gets a clear message, not a hang', async () => {
     keep: false,
     expectChat: false,
   });
-  await carol.page.locator('#join-error', { hasText: 'Wrong password' }).waitFor({ timeout: 20_000 });
+  await carol.page.locator('#join-error', { hasText: 'the password is wrong' }).waitFor({ timeout: 20_000 });
   await waitScreen(carol.page, 'join');
   await seeMembers(alice.page, 1);
 

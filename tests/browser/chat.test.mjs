@@ -227,6 +227,9 @@ test('kick asks first, removes the member, and the others see it', async () => {
   await confirm(alice.page);
   await waitScreen(carol.page, 'gone');
   assert.match(await carol.page.locator('#gone-title').textContent(), /removed/);
+  // The kicked screen says who removed her and that the room goes on; the link is not dead, and it does not say so.
+  assert.equal(await carol.page.locator('#gone-reason').textContent(), 'You were removed by alice. The room goes on without you.');
+  assert.doesNotMatch(await carol.page.locator('#gone-detail').textContent(), /dead/);
   assert.equal(await log(carol.page).locator('.msg').count(), 0, 'the kicked member\'s view is wiped');
   await seeMembers(alice.page, 2);
   await seeMembers(bob.page, 2);
