@@ -96,6 +96,8 @@ pub(crate) struct App {
     pub(crate) clipboard: Option<Zeroizing<String>>,
     /// Received attachments, until saved or the session ends.
     pub(crate) held: Held,
+    /// The member that typed lines and `/send` go to while whispering, as the web app's whisper mode.
+    whisper_to: Option<MemberId>,
     confirm: Option<Confirm>,
     offset: FixedOffset,
 }
@@ -168,6 +170,7 @@ impl App {
             ended: None,
             clipboard: None,
             held: Held::default(),
+            whisper_to: None,
             confirm: None,
             offset,
         }
@@ -181,6 +184,22 @@ impl App {
     /// The question waiting for a yes, if any.
     pub(crate) fn prompt(&self) -> Option<&str> {
         self.confirm.as_ref().map(|c| c.prompt.as_str())
+    }
+
+    /// The alias, escaped, of the member this session is whispering to, if it is.
+    pub(crate) fn whispering_to(&self) -> Option<String> {
+        self.whisper_to.map(|m| self.name_of(Some(m)))
+    }
+
+    /// Leaves whisper mode, saying so.
+    fn stop_whispering(&mut self, now_ms: u64, why: &str) {
+        if self.whisper_to.take().is_some() {
+            self.notice(
+                now_ms,
+                Level::Info,
+                format!("{why}Messages and files go to the whole room again."),
+            );
+        }
     }
 
     /// Adds a notice.
@@ -358,6 +377,12 @@ impl App {
         }
         // Members leave the list after their notice, so the notice can still name a kicker who just left.
         self.members = members;
+        // A whisper target that no longer receives this session's keys could not read what is typed next.
+        if let Some(to) = self.whisper_to
+            && !self.members.iter().any(|m| m.member == to)
+        {
+            self.stop_whispering(now_ms, "The member you were whispering to is no longer in the room. ");
+        }
     }
 
     fn hold(&mut self, alias: &str, name: &str, mime: &str, bytes: &[u8], sent_at: u64, whisper: bool) {
@@ -432,11 +457,31 @@ impl App {
             None
         };
         match command::parse(line) {
-            Command::Say(text) => Some(Action::Say(text)),
+            Command::Say(text) => Some(match self.whisper_to {
+                Some(to) => Action::Whisper { to, text },
+                None => Action::Say(text),
+            }),
             Command::Whisper { to, text } => match self.resolve(&to) {
                 Ok(member) => Some(Action::Whisper { to: member, text }),
                 Err(e) => error(self, e),
             },
+            Command::WhisperMode(Some(who)) => match self.resolve(&who) {
+                Ok(member) => {
+                    self.whisper_to = Some(member);
+                    let text = format!(
+                        "Whispering to {}: what you type and /send go to them only. Esc or /w goes back to the room.",
+                        self.name_of(Some(member))
+                    );
+                    self.notice(now_ms, Level::Info, text);
+                    None
+                }
+                Err(e) => error(self, e),
+            },
+            Command::WhisperMode(None) if self.whisper_to.is_some() => {
+                self.stop_whispering(now_ms, "");
+                None
+            }
+            Command::WhisperMode(None) => error(self, "Usage: /w ALIAS [MESSAGE]".into()),
             Command::Kick(who) => match self.resolve(&who) {
                 Ok(member) => {
                     let prompt = format!("Remove {} from the room? (y/n)", self.name_of(Some(member)));
@@ -453,7 +498,11 @@ impl App {
                 self.list_members(now_ms);
                 None
             }
-            Command::Send(path) => Some(Action::Send { path, to: None }),
+            // In whisper mode a file is whispered too, as the web app does with a file dropped while whispering.
+            Command::Send(path) => Some(Action::Send {
+                path,
+                to: self.whisper_to,
+            }),
             Command::Save { index, path } => match self.held.get(index) {
                 Some(_) => Some(Action::Save { index, path }),
                 None => error(self, format!("No attachment [{index}] is held.")),
@@ -590,6 +639,7 @@ impl App {
             KeyCode::Esc => {
                 self.input.clear();
                 self.cursor = 0;
+                self.stop_whispering(now_ms, "");
             }
             _ => {}
         }
@@ -676,6 +726,58 @@ mod tests {
         );
         assert_eq!(typed(&mut app, "/w dave hi"), None);
         assert!(app.input.is_empty());
+    }
+
+    #[test]
+    fn whisper_mode_whispers_lines_and_files_to_its_target_until_escape() {
+        let mut app = app();
+        assert_eq!(typed(&mut app, "/w bob"), None);
+        assert_eq!(
+            typed(&mut app, "just us"),
+            Some(Action::Whisper {
+                to: 2,
+                text: "just us".into()
+            })
+        );
+        assert_eq!(
+            typed(&mut app, "/send ./plan.pdf"),
+            Some(Action::Send {
+                path: PathBuf::from("./plan.pdf"),
+                to: Some(2)
+            }),
+            "a file sent while whispering goes to the whisper target only"
+        );
+        app.on_key(key(KeyCode::Esc), 0);
+        assert_eq!(typed(&mut app, "everyone"), Some(Action::Say("everyone".into())));
+        assert_eq!(
+            typed(&mut app, "/send ./plan.pdf"),
+            Some(Action::Send {
+                path: PathBuf::from("./plan.pdf"),
+                to: None
+            })
+        );
+
+        // `/w` alone goes back to the room too, and an alias two members share is refused.
+        typed(&mut app, "/w #3");
+        assert_eq!(app.whispering_to().as_deref(), Some("carol"));
+        typed(&mut app, "/w");
+        assert_eq!(app.whispering_to(), None);
+        assert_eq!(typed(&mut app, "/w carol"), None);
+        assert_eq!(app.whispering_to(), None);
+
+        // A target that leaves ends whisper mode, so nothing typed next is sealed to a departed member.
+        typed(&mut app, "/w bob");
+        let left = Event::MemberLeft {
+            member: 2,
+            alias: "bob".into(),
+            reason: LeaveReason::Left {
+                farewell: String::new(),
+            },
+        };
+        let remaining = app.members.iter().filter(|m| m.member != 2).cloned().collect();
+        app.on_event(&left, remaining, 0);
+        assert_eq!(app.whispering_to(), None);
+        assert_eq!(typed(&mut app, "hello"), Some(Action::Say("hello".into())));
     }
 
     #[test]

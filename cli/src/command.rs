@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 /// Every command with its usage, for `/help`.
 pub(crate) const HELP: [(&str, &str); 10] = [
-    ("/w ALIAS MESSAGE", "whisper to one member only (also /purr)"),
+    (
+        "/w ALIAS [MESSAGE]",
+        "whisper to one member only (also /purr); without a message, whisper what you type and /send until Esc or /w",
+    ),
     ("/members", "list the members who receive your keys, with fingerprints"),
     ("/kick ALIAS", "remove a member from the room (asks first)"),
     ("/send PATH", "send a file as an encrypted attachment"),
@@ -31,6 +34,9 @@ pub(crate) enum Command {
         /// The text.
         text: String,
     },
+    /// Whisper everything typed and sent to the member with this alias (or `#member-id`) from now on, or, with
+    /// `None`, go back to the room.
+    WhisperMode(Option<String>),
     /// Kick the member with this alias (or `#member-id`).
     Kick(String),
     /// Purge the room.
@@ -84,7 +90,8 @@ pub(crate) fn parse(line: &str) -> Command {
                 to: to.to_owned(),
                 text: text.trim().to_owned(),
             },
-            _ => Command::Usage(usage("/w")),
+            _ if rest.is_empty() => Command::WhisperMode(None),
+            _ => Command::WhisperMode(Some(rest.to_owned())),
         },
         "kick" if !rest.is_empty() && !rest.contains(char::is_whitespace) => Command::Kick(rest.to_owned()),
         "kick" => Command::Usage(usage("/kick")),
@@ -146,8 +153,14 @@ mod tests {
     }
 
     #[test]
+    fn whisper_without_a_message_names_a_whisper_target() {
+        assert_eq!(parse("/w bob"), Command::WhisperMode(Some("bob".into())));
+        assert_eq!(parse("/purr #3 "), Command::WhisperMode(Some("#3".into())));
+        assert_eq!(parse("/w"), Command::WhisperMode(None));
+    }
+
+    #[test]
     fn wrong_use_shows_usage() {
-        assert_eq!(parse("/w bob"), Command::Usage("/w ALIAS MESSAGE"));
         assert_eq!(parse("/kick"), Command::Usage("/kick ALIAS"));
         assert_eq!(parse("/kick a b"), Command::Usage("/kick ALIAS"));
         assert_eq!(parse("/save x y"), Command::Usage("/save N PATH"));

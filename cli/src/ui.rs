@@ -165,9 +165,13 @@ fn draw_members(frame: &mut Frame<'_>, area: Rect, app: &App) {
 }
 
 fn draw_input(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let (title, style) = match app.prompt() {
-        Some(prompt) => (format!(" {prompt} "), Style::default().fg(Color::Yellow).bold()),
-        None => (
+    let (title, style) = match (app.prompt(), app.whispering_to()) {
+        (Some(prompt), _) => (format!(" {prompt} "), Style::default().fg(Color::Yellow).bold()),
+        (None, Some(to)) => (
+            format!(" Whisper to {to} (Esc goes back to the room) "),
+            Style::default().fg(Color::Magenta).bold(),
+        ),
+        (None, None) => (
             " Message (/help for commands) ".to_owned(),
             Style::default().fg(Color::DarkGray),
         ),
@@ -319,5 +323,17 @@ mod tests {
         app.scroll = 19;
         let (text, _) = screen(&app, 100, 16, 120_000);
         assert!(text.contains("alice: line 30"), "{text}");
+    }
+
+    #[test]
+    fn whisper_mode_shows_in_the_input_title_until_escape() {
+        let mut app = joined_app();
+        app.submit("/w bob", 70_000);
+        let (text, _) = screen(&app, 100, 16, 120_000);
+        assert!(text.contains("Whisper to bob (Esc goes back to the room)"), "{text}");
+        app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc), 70_000);
+        let (text, _) = screen(&app, 100, 16, 120_000);
+        assert!(!text.contains("Whisper to bob"), "{text}");
+        assert!(text.contains("Message (/help for commands)"), "{text}");
     }
 }
