@@ -88,6 +88,26 @@ pub(crate) fn parse_manifest(text: &[u8]) -> anyhow::Result<BTreeMap<String, Str
         .collect()
 }
 
+/// The compiler a manifest says its wasm modules were built with, if it says.
+fn rustc_of(manifest: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+    value["rustc"].as_str().map(str::to_owned)
+}
+
+/// A line naming the compilers when two manifests were built with different ones: the toolchain is `stable`, not one
+/// pinned version, so this is the likeliest reason for wasm modules that differ.
+fn toolchain_difference(served: &[u8], local: &[u8]) -> Option<String> {
+    let (served, local) = (rustc_of(served), rustc_of(local));
+    (served != local).then(|| {
+        let name = |r: Option<String>| r.map_or_else(|| "an unrecorded compiler".to_owned(), |r| format!("{r:?}"));
+        format!(
+            "the served manifest was built with {}, the local one with {}: build with the same compiler to compare the wasm modules",
+            name(served),
+            name(local)
+        )
+    })
+}
+
 /// The app's base URL with a trailing slash: `https://host/` or `https://host/app/`.
 fn base_url(url: &str) -> anyhow::Result<String> {
     let url = url.trim();
@@ -134,9 +154,10 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn fetch(agent: &ureq::Agent, url: &str) -> anyhow::Result<Fetched> {
+fn fetch(agent: &ureq::Agent, url: &str, encoding: Encoding) -> anyhow::Result<Fetched> {
     let mut response = agent
         .get(url)
+        .header("accept-encoding", encoding.name())
         .call()
         .with_context(|| format!("could not fetch {url}"))?;
     let status = response.status().as_u16();
@@ -154,6 +175,126 @@ fn fetch(agent: &ureq::Agent, url: &str) -> anyhow::Result<Fetched> {
         .read_to_vec()
         .with_context(|| format!("could not read {url}"))?;
     Ok(Fetched { status, headers, body })
+}
+
+/// A content coding asked for in `Accept-Encoding`: the file itself, and each variant the relay serves when a browser
+/// asks for it (`relay/src/web.rs`), so that a stale or altered variant cannot hide behind an honest file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    /// Every coding checked, in the order they are fetched.
+    const ALL: [Self; 3] = [Self::Identity, Self::Brotli, Self::Gzip];
+
+    /// Its token in `Accept-Encoding` and `Content-Encoding` (RFC 9110, section 8.4.1).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Brotli => "br",
+            Self::Gzip => "gzip",
+        }
+    }
+}
+
+/// Reads a decoder to its end, refusing more than [`MAX_BODY`] bytes so that a compression bomb stays bounded.
+fn read_bounded(decoder: impl std::io::Read) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    decoder
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("could not be decoded: {e}"))?;
+    if out.len() as u64 > MAX_BODY {
+        return Err(format!("decodes to more than {MAX_BODY} bytes"));
+    }
+    Ok(out)
+}
+
+/// The bytes a browser that asked for `asked` would run: the body decoded by its `Content-Encoding`, or a problem.
+///
+/// A relay may answer any request with the file itself (a file with no variant, such as an image), but never with a
+/// coding that was not asked for, and never with bytes after the end of the compressed stream, which one decoder might
+/// ignore and another might not.
+fn decode(asked: Encoding, fetched: &Fetched) -> Result<Vec<u8>, String> {
+    let coding = fetched
+        .headers
+        .get("content-encoding")
+        .map(|v| v.join(", ").trim().to_ascii_lowercase());
+    let body = fetched.body.as_slice();
+    match coding.as_deref() {
+        None | Some("identity") => Ok(body.to_vec()),
+        Some(coding) if coding != asked.name() => Err(format!(
+            "was answered with Content-Encoding {coding:?} to a request for {}",
+            asked.name()
+        )),
+        Some("br") => {
+            let mut rest = body;
+            let decoded = read_bounded(brotli_decompressor::Decompressor::new(&mut rest, 4096))?;
+            if !rest.is_empty() {
+                return Err(format!("has {} bytes after the end of its brotli stream", rest.len()));
+            }
+            Ok(decoded)
+        }
+        Some("gzip") => {
+            let mut decoder = flate2::bufread::GzDecoder::new(body);
+            let decoded = read_bounded(&mut decoder)?;
+            let rest = decoder.into_inner();
+            if !rest.is_empty() {
+                return Err(format!("has {} bytes after the end of its gzip member", rest.len()));
+            }
+            Ok(decoded)
+        }
+        Some(other) => Err(format!("has an unknown Content-Encoding {other:?}")),
+    }
+}
+
+/// What one path gave under each coding: the SHA-256 of the decoded bytes, or what was wrong.
+type Outcomes = Vec<(Encoding, Result<String, String>)>;
+
+/// Fetches `url` once per coding, checks each response's headers under `path`, and decodes and hashes each body.
+fn fetch_all(
+    agent: &ureq::Agent,
+    url: &str,
+    path: &str,
+    headers: &mut HeaderFindings,
+    checked: &mut usize,
+) -> anyhow::Result<Outcomes> {
+    let mut outcomes = Vec::new();
+    for encoding in Encoding::ALL {
+        let fetched = fetch(agent, url, encoding)?;
+        *checked += 1;
+        headers.check(path, &fetched.headers);
+        let outcome = if fetched.status == 200 {
+            decode(encoding, &fetched).map(|bytes| hex(&Sha256::digest(&bytes)))
+        } else {
+            Err(format!("answered HTTP {}", fetched.status))
+        };
+        outcomes.push((encoding, outcome));
+    }
+    Ok(outcomes)
+}
+
+/// The outcomes to report, each with the name it is reported under: one under `path` when every coding gave the same,
+/// and one per coding, as `path (br)`, when they differ.
+fn labelled(path: &str, outcomes: Outcomes) -> Vec<(String, Result<String, String>)> {
+    let first = outcomes.first().map(|(_, o)| o.clone());
+    if outcomes.iter().all(|(_, o)| Some(o) == first.as_ref()) {
+        return first.map(|o| vec![(path.to_owned(), o)]).unwrap_or_default();
+    }
+    outcomes
+        .into_iter()
+        .map(|(encoding, outcome)| {
+            let label = match encoding {
+                Encoding::Identity => format!("{path} (uncompressed)"),
+                other => format!("{path} ({})", other.name()),
+            };
+            (label, outcome)
+        })
+        .collect()
 }
 
 /// The sources in a policy that name another origin: anything but keywords, `'self'`, and the `blob:` scheme.
@@ -178,7 +319,7 @@ fn external_sources(policy: &str) -> Vec<String> {
 /// Header differences, gathered so that one wrong header on every file reads as one line.
 struct HeaderFindings {
     csp: String,
-    found: BTreeMap<(String, String), Vec<String>>,
+    found: BTreeMap<(String, String), BTreeSet<String>>,
 }
 
 impl HeaderFindings {
@@ -192,13 +333,14 @@ impl HeaderFindings {
                 self.found
                     .entry((name.to_owned(), shown))
                     .or_default()
-                    .push(path.to_owned());
+                    .insert(path.to_owned());
             }
         }
     }
 
     fn report(self, differences: &mut Vec<String>) {
         for ((name, got), paths) in self.found {
+            let paths: Vec<String> = paths.into_iter().collect();
             let mut line = format!("header {name} is {got} on {}", list(&paths));
             if name == "content-security-policy" {
                 line.push_str(&format!("; expected exactly {:?}", self.csp));
@@ -240,7 +382,7 @@ pub(crate) fn verify(url: &str, local_manifest: &[u8], connect_src: &[String]) -
     };
     let differences = &mut findings.differences;
 
-    let served_manifest = fetch(&agent, &format!("{base}{MANIFEST}"))?;
+    let served_manifest = fetch(&agent, &format!("{base}{MANIFEST}"), Encoding::Identity)?;
     headers.check(MANIFEST, &served_manifest.headers);
     let served = if served_manifest.status != 200 {
         differences.push(format!("{MANIFEST} answered HTTP {}", served_manifest.status));
@@ -255,6 +397,9 @@ pub(crate) fn verify(url: &str, local_manifest: &[u8], connect_src: &[String]) -
                         short_digest(&served_manifest.body),
                         findings.local_digest
                     ));
+                    if let Some(line) = toolchain_difference(&served_manifest.body, local_manifest) {
+                        differences.push(line);
+                    }
                 }
                 files
             }
@@ -267,43 +412,45 @@ pub(crate) fn verify(url: &str, local_manifest: &[u8], connect_src: &[String]) -
 
     let paths: BTreeSet<&String> = local.keys().chain(served.keys()).collect();
     for path in paths {
-        let fetched = fetch(&agent, &format!("{base}{}", encode_path(path)))?;
-        findings.checked += 1;
-        headers.check(path, &fetched.headers);
-        if fetched.status != 200 {
-            differences.push(format!("{path} answered HTTP {}", fetched.status));
-            continue;
-        }
-        let digest = hex(&Sha256::digest(&fetched.body));
-        match local.get(path.as_str()) {
-            None => differences.push(format!(
-                "{path} is served and listed by the served manifest, but is not in the local build"
-            )),
-            Some(want) if *want != digest => differences.push(format!(
-                "{path}: the relay served bytes with SHA-256 {digest}, the local build has {want}"
-            )),
-            Some(_) => {}
-        }
-        match served.get(path.as_str()) {
-            None if !served.is_empty() => differences.push(format!("{path} is missing from the served manifest")),
-            Some(claimed) if *claimed != digest => differences.push(format!(
-                "{path}: the served manifest claims SHA-256 {claimed}, but the relay served {digest}"
-            )),
-            _ => {}
+        let url = format!("{base}{}", encode_path(path));
+        let outcomes = fetch_all(&agent, &url, path, &mut headers, &mut findings.checked)?;
+        for (label, outcome) in labelled(path, outcomes) {
+            let digest = match outcome {
+                Ok(digest) => digest,
+                Err(problem) => {
+                    differences.push(format!("{label} {problem}"));
+                    continue;
+                }
+            };
+            match local.get(path.as_str()) {
+                None => differences.push(format!(
+                    "{label} is served and listed by the served manifest, but is not in the local build"
+                )),
+                Some(want) if *want != digest => differences.push(format!(
+                    "{label}: the relay served bytes with SHA-256 {digest}, the local build has {want}"
+                )),
+                Some(_) => {}
+            }
+            match served.get(path.as_str()) {
+                None if !served.is_empty() => differences.push(format!("{label} is missing from the served manifest")),
+                Some(claimed) if *claimed != digest => differences.push(format!(
+                    "{label}: the served manifest claims SHA-256 {claimed}, but the relay served {digest}"
+                )),
+                _ => {}
+            }
         }
     }
 
-    // The page a browser loads first is `/`, not `/index.html`: it must be the same bytes.
-    let index = fetch(&agent, &base)?;
-    findings.checked += 1;
-    headers.check("/", &index.headers);
-    let index_digest = hex(&Sha256::digest(&index.body));
-    match local.get("index.html") {
-        _ if index.status != 200 => differences.push(format!("/ answered HTTP {}", index.status)),
-        Some(want) if *want != index_digest => differences.push(format!(
-            "/: the relay served bytes with SHA-256 {index_digest}, the local index.html has {want}"
-        )),
-        _ => {}
+    // The page a browser loads first is `/`, not `/index.html`: it must be the same bytes, in every coding.
+    let outcomes = fetch_all(&agent, &base, "/", &mut headers, &mut findings.checked)?;
+    for (label, outcome) in labelled("/", outcomes) {
+        match (outcome, local.get("index.html")) {
+            (Err(problem), _) => differences.push(format!("{label} {problem}")),
+            (Ok(digest), Some(want)) if *want != digest => differences.push(format!(
+                "{label}: the relay served bytes with SHA-256 {digest}, the local index.html has {want}"
+            )),
+            _ => {}
+        }
     }
     headers.report(differences);
     Ok(findings)
@@ -345,6 +492,77 @@ mod tests {
         ] {
             assert!(parse_manifest(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_different_compiler_is_named() {
+        let a = br#"{"version":1,"algorithm":"sha256","rustc":"rustc 1.91.0 (f8297e351 2025-10-28)","files":{}}"#;
+        let b = br#"{"version":1,"algorithm":"sha256","rustc":"rustc 1.92.0 (ded5c06cf 2025-12-08)","files":{}}"#;
+        let line = toolchain_difference(a, b).unwrap();
+        assert!(line.contains("rustc 1.91.0") && line.contains("rustc 1.92.0"), "{line}");
+        assert_eq!(toolchain_difference(a, a), None);
+        let none = br#"{"version":1,"algorithm":"sha256","files":{}}"#;
+        assert!(
+            toolchain_difference(none, a)
+                .unwrap()
+                .contains("an unrecorded compiler")
+        );
+    }
+
+    fn fetched(coding: Option<&str>, body: Vec<u8>) -> Fetched {
+        let mut headers = BTreeMap::new();
+        if let Some(coding) = coding {
+            headers.insert("content-encoding".to_owned(), vec![coding.to_owned()]);
+        }
+        Fetched {
+            status: 200,
+            headers,
+            body,
+        }
+    }
+
+    #[test]
+    fn bodies_are_decoded_by_their_coding_and_trailing_bytes_refused() {
+        use std::io::Write as _;
+        let text = b"export const answer = 42;\n".repeat(20);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&text).unwrap();
+        let mut gz = gz.finish().unwrap();
+        assert_eq!(
+            decode(Encoding::Gzip, &fetched(Some("gzip"), gz.clone())).unwrap(),
+            text
+        );
+        assert_eq!(decode(Encoding::Gzip, &fetched(None, text.clone())).unwrap(), text);
+        assert!(
+            decode(Encoding::Identity, &fetched(Some("gzip"), gz.clone()))
+                .unwrap_err()
+                .contains("to a request for identity")
+        );
+        gz.extend_from_slice(b"more");
+        assert!(
+            decode(Encoding::Gzip, &fetched(Some("gzip"), gz))
+                .unwrap_err()
+                .contains("4 bytes after")
+        );
+        assert!(decode(Encoding::Brotli, &fetched(Some("br"), b"not brotli".to_vec())).is_err());
+        assert!(decode(Encoding::Brotli, &fetched(Some("compress"), Vec::new())).is_err());
+    }
+
+    #[test]
+    fn one_line_per_path_unless_the_codings_disagree() {
+        let same = vec![
+            (Encoding::Identity, Ok("aa".to_owned())),
+            (Encoding::Brotli, Ok("aa".to_owned())),
+            (Encoding::Gzip, Ok("aa".to_owned())),
+        ];
+        assert_eq!(labelled("app.js", same), [("app.js".to_owned(), Ok("aa".to_owned()))]);
+        let differ = vec![
+            (Encoding::Identity, Ok("aa".to_owned())),
+            (Encoding::Brotli, Ok("bb".to_owned())),
+            (Encoding::Gzip, Ok("aa".to_owned())),
+        ];
+        let labels: Vec<String> = labelled("app.js", differ).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, ["app.js (uncompressed)", "app.js (br)", "app.js (gzip)"]);
     }
 
     #[test]

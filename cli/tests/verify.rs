@@ -1,7 +1,9 @@
-//! `sanctum verify` against a real relay serving a web directory: an honest relay passes, and a relay serving one
-//! tampered file with one changed header fails, with both differences listed.
+//! `sanctum verify` against a real relay serving a web directory: an honest relay passes, a relay serving one
+//! tampered file with one changed header fails, with both differences listed, and so does a relay whose brotli variant
+//! of a file differs from the file.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::Output;
 
@@ -37,7 +39,25 @@ fn fixture(web: &Path) -> anyhow::Result<()> {
     std::fs::write(web.join("app.js"), "export const answer = 42;\n")?;
     std::fs::write(web.join("style.css"), "body { margin: 0 }\n")?;
     std::fs::write(web.join("pkg/sanctum_bg.wasm"), b"\0asm\x01\0\0\0")?;
+    // The variants `cargo xtask build-web` writes beside each file, which the relay serves by Accept-Encoding.
+    for relative in ["app.js", "index.html", "pkg/sanctum_bg.wasm", "style.css"] {
+        let bytes = std::fs::read(web.join(relative))?;
+        std::fs::write(web.join(format!("{relative}.br")), brotli(&bytes)?)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        std::fs::write(web.join(format!("{relative}.gz")), gz.finish()?)?;
+    }
     write_manifest(web)
+}
+
+fn brotli(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &brotli::enc::BrotliEncoderParams::default())?;
+    Ok(out)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -81,10 +101,15 @@ async fn verify_passes_an_honest_relay_and_lists_a_tampered_file_and_a_changed_h
     let stdout = String::from_utf8(out.stdout)?;
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("OK: every file matches"), "{stdout}");
-    assert!(stdout.contains("checked 5 responses"), "{stdout}");
+    assert!(
+        stdout.contains("checked 15 responses"),
+        "each file and / uncompressed, as brotli and as gzip: {stdout}"
+    );
 
-    // One byte of one file changes, and the relay widens its policy to another origin.
+    // One byte of one file changes in every coding, and the relay widens its policy to another origin.
     std::fs::write(served.join("app.js"), "export const answer = 43;\n")?;
+    std::fs::write(served.join("app.js.br"), brotli(b"export const answer = 43;\n")?)?;
+    std::fs::remove_file(served.join("app.js.gz"))?;
     let hostile = TestRelay::start(Config {
         web_dir: Some(served.clone()),
         connect_src: vec!["https://evil.example".into()],
@@ -117,5 +142,58 @@ async fn verify_passes_an_honest_relay_and_lists_a_tampered_file_and_a_changed_h
     );
     assert!(stdout.contains("3 difference(s)"), "{stdout}");
     assert!(!stdout.contains("index.html:"), "untouched files pass: {stdout}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_decodes_every_variant_and_catches_a_tampered_brotli_one() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let local = dir.path().join("local");
+    let served = dir.path().join("served");
+    fixture(&local)?;
+    copy_dir(&local, &served)?;
+
+    // The file itself stays honest: only a browser that accepts brotli, which every current one does, gets the altered
+    // script. An uncompressed fetch alone would see nothing wrong.
+    let altered = b"export const answer = 666;\n";
+    std::fs::write(served.join("app.js.br"), brotli(altered)?)?;
+    // A gzip variant with bytes after its end, which one decoder might run and another drop.
+    let mut trailing = std::fs::read(served.join("style.css.gz"))?;
+    trailing.extend_from_slice(b"body{}");
+    std::fs::write(served.join("style.css.gz"), trailing)?;
+
+    let relay = TestRelay::start(Config {
+        web_dir: Some(served.clone()),
+        ..Config::default()
+    })
+    .await?;
+    let out = verify(&relay, &local.join("manifest.json")).await?;
+    let stdout = String::from_utf8(out.stdout)?;
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let honest = hex_sha256(&std::fs::read(local.join("app.js"))?);
+    assert!(
+        stdout.contains(&format!(
+            "- app.js (br): the relay served bytes with SHA-256 {}, the local build has {honest}",
+            hex_sha256(altered)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "- app.js (br): the served manifest claims SHA-256 {honest}, but the relay served {}",
+            hex_sha256(altered)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- style.css (gzip) has 6 bytes after the end of its gzip member"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("app.js (uncompressed)"),
+        "the honest codings pass: {stdout}"
+    );
+    assert!(!stdout.contains("app.js (gzip)"), "the honest codings pass: {stdout}");
+    assert!(stdout.contains("3 difference(s)"), "{stdout}");
     Ok(())
 }
