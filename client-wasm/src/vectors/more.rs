@@ -264,24 +264,41 @@ pub(super) fn handout_with_cause() -> Value {
     })
 }
 
+/// The inner lengths `padding.json` pins: the smallest and the largest that each bucket holds.
+fn padding_lengths() -> Vec<(usize, usize)> {
+    BUCKETS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &bucket)| {
+            let smallest = if i == 0 { 0 } else { BUCKETS[i - 1] - 4 + 1 };
+            [(smallest, bucket), (bucket - 4, bucket)]
+        })
+        .collect()
+}
+
+/// The inner plaintext of `len` bytes that `padding.json` pads: byte `j` is `j mod 256`.
+fn padding_inner(len: usize) -> Vec<u8> {
+    (0..len).map(|j| (j % 256) as u8).collect()
+}
+
 pub(super) fn padding_buckets() -> Value {
-    let mut cases = Vec::new();
-    for (i, &bucket) in BUCKETS.iter().enumerate() {
-        let smallest = if i == 0 { 0 } else { BUCKETS[i - 1] - 4 + 1 };
-        for len in [smallest, bucket - 4] {
-            let inner: Vec<u8> = (0..len).map(|j| (j % 256) as u8).collect();
-            let padded = padding::pad(&inner).map(|p| p.to_vec()).unwrap_or_default();
-            cases.push(json!({
+    let cases: Vec<Value> = padding_lengths()
+        .into_iter()
+        .map(|(len, bucket)| {
+            let padded = padding::pad(&padding_inner(len))
+                .map(|p| p.to_vec())
+                .unwrap_or_default();
+            json!({
                 "inner_len": len,
                 "bucket": bucket,
                 "padded_len": padded.len(),
-                "padded_head": h(&padded[..8.min(padded.len())]),
+                "padded": h(&padded),
                 "padded_sha256": h(&Sha256::digest(&padded)),
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     json!({
-        "description": "Padding of inner plaintexts of bytes j mod 256, at the smallest and largest inner length of every bucket.",
+        "description": "Padding of inner plaintexts of bytes j mod 256, at the smallest and largest inner length of every bucket, in full.",
         "buckets": BUCKETS,
         "cases": cases,
     })
@@ -529,15 +546,31 @@ fn the_whisper_at_counter_one_opens_with_the_second_key_by_hand() {
 #[test]
 fn padding_and_fingerprint_match_by_hand() {
     let v = load("padding.json");
+    let mut pinned = Vec::new();
     for case in v["cases"].as_array().into_iter().flatten() {
         let len = case["inner_len"].as_u64().unwrap_or_default() as usize;
         let bucket = case["bucket"].as_u64().unwrap_or_default() as usize;
-        let mut padded = (len as u32).to_be_bytes().to_vec();
-        padded.extend((0..len).map(|j| (j % 256) as u8));
-        padded.resize(bucket, 0);
-        assert_eq!(h(&Sha256::digest(&padded)), case["padded_sha256"], "{case}");
-        assert_eq!(padding::unpad(&padded).map(<[u8]>::len), Ok(len));
+        // By hand: the length as a u32, the inner bytes j mod 256, then zeros up to the bucket.
+        let mut by_hand = (len as u32).to_be_bytes().to_vec();
+        by_hand.extend((0..len).map(|j| (j % 256) as u8));
+        by_hand.resize(bucket, 0);
+        let stored = bytes(&case["padded"]);
+        assert_eq!(stored.len(), bucket, "{len}");
+        assert!(
+            stored == by_hand,
+            "the stored bytes of inner length {len} differ from the layout"
+        );
+        let padded = padding::pad(&padding_inner(len)).unwrap();
+        assert!(
+            stored == padded.as_slice(),
+            "the core pads inner length {len} otherwise"
+        );
+        assert_eq!(h(&Sha256::digest(&stored)), case["padded_sha256"], "{len}");
+        assert_eq!(padding::unpad(&stored).map(<[u8]>::len), Ok(len));
+        pinned.push((len, bucket));
     }
+    // Every bucket is pinned at both of its edges.
+    assert_eq!(pinned, padding_lengths());
     let f = load("fingerprint.json");
     let digest = Sha256::new()
         .chain_update(b"sanctum v1 fingerprint")
