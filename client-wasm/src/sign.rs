@@ -3,7 +3,8 @@
 //! The signed message is `"sanctum v1 signature" || header || room_id || signer || recipient || body`, where `signer`
 //! is always the real signer's public key (even where the AEAD binding leaves the sender as zeros) and `recipient` is
 //! the addressee's session key or 32 zero bytes for a broadcast. Verification uses `verify_strict` (RFC 8032 §5.1.7
-//! with small-order keys and non-canonical encodings refused).
+//! with S below ℓ, R canonical and R and the key not of small order), and refuses besides a key that is not the
+//! canonical encoding of a point in the prime-order subgroup, which `verify_strict` takes.
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
@@ -54,6 +55,13 @@ pub(crate) fn verify(
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), SignatureError> {
     let key = VerifyingKey::from_bytes(signer).map_err(|_| SignatureError)?;
+    // `verify_strict` decodes the key with y reduced modulo p and looks only at whether it is of small order: a key
+    // with a small-order component (mixed order) then verifies whenever 8 divides the challenge, and a cofactored
+    // verifier would take it always, so two implementations could disagree on the same item. No honest key is either.
+    let point = key.to_edwards();
+    if point.compress().as_bytes() != signer || !point.is_torsion_free() {
+        return Err(SignatureError);
+    }
     let m = zeroize::Zeroizing::new(message(header, room_id, signer, recipient, body));
     key.verify_strict(&m, &Signature::from_bytes(signature))
         .map_err(|_| SignatureError)

@@ -5,9 +5,12 @@
 //! Each builder computes its file from fixed inputs; `super::all` lists them, so the file check covers them, and the
 //! tests below check the refusals and the layouts by hand.
 
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity as _;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use super::{EXPIRES_AT, LINK_SECRET, ROOM_ID, bytes, h, link, load, party, unhex};
 use crate::attachment::{self, CHUNK_LEN};
@@ -325,38 +328,213 @@ const SMALL_ORDER: [[u8; 32]; 2] = [
     ],
 ];
 
-pub(super) fn fail_ed25519() -> Value {
+/// Encodings a decoder that reduces y modulo p accepts but RFC 8032 §5.1.3 refuses: the identity as y = p + 1 and with
+/// the sign bit set (x = -0), and the point of order 4 as y = p (its canonical y is 0).
+const NON_CANONICAL: [(&str, &str); 3] = [
+    (
+        "the identity as y = p + 1",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ),
+    (
+        "the identity with the sign bit set",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+    ),
+    (
+        "a point of order 4 as y = p",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ),
+];
+
+/// A point of order 8, to add to an honest key or nonce point.
+const ORDER_EIGHT: &str = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a";
+
+/// The group order ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
+const ELL: &str = "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010";
+
+/// The honest signer of the cases that need one: session a of `pairwise.json`.
+const LAX_SIGNER_SEED: u8 = 0xa1;
+
+fn point(hex_text: &str) -> EdwardsPoint {
+    let bytes: [u8; 32] = hex::decode(hex_text).unwrap().try_into().unwrap();
+    CompressedEdwardsY(bytes).decompress().unwrap()
+}
+
+/// Ed25519's challenge k = SHA-512(R || A || M) mod ℓ over the bytes as given.
+fn challenge(r: &[u8], a: &[u8], message: &[u8]) -> Scalar {
+    wide(
+        &Sha512::new()
+            .chain_update(r)
+            .chain_update(a)
+            .chain_update(message)
+            .finalize(),
+    )
+}
+
+/// A 64-byte hash reduced modulo ℓ.
+fn wide(digest: &[u8]) -> Scalar {
+    let mut bytes = [0u8; 64];
+    bytes.copy_from_slice(digest);
+    Scalar::from_bytes_mod_order_wide(&bytes)
+}
+
+/// The most permissive verifier these cases are built against: R and A decoded with y reduced modulo p and any sign
+/// bit, S reduced modulo ℓ instead of refused, no check of R's or A's order, and the cofactored equation
+/// [8][S]B = [8]R + [8][k]A that RFC 8032 §5.1.7 allows. Each case is also accepted by some common verifier that
+/// skips one of the checks; `sign::verify` must refuse every one.
+fn lax_verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    let (r_bytes, s_bytes) = signature.split_at(32);
+    let (Some(a), Some(r)) = (
+        CompressedEdwardsY(*key).decompress(),
+        CompressedEdwardsY(r_bytes.try_into().unwrap()).decompress(),
+    ) else {
+        return false;
+    };
+    let s = Scalar::from_bytes_mod_order(s_bytes.try_into().unwrap());
+    let k = challenge(r_bytes, key, message);
+    (EdwardsPoint::mul_base(&s) - a * k - r).mul_by_cofactor().is_identity()
+}
+
+/// A signature from the secret scalar `a` of key `key` with nonce point `r_point` (= [r]B + torsion, as bytes
+/// `r_bytes`): S = r + k·a, the honest formula over whatever R and A say.
+fn sign_with(a: &Scalar, key: &[u8; 32], r: &Scalar, r_bytes: &[u8; 32], message: &[u8]) -> [u8; 64] {
+    let s = r + challenge(r_bytes, key, message) * a;
+    [&r_bytes[..], s.as_bytes()].concat().try_into().unwrap()
+}
+
+/// The first body `any body at all N` whose signed message makes `make` return a signature, for cases that hold only
+/// for some challenges.
+fn first_body(key: &[u8; 32], make: impl Fn(&[u8]) -> Option<[u8; 64]>) -> Option<(Vec<u8>, [u8; 64])> {
     let header = Header::new(Kind::Hello, 0, 0).to_bytes();
-    let cases: Vec<Value> = SMALL_ORDER
-        .iter()
-        .map(|key| {
-            // With A of small order, S = 0 and R = -[k]A satisfy [S]B = R + [k]A; R is the identity when [k]A is, and
-            // A itself (its own negation, of order 2) otherwise. The first body whose k makes one of them hold is used.
-            let lax = VerifyingKey::from_bytes(key).ok();
-            (0u32..64)
-                .find_map(|n| {
-                    let body = format!("any body at all {n}").into_bytes();
-                    let message = signed(&header, key, &body);
-                    [SMALL_ORDER[0], *key].into_iter().find_map(|r| {
-                        let signature = [&r[..], &[0u8; 32]].concat();
-                        let sig = Signature::from_slice(&signature).ok()?;
-                        lax.as_ref()?.verify(&message, &sig).ok()?;
-                        Some(json!({
-                            "case": "small-order public key, S = 0",
-                            "session_key": h(key),
-                            "body": h(&body),
-                            "signed_message": h(&message),
-                            "signature": h(&signature),
-                        }))
-                    })
-                })
-                .unwrap_or(Value::Null)
-        })
-        .collect();
+    (0u32..256).find_map(|n| {
+        let body = format!("any body at all {n}").into_bytes();
+        let signature = make(&signed(&header, key, &body))?;
+        Some((body, signature))
+    })
+}
+
+fn lax_case(case: &str, key: &[u8; 32], found: Option<(Vec<u8>, [u8; 64])>) -> Value {
+    let header = Header::new(Kind::Hello, 0, 0).to_bytes();
+    let Some((body, signature)) = found else {
+        return Value::Null;
+    };
+    let message = signed(&header, key, &body);
+    if !lax_verify(key, &message, &signature) {
+        return Value::Null;
+    }
     json!({
-        "description": "Signatures that RFC 8032 verification without the strict checks accepts and a client must refuse: small-order keys (verify_strict).",
+        "case": case,
+        "session_key": h(key),
+        "body": h(&body),
+        "signed_message": h(&message),
+        "signature": h(&signature),
+    })
+}
+
+pub(super) fn fail_ed25519() -> Value {
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[LAX_SIGNER_SEED; 32]);
+    let a = signing.to_scalar();
+    let honest = signing.verifying_key().to_bytes();
+    // Deterministic nonces, so that the file is the same on every run.
+    let nonce = |n: u8| wide(&Sha512::digest([b"sanctum vector nonce ".as_slice(), &[n]].concat()));
+    let mut cases = Vec::new();
+
+    // A small-order key A, S = 0 and R = -[k]A satisfy [S]B = R + [k]A; R is the identity when [k]A is, and A itself
+    // (its own negation, of order 2) otherwise.
+    for key in SMALL_ORDER {
+        let found = first_body(&key, |message| {
+            [SMALL_ORDER[0], key].into_iter().find_map(|r| {
+                let signature: [u8; 64] = [&r[..], &[0u8; 32]].concat().try_into().ok()?;
+                let lax = VerifyingKey::from_bytes(&key).ok()?;
+                lax.verify(message, &Signature::from_bytes(&signature)).ok()?;
+                Some(signature)
+            })
+        });
+        cases.push(lax_case("small-order public key, S = 0", &key, found));
+    }
+
+    // S + ℓ is the same scalar modulo ℓ: a verifier that checks only S's top three bits (ref10, libsodium without
+    // ED25519_COMPAT's opposite) accepts it, and anyone can turn an honest signature into this second one.
+    let found = first_body(&honest, |message| {
+        let mut signature = ed25519_dalek::Signer::sign(&signing, message).to_bytes();
+        let mut carry = 0u16;
+        for (byte, ell) in signature[32..].iter_mut().zip(hex::decode(ELL).unwrap()) {
+            let sum = u16::from(*byte) + u16::from(ell) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        (signature[63] & 0xe0 == 0).then_some(signature)
+    });
+    cases.push(lax_case(
+        "S not reduced: an honest signature with S + ℓ",
+        &honest,
+        found,
+    ));
+
+    // R = the identity and S = k·a: [S]B - [k]A is the identity, so a verifier that compares R as it was sent with the
+    // recomputed one (ed25519-dalek's `verify`) accepts, though R is of small order.
+    let identity = SMALL_ORDER[0];
+    let found = first_body(&honest, |message| {
+        Some(sign_with(&a, &honest, &Scalar::ZERO, &identity, message))
+    });
+    cases.push(lax_case("small-order R: the identity, S = k·a", &honest, found));
+
+    // The same with R encoded non-canonically: accepted by verifiers that compare decoded points.
+    for (what, r) in &NON_CANONICAL[..2] {
+        let r: [u8; 32] = hex::decode(r).unwrap().try_into().unwrap();
+        let found = first_body(&honest, |message| {
+            Some(sign_with(&a, &honest, &Scalar::ZERO, &r, message))
+        });
+        cases.push(lax_case(&format!("non-canonical R: {what}, S = k·a"), &honest, found));
+    }
+
+    // A non-canonical, small-order A with S = 0: R = -[k]A, taken as the identity when 4 divides k.
+    for (what, key) in NON_CANONICAL {
+        let key: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
+        let found = first_body(&key, |message| {
+            let signature: [u8; 64] = [&identity[..], &[0u8; 32]].concat().try_into().ok()?;
+            lax_verify(&key, message, &signature).then_some(signature)
+        });
+        cases.push(lax_case(
+            &format!("non-canonical public key: {what}, S = 0"),
+            &key,
+            found,
+        ));
+    }
+
+    // A mixed-order key A = [a]B + T, T of order 8, signing honestly with a: when 8 divides k, [k]T vanishes and even
+    // `verify_strict` accepts, since A itself is not of small order.
+    let torsion = point(ORDER_EIGHT);
+    let mixed = (EdwardsPoint::mul_base(&a) + torsion).compress().to_bytes();
+    let found = first_body(&mixed, |message| {
+        let r = nonce(1);
+        let r_bytes = EdwardsPoint::mul_base(&r).compress().to_bytes();
+        let k = challenge(&r_bytes, &mixed, message);
+        k.as_bytes()[0]
+            .is_multiple_of(8)
+            .then(|| sign_with(&a, &mixed, &r, &r_bytes, message))
+    });
+    cases.push(lax_case(
+        "mixed-order public key: [a]B + a point of order 8, k ≡ 0 (mod 8)",
+        &mixed,
+        found,
+    ));
+
+    // A mixed-order R = [r]B + T: only the cofactored equation accepts it.
+    let found = first_body(&honest, |message| {
+        let r = nonce(2);
+        let r_bytes = (EdwardsPoint::mul_base(&r) + torsion).compress().to_bytes();
+        Some(sign_with(&a, &honest, &r, &r_bytes, message))
+    });
+    cases.push(lax_case(
+        "mixed-order R: [r]B + a point of order 8, S = r + k·a",
+        &honest,
+        found,
+    ));
+
+    json!({
+        "description": "Signatures that a verifier without RFC 8032's strict checks accepts and a client must refuse: small-order and mixed-order keys, small-order, mixed-order and non-canonical R, non-canonical keys, S not reduced.",
         "room_id": h(&ROOM_ID),
-        "header": h(&header),
+        "header": h(&Header::new(Kind::Hello, 0, 0).to_bytes()),
         "recipient": h(&NOBODY),
         "cases": cases,
     })
@@ -584,22 +762,64 @@ fn padding_and_fingerprint_match_by_hand() {
 #[test]
 fn signatures_a_lax_verifier_accepts_are_refused() {
     let v = load("fail_ed25519.json");
+    let header = bytes(&v["header"]);
+    let mut seen = Vec::new();
     for case in v["cases"].as_array().into_iter().flatten() {
         let key: [u8; 32] = unhex(&case["session_key"]);
         let signature: [u8; 64] = unhex(&case["signature"]);
         let message = bytes(&case["signed_message"]);
-        assert_eq!(message, signed(&bytes(&v["header"]), &key, &bytes(&case["body"])));
-        // RFC 8032 verification without the strict checks accepts it...
-        let lax = VerifyingKey::from_bytes(&key).unwrap();
-        assert!(
-            lax.verify(&message, &Signature::from_bytes(&signature)).is_ok(),
-            "{case}"
-        );
+        assert_eq!(message, signed(&header, &key, &bytes(&case["body"])));
+        // A verifier without the strict checks accepts it...
+        assert!(lax_verify(&key, &message, &signature), "{case}");
         // ...and the client's verification refuses it.
-        let header = bytes(&v["header"]);
         assert!(
             sign::verify(&key, &header, &ROOM_ID, &NOBODY, &bytes(&case["body"]), &signature).is_err(),
             "{case}"
         );
+        seen.push(case["case"].as_str().unwrap_or_default().to_owned());
+    }
+    // Every kind the document lists is there, none of them lost to a search that found nothing.
+    for kind in [
+        "small-order public key",
+        "S not reduced",
+        "small-order R",
+        "non-canonical R",
+        "non-canonical public key",
+        "mixed-order public key",
+        "mixed-order R",
+    ] {
+        assert!(seen.iter().any(|case| case.starts_with(kind)), "no case of {kind}");
+    }
+    assert_eq!(seen.len(), 11);
+}
+
+#[test]
+fn the_lax_cases_are_what_they_say() {
+    let identity = EdwardsPoint::default();
+    for (_, encoding) in NON_CANONICAL {
+        let bytes: [u8; 32] = hex::decode(encoding).unwrap().try_into().unwrap();
+        let p = CompressedEdwardsY(bytes).decompress().unwrap();
+        assert_ne!(p.compress().to_bytes(), bytes, "{encoding} is canonical");
+        assert!(p.is_small_order());
+    }
+    let torsion = point(ORDER_EIGHT);
+    assert_eq!(torsion.mul_by_cofactor(), identity);
+    assert_ne!(torsion * Scalar::from(4u8), identity);
+    let ell = Scalar::from_bytes_mod_order(hex::decode(ELL).unwrap().try_into().unwrap());
+    assert_eq!(ell, Scalar::ZERO);
+    // ed25519-dalek's own lax `verify` takes the small-order R and the mixed-order key, and even `verify_strict`
+    // takes the mixed-order key: the client's checks on the key are its own.
+    let v = load("fail_ed25519.json");
+    for case in v["cases"].as_array().into_iter().flatten() {
+        let name = case["case"].as_str().unwrap_or_default();
+        let key = VerifyingKey::from_bytes(&unhex(&case["session_key"])).unwrap();
+        let message = bytes(&case["signed_message"]);
+        let signature = Signature::from_bytes(&unhex(&case["signature"]));
+        if name.starts_with("small-order R") {
+            assert!(key.verify(&message, &signature).is_ok(), "{name}");
+        }
+        if name.starts_with("mixed-order public key") {
+            assert!(key.verify_strict(&message, &signature).is_ok(), "{name}");
+        }
     }
 }
