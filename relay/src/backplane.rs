@@ -273,8 +273,7 @@ impl Backplane {
             .arg(self.0.settings.max_events)
             .query_async(commands)
             .await?;
-        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.0.metrics.backplane_rtt_micros.store(micros, Ordering::Relaxed);
+        self.0.metrics.backplane_rtt.observe(start.elapsed());
         metrics::add(&self.0.metrics.backplane_reaped, reaped);
         Ok(())
     }
@@ -498,8 +497,10 @@ impl Backplane {
         call: Call,
         admitted: oneshot::Receiver<MemberId>,
     ) -> Result<MemberId, Refusal> {
+        let start = Instant::now();
         let answer: Result<Result<Vec<String>, RedisError>, _> =
             timeout(COMMAND_TIMEOUT, script_cmd(&call).query_async(&mut link.commands)).await;
+        self.0.metrics.backplane_rtt.observe(start.elapsed());
         let answer = match answer {
             Ok(Ok(answer)) => answer,
             Ok(Err(e)) if !is_lost(&e) => {

@@ -33,8 +33,60 @@ pub(crate) struct Metrics {
     pub(crate) backplane_received: AtomicU64,
     pub(crate) backplane_reconnects: AtomicU64,
     pub(crate) backplane_reaped: AtomicU64,
-    /// The last heartbeat's round trip to Redis, in microseconds.
-    pub(crate) backplane_rtt_micros: AtomicU64,
+    /// Round trips of this relay's own requests to Redis.
+    pub(crate) backplane_rtt: Histogram,
+}
+
+/// The upper bounds, in seconds, of the round-trip histogram's buckets: from a Redis next door to one that stalls
+/// toward the 2 s command deadline.
+const RTT_BOUNDS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A Prometheus histogram of durations with the fixed bounds [`RTT_BOUNDS`], in atomics.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    /// Observations per bucket, not cumulative; the last one is past every bound.
+    buckets: [AtomicU64; RTT_BOUNDS.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one observation of `elapsed`.
+    pub(crate) fn observe(&self, elapsed: std::time::Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let index = RTT_BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(RTT_BOUNDS.len());
+        add(&self.buckets[index], 1);
+        add(&self.sum_micros, u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        add(&self.count, 1);
+    }
+
+    /// Writes the histogram as `name` in the text exposition format.
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            match RTT_BOUNDS.get(i) {
+                Some(bound) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "{name}_sum {sum}\n{name}_count {}",
+            self.count.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// Adds `n` to a counter or gauge.
@@ -144,11 +196,10 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP sanctum_backplane_round_trip_seconds The last heartbeat's round trip to Redis.\n\
-             # TYPE sanctum_backplane_round_trip_seconds gauge\nsanctum_backplane_round_trip_seconds {}",
-            self.backplane_rtt_micros.load(Ordering::Relaxed) as f64 / 1e6
+        self.backplane_rtt.render(
+            &mut out,
+            "sanctum_backplane_round_trip_seconds",
+            "Round trips of this relay's heartbeats, admissions and locks to Redis.",
         );
         out.push_str("# HELP sanctum_rejections_total Frames refused, by error code.\n");
         out.push_str("# TYPE sanctum_rejections_total counter\n");
@@ -221,6 +272,28 @@ mod tests {
             "sanctum_upgrades_refused_total{limit=\"address\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}");
+        }
+    }
+
+    #[test]
+    fn round_trips_fill_a_cumulative_histogram() {
+        let metrics = Metrics::default();
+        for millis in [0, 3, 3, 40, 5_000] {
+            metrics.backplane_rtt.observe(std::time::Duration::from_millis(millis));
+        }
+        let text = metrics.render();
+        for line in [
+            "# TYPE sanctum_backplane_round_trip_seconds histogram",
+            "sanctum_backplane_round_trip_seconds_bucket{le=\"0.0005\"} 1",
+            "sanctum_backplane_round_trip_seconds_bucket{le=\"0.0025\"} 1",
+            "sanctum_backplane_round_trip_seconds_bucket{le=\"0.005\"} 3",
+            "sanctum_backplane_round_trip_seconds_bucket{le=\"0.05\"} 4",
+            "sanctum_backplane_round_trip_seconds_bucket{le=\"2.5\"} 4",
+            "sanctum_backplane_round_trip_seconds_bucket{le=\"+Inf\"} 5",
+            "sanctum_backplane_round_trip_seconds_sum 5.046",
+            "sanctum_backplane_round_trip_seconds_count 5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
     }
 }
