@@ -108,6 +108,7 @@ struct State {
 struct Settings {
     max_members: u32,
     max_events: u32,
+    locks_per_minute: u32,
     max_lifetime: u32,
     max_rooms: usize,
     warnings: Vec<u32>,
@@ -159,6 +160,7 @@ impl Backplane {
             settings: Settings {
                 max_members: config.max_members,
                 max_events: config.max_membership_events,
+                locks_per_minute: config.locks_per_minute,
                 max_lifetime: config.max_lifetime,
                 max_rooms: config.max_rooms,
                 warnings: config.expiry_warnings.clone(),
@@ -547,7 +549,7 @@ impl Backplane {
         let (done, admitted) = oneshot::channel();
         let pending = Pending {
             outbox: outbox.clone(),
-            descriptor: None,
+            joining: false,
             done,
         };
         let nonce = self.expect(&link, key, &keys, pending).await?;
@@ -632,14 +634,11 @@ impl Backplane {
         if stored.len() != hash.len() || !bool::from(hash.ct_eq(stored)) {
             return Err(Refusal::BadToken);
         }
-        let descriptor: Descriptor = fields
-            .get("d")
-            .and_then(|d| serde_json::from_slice(d).ok())
-            .unwrap_or_default();
         let (done, admitted) = oneshot::channel();
+        // The descriptor comes with the `joined` event, read in the same atomic step that checks the verifier.
         let pending = Pending {
             outbox: outbox.clone(),
-            descriptor: Some(descriptor),
+            joining: true,
             done,
         };
         let nonce = self.expect(&link, key, &keys, pending).await?;
@@ -793,6 +792,62 @@ impl Membership {
         Ok(())
     }
 
+    /// Locks the room on every relay: one script checks that this member is still in it through this relay and
+    /// within the room's lock rate, then replaces the verifier and descriptor that every later join reads.
+    ///
+    /// It runs at once rather than behind this relay's queued frames, so that its answer comes back to the member.
+    pub(crate) async fn lock(&self, verifier: &Verifier, descriptor: Descriptor) -> Result<(), Refusal> {
+        let mut link = {
+            let state = self.backplane.state();
+            let Some(link) = state.link.clone() else {
+                return Err(Refusal::Unavailable);
+            };
+            if !state
+                .rooms
+                .get(&self.key)
+                .is_some_and(|room| room.holds(self.member, &self.outbox))
+            {
+                return Err(Refusal::NotInRoom);
+            }
+            link
+        };
+        let descriptor = serde_json::to_vec(&descriptor).map_err(|_| Refusal::Unavailable)?;
+        let keys = &self.keys;
+        let call = Call {
+            script: Script::Lock,
+            keys: vec![keys.room.clone(), keys.members.clone(), keys.locks.clone()],
+            args: vec![
+                self.member.to_string().into_bytes(),
+                link.relay.as_bytes().to_vec(),
+                verifier.as_bytes().to_vec(),
+                descriptor,
+                self.backplane.0.settings.locks_per_minute.to_string().into_bytes(),
+            ],
+        };
+        let start = Instant::now();
+        let answer: Result<Result<Vec<String>, RedisError>, _> =
+            timeout(COMMAND_TIMEOUT, script_cmd(&call).query_async(&mut link.commands)).await;
+        self.backplane.0.metrics.backplane_rtt.observe(start.elapsed());
+        match answer {
+            Ok(Ok(answer)) => match answer.first().map(String::as_str) {
+                Some("ok") => {
+                    metrics::add(&self.backplane.0.metrics.rooms_locked, 1);
+                    let _ = self.outbox.send(&RelayFrame::Locked);
+                    Ok(())
+                }
+                other => Err(local::refusal(other.unwrap_or(""))),
+            },
+            Ok(Err(e)) if !is_lost(&e) => {
+                tracing::warn!(error = e.category(), "lock script refused");
+                Err(Refusal::Unavailable)
+            }
+            _ => {
+                self.backplane.fail(&link.relay);
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
     /// Purges the room on every relay, if this connection is still in it.
     pub(crate) fn purge(&self) {
         let Some((link, state)) = self.present() else {
@@ -804,7 +859,12 @@ impl Membership {
             &link,
             Op::Run(Call {
                 script: Script::Purge,
-                keys: vec![keys.room.clone(), keys.members.clone(), keys.events.clone()],
+                keys: vec![
+                    keys.room.clone(),
+                    keys.members.clone(),
+                    keys.events.clone(),
+                    keys.locks.clone(),
+                ],
                 args: vec![self.member.to_string().into_bytes(), keys.channel.clone().into_bytes()],
             }),
         );

@@ -56,6 +56,10 @@ pub struct Config {
     /// Joins and departures allowed per room per minute (error `room_busy` beyond).
     #[arg(long, env = "SANCTUM_MAX_MEMBERSHIP_EVENTS", default_value_t = 60)]
     pub max_membership_events: u32,
+    /// Locks allowed per room per minute: each replaces the room's verifier and descriptor (error `rate_limited`
+    /// beyond).
+    #[arg(long, env = "SANCTUM_LOCKS_PER_MINUTE", default_value_t = 3)]
+    pub locks_per_minute: u32,
     /// Largest number of rooms held at once, purged rooms' tombstones included (error `too_many_rooms` beyond).
     #[arg(long, env = "SANCTUM_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
@@ -237,6 +241,7 @@ impl Config {
             ("the maximum lifetime", self.max_lifetime as usize),
             ("the member limit", self.max_members as usize),
             ("the membership event limit", self.max_membership_events as usize),
+            ("the lock limit", self.locks_per_minute as usize),
             ("the room limit", self.max_rooms),
             ("the room limit per address", self.max_rooms_per_address as usize),
             ("the connection limit", self.max_connections),

@@ -279,10 +279,10 @@ impl Connection<'_> {
             }),
             ClientFrame::Leave => self.leave(),
             ClientFrame::Peek { room } => self.peek(&room).await,
-            // Refused until the registry can replace a room's verifier.
-            ClientFrame::Lock { .. } => self
-                .member()
-                .and(Err(Refusal::BadRequest("this relay does not take locks yet"))),
+            ClientFrame::Lock { verifier, descriptor } => match self.member() {
+                Ok(m) => m.lock(&verifier, descriptor).await,
+                Err(refusal) => Err(refusal),
+            },
         };
         if let Err(refusal) = result {
             self.refuse(refusal);

@@ -22,6 +22,7 @@ pub(crate) struct Metrics {
     pub(crate) bytes_out: AtomicU64,
     pub(crate) slow_readers: AtomicU64,
     pub(crate) rooms_created: AtomicU64,
+    pub(crate) rooms_locked: AtomicU64,
     rooms_purged: AtomicU64,
     rooms_expired: AtomicU64,
     rejections: [AtomicU64; ErrorCode::ALL.len()],
@@ -169,6 +170,11 @@ impl Metrics {
             ),
             ("sanctum_rooms_created_total", "Rooms created.", &self.rooms_created),
             (
+                "sanctum_rooms_locked_total",
+                "Locks taken: a room's verifier and descriptor replaced by a member.",
+                &self.rooms_locked,
+            ),
+            (
                 "sanctum_backplane_published_total",
                 "Frames published to Redis.",
                 &self.backplane_published,
@@ -264,6 +270,7 @@ mod tests {
             "sanctum_bytes_out_total 0",
             "sanctum_slow_readers_total 0",
             "sanctum_rooms_created_total 0",
+            "sanctum_rooms_locked_total 0",
             "sanctum_rejections_total{code=\"room_full\"} 1",
             "sanctum_rejections_total{code=\"bad_frame\"} 0",
             "sanctum_rooms_purged_total{reason=\"purged\"} 0",

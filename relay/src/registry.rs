@@ -1,7 +1,7 @@
 //! The room registry and fan-out: the one seam between connection handling and room state.
 //!
 //! A connection sees only [`Registry::create`], [`Registry::join`] and the [`Membership`] they return
-//! (broadcast, direct, kick, purge, leave), and hears back only through its [`Outbox`].
+//! (broadcast, direct, kick, lock, purge, leave), and hears back only through its [`Outbox`].
 //! Behind the seam sit two registries with the same meaning: [`memory`], every room in this relay's memory (the
 //! default), and [`crate::backplane`], rooms shared with every relay pointed at the same Redis (`--redis`).
 //! `connection.rs` does not know which one it talks to.
@@ -139,6 +139,15 @@ impl Membership {
         match self {
             Self::Memory(m) => m.kick(target),
             Self::Redis(m) => m.kick(target),
+        }
+    }
+
+    /// Locks the room: later joins need the token whose hash is `verifier` and get `descriptor`.
+    /// Only a member still in the room may, within the room's lock rate; the locking member hears `locked`.
+    pub(crate) async fn lock(&self, verifier: &Verifier, descriptor: Descriptor) -> Result<(), Refusal> {
+        match self {
+            Self::Memory(m) => m.lock(verifier, descriptor),
+            Self::Redis(m) => Box::pin(m.lock(verifier, descriptor)).await,
         }
     }
 

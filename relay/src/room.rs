@@ -26,6 +26,8 @@ use crate::throttle::{MINUTE, Window};
 pub(crate) struct RoomLimits {
     pub(crate) max_members: u32,
     pub(crate) max_membership_events: u32,
+    /// Locks allowed per minute.
+    pub(crate) locks_per_minute: u32,
     /// Seconds before expiry at which members are warned.
     pub(crate) expiry_warnings: Arc<[u32]>,
 }
@@ -55,6 +57,7 @@ pub(crate) struct Room {
     members: Vec<Member>,
     next_member: MemberId,
     events: Window,
+    locks: Window,
     /// Warnings not yet sent, earliest first, as (when, seconds left).
     warnings: VecDeque<(Instant, u32)>,
     limits: RoomLimits,
@@ -98,6 +101,7 @@ impl Room {
             members: Vec::new(),
             next_member: 1,
             events: Window::new(now),
+            locks: Window::new(now),
             warnings: offsets
                 .into_iter()
                 .map(|w| (deadline - Duration::from_secs(w.into()), w))
@@ -254,6 +258,36 @@ impl Room {
         Ok(())
     }
 
+    /// Locks the room on behalf of member `by`, connected through `outbox`: from now on a join needs the token whose
+    /// hash is `verifier`, and joiners get `descriptor`; `by` alone hears `locked`.
+    ///
+    /// The change happens under the room's lock, which every join takes to check its token and be admitted, so a
+    /// join is checked wholly against the old verifier or wholly against the new one.
+    pub(crate) fn lock(
+        &mut self,
+        by: MemberId,
+        outbox: &Outbox,
+        verifier: &Verifier,
+        descriptor: Descriptor,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        if self.dead {
+            return Err(Refusal::RoomGone);
+        }
+        // A handle kept after a kick, or a successor's id, must not change the room.
+        if !self.holds(by, outbox) {
+            return Err(Refusal::NotInRoom);
+        }
+        if !self.locks.try_count(now, MINUTE, self.limits.locks_per_minute) {
+            return Err(Refusal::RateLimited);
+        }
+        self.verifier = *verifier.as_bytes();
+        self.descriptor = descriptor;
+        let _ = outbox.send(&RelayFrame::Locked);
+        metrics::add(&self.metrics.rooms_locked, 1);
+        Ok(())
+    }
+
     /// Removes `target` on behalf of `by`: it gets `kicked` and close 4002, the others `member_left` kicked.
     pub(crate) fn kick(&mut self, by: MemberId, target: MemberId, now: Instant) -> Result<(), Refusal> {
         if self.dead || !self.is_member(by) {
@@ -335,6 +369,7 @@ mod tests {
         RoomLimits {
             max_members,
             max_membership_events,
+            locks_per_minute: 2,
             expiry_warnings: expiry_warnings.into(),
         }
     }
@@ -488,6 +523,43 @@ mod tests {
         // The kicked member's handle can no longer act in the room.
         room.broadcast(2, Payload::default(), now);
         assert_eq!(a.try_next(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_changes_the_token_and_descriptor_for_later_joins_only_and_is_limited() {
+        let mut room = room(600, limits(5, 100, &[]));
+        let now = Instant::now();
+        let [a, b] = <[Outbox; 2]>::try_from(filled(&mut room, 2, now)).unwrap();
+        let new_token = AuthToken([9; AUTH_TOKEN_LEN]);
+        let new_verifier = Verifier(Sha256::digest(new_token.as_bytes()).into());
+        let sealed = Descriptor::new(b"new descriptor".to_vec()).unwrap();
+        // Only the member holding this very outbox may lock: not a stranger's outbox with its id.
+        assert_eq!(
+            room.lock(2, &outbox(), &new_verifier, sealed.clone(), now),
+            Err(Refusal::NotInRoom)
+        );
+        assert_eq!(room.lock(2, &b, &new_verifier, sealed.clone(), now), Ok(()));
+        assert_eq!(drain(&b), vec![RelayFrame::Locked]);
+        assert!(drain(&a).is_empty(), "the others hear nothing from the relay");
+        assert!(!room.verify(&token()));
+        assert!(room.verify(&new_token));
+        let c = outbox();
+        room.admit(c.clone(), false, now).unwrap();
+        assert!(matches!(&drain(&c)[0], RelayFrame::Joined { descriptor, .. } if *descriptor == sealed));
+        // Two locks a minute in these limits: the third is refused and changes nothing.
+        assert_eq!(room.lock(1, &a, &new_verifier, sealed.clone(), now), Ok(()));
+        let other = Verifier([0; 32]);
+        assert_eq!(
+            room.lock(1, &a, &other, Descriptor::default(), now),
+            Err(Refusal::RateLimited)
+        );
+        assert!(room.verify(&new_token));
+        assert_eq!(room.lock(1, &a, &new_verifier, sealed.clone(), now + MINUTE), Ok(()));
+        room.end(PurgeReason::Purged);
+        assert_eq!(
+            room.lock(1, &a, &new_verifier, sealed, now + MINUTE),
+            Err(Refusal::RoomGone)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
-//! Everything the relay binary writes, run with `--log trace` across a full scenario, holds no room id, token,
-//! verifier, payload, descriptor or client address, in any encoding.
+//! Everything the relay binary writes, run with `--log trace` across a full scenario (a lock included), holds no room
+//! id, token, verifier, payload, descriptor or client address, in any encoding.
 //!
 //! The real binary, not an in-process relay: its own subscriber is what an operator gets, so that a log bridge or a
 //! filter that lets a dependency through is caught here. tungstenite, for one, logs every message it reads at trace.
@@ -9,7 +9,7 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::{Process, Relay, RoomKeys};
-use sanctum_protocol::{AUTH_TOKEN_LEN, AuthToken, ClientFrame, Payload, RelayFrame};
+use sanctum_protocol::{AUTH_TOKEN_LEN, AuthToken, ClientFrame, Descriptor, Payload, RelayFrame};
 
 /// Every text form in which `bytes` could leak into a log line.
 fn encodings(bytes: &[u8]) -> Vec<String> {
@@ -80,6 +80,16 @@ async fn nothing_secret_reaches_the_logs_at_any_level() {
     assert!(matches!(bob.frame().await, RelayFrame::Frame { direct: true, .. }));
     alice.send(&ClientFrame::Kick { member: 3 }).await;
     carol.until_close().await;
+    let locked = RoomKeys::new(202);
+    let locked_descriptor = b"descriptor sealed under the new key".to_vec();
+    alice
+        .send(&ClientFrame::Lock {
+            verifier: locked.verifier.clone(),
+            descriptor: Descriptor::new(locked_descriptor.clone()).unwrap(),
+        })
+        .await;
+    // Alice has not read the room's notices yet; the answer comes after them.
+    while alice.frame().await != RelayFrame::Locked {}
     bob.send(&ClientFrame::Purge).await;
     bob.until_close().await;
     alice.until_close().await;
@@ -105,6 +115,7 @@ async fn nothing_secret_reaches_the_logs_at_any_level() {
         "member joined",
         "kind=\"broadcast\"",
         "kind=\"direct\"",
+        "kind=\"lock\"",
         "refused a frame",
         "room purged",
         "relay stopped",
@@ -119,6 +130,8 @@ async fn nothing_secret_reaches_the_logs_at_any_level() {
         ("payload".into(), payload),
         ("whisper".into(), whisper),
         ("descriptor".into(), b"sealed descriptor".to_vec()),
+        ("new verifier".into(), locked.verifier.0.to_vec()),
+        ("new descriptor".into(), locked_descriptor),
     ];
     secrets.push(("client address".into(), client_ip.as_bytes().to_vec()));
     secrets.push(("proxy address".into(), b"127.0.0.1".to_vec()));

@@ -3,7 +3,9 @@
 mod common;
 
 use common::{Event, Relay, RoomKeys, roomy_config};
-use sanctum_protocol::{AUTH_TOKEN_LEN, AuthToken, ClientFrame, LeftReason, Payload, PurgeReason, RelayFrame};
+use sanctum_protocol::{
+    AUTH_TOKEN_LEN, AuthToken, ClientFrame, Descriptor, LeftReason, Payload, PurgeReason, RelayFrame,
+};
 use sanctum_relay::Config;
 
 #[tokio::test]
@@ -256,4 +258,68 @@ async fn frames_from_each_sender_keep_their_order_at_every_recipient() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_lock_admits_only_the_new_token_gives_joiners_the_new_descriptor_and_is_limited() {
+    let relay = Relay::start(Config {
+        locks_per_minute: 2,
+        ..roomy_config()
+    })
+    .await;
+    let (room, other_room) = (RoomKeys::new(40), RoomKeys::new(42));
+    let [mut alice, mut bob] = relay.populated_room(&room).await;
+    let [mut other] = relay.populated_room(&other_room).await;
+    // The new token and verifier, as the members who stay derive them from a fresh link secret.
+    let locked = RoomKeys::new(41);
+    let sealed = Descriptor::new(b"descriptor under the new room key".to_vec()).unwrap();
+    let lock = |keys: &RoomKeys| ClientFrame::Lock {
+        verifier: keys.verifier.clone(),
+        descriptor: sealed.clone(),
+    };
+
+    let mut stranger = relay.connect().await;
+    stranger.send(&lock(&locked)).await;
+    assert_eq!(stranger.error().await, "not_in_room");
+
+    bob.send(&lock(&locked)).await;
+    assert_eq!(bob.frame().await, RelayFrame::Locked);
+    // The old token is refused and counts as a failed join; the new one gets the new descriptor.
+    let mut late = relay.connect().await;
+    late.send(&room.join()).await;
+    assert_eq!(late.error().await, "bad_token");
+    assert_eq!(relay.metric("sanctum_rejections_total{code=\"bad_token\"}").await, 1);
+    late.send(&room.join_with(locked.token.clone())).await;
+    match late.frame().await {
+        RelayFrame::Joined {
+            member: 3,
+            members,
+            descriptor,
+            ..
+        } => {
+            assert_eq!(members, vec![1, 2]);
+            assert_eq!(descriptor, sealed);
+        }
+        other => panic!("expected joined, got {other:?}"),
+    }
+    // The others hear nothing of the lock from the relay: their next frame is the newcomer.
+    assert_eq!(alice.frame().await, RelayFrame::MemberJoined { member: 3 });
+
+    // Two locks a minute here: the third is refused and leaves the second's verifier in place.
+    let again = RoomKeys::new(43);
+    alice.send(&lock(&again)).await;
+    assert_eq!(alice.frame().await, RelayFrame::Locked);
+    alice.send(&lock(&RoomKeys::new(44))).await;
+    assert_eq!(alice.error().await, "rate_limited");
+    let mut later = relay.connect().await;
+    later.send(&room.join_with(locked.token.clone())).await;
+    assert_eq!(later.error().await, "bad_token");
+    later.send(&room.join_with(again.token.clone())).await;
+    assert!(matches!(later.frame().await, RelayFrame::Joined { member: 4, .. }));
+    assert_eq!(relay.metric("sanctum_rooms_locked_total").await, 2);
+
+    // The frame names no room: it changed only its sender's, and the other room still takes its own token.
+    let mut guest = relay.connect().await;
+    assert_eq!(guest.join(&other_room).await, (2, vec![1]));
+    assert_eq!(other.frame().await, RelayFrame::MemberJoined { member: 2 });
 }

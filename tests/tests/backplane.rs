@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sanctum_protocol::{ClientFrame, CloseCode, ErrorCode, LeftReason, MemberId, PurgeReason, RelayFrame};
+use sanctum_protocol::{
+    ClientFrame, CloseCode, Descriptor, ErrorCode, LeftReason, MemberId, PROTOCOL_VERSION, PurgeReason, RelayFrame,
+};
 use sanctum_relay::Config;
 use sanctum_tests::raw_ws::{Event, Options, RawWs};
 use sanctum_tests::redis_server::RedisServer;
@@ -231,6 +233,88 @@ async fn a_kick_on_one_relay_closes_the_member_on_the_other() {
             ..
         }
     ));
+}
+
+/// The error code of the next frame, which must be an error.
+async fn error_code(ws: &mut RawWs) -> ErrorCode {
+    match ws.frame().await.unwrap() {
+        RelayFrame::Error { code, .. } => code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_on_one_relay_changes_the_token_and_descriptor_on_both_and_its_rate_is_shared() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |c| c.locks_per_minute = 2).await;
+    let keys = RoomKeys::fresh();
+    let mut owner = ws(&a).await;
+    let mut guest = ws(&b).await;
+    create(&mut owner, &keys, 600).await.unwrap();
+    join(&mut guest, &keys).await.unwrap();
+    joined(&mut owner, 2).await;
+    let first = RoomKeys::fresh();
+    let sealed = Descriptor::new(b"descriptor under the new room key".to_vec()).unwrap();
+    let lock = |keys: &RoomKeys| ClientFrame::Lock {
+        verifier: keys.verifier(),
+        descriptor: sealed.clone(),
+    };
+
+    // Only a member may lock: a connection in no room, on either relay, is refused.
+    let mut stranger = ws(&b).await;
+    stranger.send(&lock(&first)).await.unwrap();
+    assert_eq!(error_code(&mut stranger).await, ErrorCode::NotInRoom);
+
+    owner.send(&lock(&first)).await.unwrap();
+    assert_eq!(owner.frame().await.unwrap(), RelayFrame::Locked);
+    // On the other relay the old token is refused, and the new one gets the new descriptor.
+    let mut late = ws(&b).await;
+    late.send(&keys.join_frame()).await.unwrap();
+    assert_eq!(error_code(&mut late).await, ErrorCode::BadToken);
+    late.send(&ClientFrame::Join {
+        v: PROTOCOL_VERSION,
+        room: keys.room.clone(),
+        token: first.token.clone(),
+    })
+    .await
+    .unwrap();
+    match late.frame().await.unwrap() {
+        RelayFrame::Joined {
+            member: 3, descriptor, ..
+        } => assert_eq!(descriptor, sealed),
+        other => panic!("expected joined, got {other:?}"),
+    }
+    // The others hear nothing of the lock: their next frame is the newcomer.
+    assert_eq!(guest.frame().await.unwrap(), RelayFrame::MemberJoined { member: 3 });
+
+    // Two locks a minute, counted in Redis: the member on the other relay takes the second, the third is refused.
+    let second = RoomKeys::fresh();
+    guest.send(&lock(&second)).await.unwrap();
+    assert_eq!(guest.frame().await.unwrap(), RelayFrame::Locked);
+    owner.send(&lock(&RoomKeys::fresh())).await.unwrap();
+    let refused = until(&mut owner, |f| matches!(f, RelayFrame::Error { .. })).await;
+    assert!(matches!(
+        refused,
+        RelayFrame::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    ));
+    let mut last = ws(&a).await;
+    last.send(&ClientFrame::Join {
+        v: PROTOCOL_VERSION,
+        room: keys.room.clone(),
+        token: second.token.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        last.frame().await.unwrap(),
+        RelayFrame::Joined { member: 4, .. }
+    ));
+    let metrics = a.metrics().await.unwrap();
+    assert_eq!(metrics.rejections("rate_limited"), 1.0);
+    assert_eq!(metrics.get("sanctum_rooms_locked_total"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

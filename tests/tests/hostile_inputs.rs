@@ -13,7 +13,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use sanctum_protocol::{
-    ClientFrame, CloseCode, ErrorCode, MAX_DESCRIPTOR_LEN, MAX_PAYLOAD_LEN, PROTOCOL_VERSION, RelayFrame, RoomState,
+    ClientFrame, CloseCode, Descriptor, ErrorCode, MAX_DESCRIPTOR_LEN, MAX_PAYLOAD_LEN, PROTOCOL_VERSION, RelayFrame,
+    RoomState,
 };
 use sanctum_relay::Config;
 use sanctum_tests::raw_ws::{self, Event, Options, RawWs, UpgradeError, opcode};
@@ -32,6 +33,8 @@ const MAX_MEMBERS: u32 = 4;
 const MAX_MEMBERSHIP_EVENTS: u32 = 12;
 /// Creates per address per minute on the main relay.
 const CREATES_PER_MINUTE: u32 = 4;
+/// Locks per room per minute on the main relay: the default.
+const LOCKS_PER_MINUTE: u32 = 3;
 
 /// What a row expects the relay to answer, and what the row observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +201,23 @@ fn join_with(field: &str, raw: &str) -> String {
     value.to_string()
 }
 
-/// base64url without padding, written here so that the table does not depend on the encoder it tests.
+/// A lock to the token of `keys`, with a small descriptor.
+fn lock_frame(keys: &RoomKeys) -> ClientFrame {
+    ClientFrame::Lock {
+        verifier: keys.verifier(),
+        descriptor: Descriptor::new(b"sealed descriptor".to_vec()).unwrap_or_default(),
+    }
+}
+
+/// A lock frame's JSON with one field replaced by raw JSON text.
+fn lock_with(field: &str, raw: &str) -> String {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&lock_frame(&RoomKeys::fresh()).encode()).unwrap_or_default();
+    value[field] = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+    value.to_string()
+}
+
+/// base64url without padding/// base64url without padding, written here so that the table does not depend on the encoder it tests.
 fn b64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
@@ -695,6 +714,77 @@ fn main_rows() -> Vec<Case> {
             "a kick of a member id that exists only in another room",
             Error(UnknownMember),
             |ctx| as_member(ctx, ClientFrame::Kick { member: 2 }),
+        ),
+        case(
+            "lock_before_join",
+            "a lock on a connection in no room",
+            Error(NotInRoom),
+            |ctx| frame_alone(ctx, lock_frame(&RoomKeys::fresh())),
+        ),
+        case(
+            "lock_short_verifier",
+            "a lock whose verifier is 31 bytes",
+            Error(BadFrame),
+            |ctx| async move {
+                let (mut ws, _) = own_room(&ctx, 0).await?;
+                ws.send_text(&lock_with("verifier", &format!("\"{}\"", b64(&[7u8; 31]))))
+                    .await?;
+                let outcome = observe(&mut ws).await?;
+                purge(&mut ws).await?;
+                Ok(outcome)
+            },
+        ),
+        case(
+            "lock_oversized_descriptor",
+            "a lock whose descriptor is one byte over its bound",
+            Error(BadFrame),
+            |ctx| async move {
+                let (mut ws, _) = own_room(&ctx, 0).await?;
+                let descriptor = format!("\"{}\"", b64(&vec![1u8; MAX_DESCRIPTOR_LEN + 1]));
+                ws.send_text(&lock_with("descriptor", &descriptor)).await?;
+                let outcome = observe(&mut ws).await?;
+                purge(&mut ws).await?;
+                Ok(outcome)
+            },
+        ),
+        case(
+            "lock_flood",
+            "locks in one room past its locks per minute",
+            PastLimit(RateLimited),
+            |ctx| async move {
+                let (mut ws, _) = own_room(&ctx, 0).await?;
+                let mut refused = None;
+                for _ in 0..=LOCKS_PER_MINUTE {
+                    ws.send(&lock_frame(&RoomKeys::fresh())).await?;
+                    match ws.frame().await? {
+                        RelayFrame::Locked => {}
+                        RelayFrame::Error { code, .. } => {
+                            refused = Some(code);
+                            break;
+                        }
+                        other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+                    }
+                }
+                purge(&mut ws).await?;
+                Ok(refused.map_or(Error(BadRequest), PastLimit))
+            },
+        ),
+        case(
+            "old_token_after_lock",
+            "a join with the room's token from before a member locked it",
+            Error(BadToken),
+            |ctx| async move {
+                let (mut owner, keys) = own_room(&ctx, 0).await?;
+                let locked = RoomKeys::fresh();
+                owner.send(&lock_frame(&locked)).await?;
+                match owner.frame().await? {
+                    RelayFrame::Locked => {}
+                    other => return Err(io::Error::other(format!("expected locked, got {other:?}"))),
+                }
+                let outcome = frame_alone(ctx, keys.join_frame()).await?;
+                purge(&mut owner).await?;
+                Ok(outcome)
+            },
         ),
         case(
             "join_purged_room",
@@ -1323,6 +1413,7 @@ fn main_config() -> Config {
         max_members: MAX_MEMBERS,
         max_membership_events: MAX_MEMBERSHIP_EVENTS,
         creates_per_minute: CREATES_PER_MINUTE,
+        locks_per_minute: LOCKS_PER_MINUTE,
         frames_per_second: 100,
         frame_burst: 100,
         ..Config::default()

@@ -23,7 +23,8 @@ use crate::outbox::Outbox;
 #[serde(tag = "k")]
 pub(super) enum Header {
     /// Member `id` was admitted through relay `r` for its join `n`; `m` were the members before it, `e` is the
-    /// room's expiry (Unix seconds) and `t` the milliseconds left until it.
+    /// room's expiry (Unix seconds) and `t` the milliseconds left until it; the body is the room's descriptor as
+    /// stored at that moment (empty for the creator), so that a joiner gets the one its token was checked with.
     #[serde(rename = "j")]
     Joined {
         id: MemberId,
@@ -91,8 +92,8 @@ pub(super) fn parse_message(message: &[u8]) -> Option<(Header, &[u8])> {
 #[derive(Debug)]
 pub(super) struct Pending {
     pub(super) outbox: Outbox,
-    /// `Some` for a join (the descriptor its `joined` carries), `None` for the creator.
-    pub(super) descriptor: Option<Descriptor>,
+    /// Whether this is a join, told `joined` with the descriptor, rather than the creator, told `created`.
+    pub(super) joining: bool,
     pub(super) done: oneshot::Sender<MemberId>,
 }
 
@@ -197,7 +198,7 @@ impl LocalRoom {
             Header::Joined { id, r, n, e, t, m } => {
                 let mine = if r == relay { self.pending.remove(&n) } else { None };
                 match mine {
-                    Some(pending) => self.admit(id, pending, e, t, m, now, &mut effects),
+                    Some(pending) => self.admit(id, pending, (e, t), m, body, now, &mut effects),
                     None => {
                         self.known.insert(id);
                         self.deliver_frame(&RelayFrame::MemberJoined { member: id }, |_| true, &mut effects);
@@ -247,31 +248,34 @@ impl LocalRoom {
         effects
     }
 
+    /// Admits local member `id`; `expiry` is the room's expiry in Unix seconds and the milliseconds left until it,
+    /// `descriptor` the stored descriptor the `joined` event carried.
     #[allow(clippy::too_many_arguments)]
     fn admit(
         &mut self,
         id: MemberId,
         pending: Pending,
-        expires_at: u64,
-        left_ms: u64,
+        (expires_at, left_ms): (u64, u64),
         before: Vec<MemberId>,
+        descriptor: &[u8],
         now: Instant,
         effects: &mut Effects,
     ) {
         let expires_in = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
-        let welcome = match pending.descriptor {
-            None => RelayFrame::Created {
-                member: id,
-                expires_at,
-                expires_in,
-            },
-            Some(descriptor) => RelayFrame::Joined {
+        let welcome = if pending.joining {
+            RelayFrame::Joined {
                 member: id,
                 members: before.clone(),
                 expires_at,
                 expires_in,
-                descriptor,
-            },
+                descriptor: serde_json::from_slice::<Descriptor>(descriptor).unwrap_or_default(),
+            }
+        } else {
+            RelayFrame::Created {
+                member: id,
+                expires_at,
+                expires_in,
+            }
         };
         self.known = before.into_iter().collect();
         self.known.insert(id);
@@ -340,6 +344,9 @@ pub(super) fn refusal(answer: &str) -> Refusal {
         "exists" => Refusal::RoomExists,
         "not_found" => Refusal::RoomNotFound,
         "gone" => Refusal::RoomGone,
+        "bad_token" => Refusal::BadToken,
+        "not_in_room" => Refusal::NotInRoom,
+        "limited" => Refusal::RateLimited,
         "full" => Refusal::RoomFull,
         "busy" => Refusal::RoomBusy,
         _ => Refusal::Unavailable,

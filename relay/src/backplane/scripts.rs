@@ -1,7 +1,7 @@
 //! The Lua scripts that change a room in Redis, each one atomic, and the key and channel names they use.
 //!
-//! Every check and change of shared room state (the member cap, the membership-event rate, member ids, purge,
-//! the removal of a dead relay's members) runs inside one script, so two relays never read then write.
+//! Every check and change of shared room state (the member cap, the membership-event rate, member ids, locks and
+//! their rate, purge, the removal of a dead relay's members) runs inside one script, so two relays never read then write.
 //! Each script publishes the event that tells every relay what it changed on the room's channel, inside
 //! the same atomic step, so every relay sees changes and frames in one order.
 //! Token checks never happen here: the relay compares `SHA-256(token)` with the verifier in constant time.
@@ -9,7 +9,8 @@
 //! Keys of room `R` (hex) share the hash tag `{R}`, so they live on one shard with the room's channel:
 //! `sanctum:{R}:room` (hash: `v` verifier, `e` expiry in Unix seconds, `d` descriptor, `s` live or gone,
 //! `n` last member id), `sanctum:{R}:members` (hash: member id to relay id), `sanctum:{R}:events` (list: times
-//! of recent membership events, newest first), channel `sanctum:{R}`.
+//! of recent membership events, newest first), `sanctum:{R}:locks` (list: times of recent locks, newest first),
+//! channel `sanctum:{R}`.
 //! Every one of them expires with the room; a purged room keeps only `s = gone` until its original expiry.
 //! Relay `I` renews `sanctum:relay:I` (its heartbeat) and lists the rooms it admitted members to in
 //! `sanctum:relay:I:rooms`; `sanctum:relays` lists relay ids.
@@ -55,12 +56,13 @@ return {'ok'}
 
 /// KEYS: room, members, events, relay's rooms. ARGV: verifier the relay checked the token against, relay id,
 /// nonce, member limit, event limit, channel, room hex, relay rooms TTL (ms).
-/// Returns `{'not_found'}`, `{'gone'}`, `{'full'}`, `{'busy'}` or `{'ok'}`; publishes `joined`.
+/// Returns `{'not_found'}`, `{'gone'}`, `{'bad_token'}` (a lock replaced the verifier since the relay read it),
+/// `{'full'}`, `{'busy'}` or `{'ok'}`; publishes `joined`, with the descriptor current at admission as its body.
 const ADMIT: &str = r#"
-local room = redis.call('HMGET', KEYS[1], 's', 'v', 'e')
+local room = redis.call('HMGET', KEYS[1], 's', 'v', 'e', 'd')
 if not room[1] then return {'not_found'} end
 if room[1] ~= 'live' then return {'gone'} end
-if room[2] ~= ARGV[1] then return {'not_found'} end
+if room[2] ~= ARGV[1] then return {'bad_token'} end
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return {'full'} end
 local now = now_ms()
 if busy(KEYS[3], tonumber(ARGV[5]), now) then return {'busy'} end
@@ -75,7 +77,22 @@ count(KEYS[3], tonumber(ARGV[5]), now, expire_at)
 redis.call('SADD', KEYS[4], ARGV[7])
 redis.call('PEXPIRE', KEYS[4], ARGV[8])
 redis.call('PUBLISH', ARGV[6], '{"k":"j","id":' .. id .. ',"r":"' .. ARGV[2] .. '","n":' .. ARGV[3] .. ',"e":' ..
-  room[3] .. ',"t":' .. ttl .. ',"m":[' .. table.concat(ids, ',') .. ']}\n')
+  room[3] .. ',"t":' .. ttl .. ',"m":[' .. table.concat(ids, ',') .. ']}\n' .. room[4])
+return {'ok'}
+"#;
+
+/// KEYS: room, members, locks. ARGV: locking member id, relay id, new verifier, new descriptor, lock limit.
+/// Returns `{'gone'}`, `{'not_in_room'}` (not a member connected through this relay), `{'limited'}` or `{'ok'}`.
+/// Publishes nothing: only the locking member hears of it, from its own relay.
+const LOCK: &str = r#"
+if redis.call('HGET', KEYS[1], 's') ~= 'live' then return {'gone'} end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'not_in_room'} end
+local now = now_ms()
+if busy(KEYS[3], tonumber(ARGV[5]), now) then return {'limited'} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return {'gone'} end
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
+count(KEYS[3], tonumber(ARGV[5]), now, now + ttl)
 return {'ok'}
 "#;
 
@@ -98,13 +115,13 @@ redis.call('PUBLISH', ARGV[3], '{"k":"x","by":' .. ARGV[1] .. ',"id":' .. ARGV[2
 return 1
 "#;
 
-/// KEYS: room, members, events. ARGV: purging member id, channel.
+/// KEYS: room, members, events, locks. ARGV: purging member id, channel.
 /// Leaves a tombstone (`s = gone`, nothing else) until the room's original expiry.
 const PURGE: &str = r#"
 if redis.call('HGET', KEYS[1], 's') ~= 'live' then return 0 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
 local ttl = redis.call('PTTL', KEYS[1])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 if ttl > 0 then
   redis.call('HSET', KEYS[1], 's', 'gone')
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -148,6 +165,7 @@ pub(super) enum Script {
     Admit,
     Leave,
     Kick,
+    Lock,
     Purge,
     Reap,
 }
@@ -160,6 +178,7 @@ impl Script {
             Self::Admit => ADMIT,
             Self::Leave => LEAVE,
             Self::Kick => KICK,
+            Self::Lock => LOCK,
             Self::Purge => PURGE,
             Self::Reap => REAP,
         };
@@ -174,6 +193,7 @@ pub(super) struct RoomKeys {
     pub(super) room: String,
     pub(super) members: String,
     pub(super) events: String,
+    pub(super) locks: String,
     pub(super) channel: String,
 }
 
@@ -184,6 +204,7 @@ impl RoomKeys {
             room: format!("sanctum:{{{hex}}}:room"),
             members: format!("sanctum:{{{hex}}}:members"),
             events: format!("sanctum:{{{hex}}}:events"),
+            locks: format!("sanctum:{{{hex}}}:locks"),
             channel: format!("sanctum:{{{hex}}}"),
             hex,
         }

@@ -99,6 +99,7 @@ impl Registry {
             room_limits: RoomLimits {
                 max_members: config.max_members,
                 max_membership_events: config.max_membership_events,
+                locks_per_minute: config.locks_per_minute,
                 expiry_warnings: config.expiry_warnings.as_slice().into(),
             },
             max_rooms: config.max_rooms,
@@ -339,6 +340,11 @@ impl Membership {
     /// Disconnects member `target`.
     pub(crate) fn kick(&self, target: MemberId) -> Result<(), Refusal> {
         lock(&self.room).kick(self.member, target, Instant::now())
+    }
+
+    /// Locks the room with a new verifier and descriptor, if this connection is still in it.
+    pub(crate) fn lock(&self, verifier: &Verifier, descriptor: Descriptor) -> Result<(), Refusal> {
+        lock(&self.room).lock(self.member, &self.outbox, verifier, descriptor, Instant::now())
     }
 
     /// Purges the room for everyone, if this connection is still in it.
