@@ -14,6 +14,7 @@
 //! queued without bound meanwhile. Each connection takes a fresh relay id. A relay renews its heartbeat key every
 //! third of `--redis-heartbeat`; any relay removes the members of a relay whose heartbeat expired.
 
+mod ledger;
 mod local;
 mod scripts;
 
@@ -39,6 +40,8 @@ use crate::config::{Config, RedisUrl};
 use crate::error::{Error, Refusal};
 use crate::metrics::{self, Metrics};
 use crate::outbox::Outbox;
+use crate::throttle::AddressKey;
+use ledger::{Ledger, Reservation};
 use local::{Effects, LocalRoom, Pending};
 use scripts::{RoomKeys, Script};
 
@@ -121,6 +124,7 @@ struct Inner {
     settings: Settings,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
+    ledger: Mutex<Ledger>,
     up: AtomicBool,
     nonce: AtomicU64,
     lost: tokio::sync::Notify,
@@ -168,6 +172,7 @@ impl Backplane {
             },
             metrics,
             state: Mutex::new(State::default()),
+            ledger: Mutex::new(Ledger::new(config.max_rooms, config.max_rooms_per_address)),
             up: AtomicBool::new(false),
             nonce: AtomicU64::new(1),
             lost: tokio::sync::Notify::new(),
@@ -532,8 +537,32 @@ impl Backplane {
         }
     }
 
-    /// Creates room `id` with `outbox`'s connection as member 1.
+    /// Creates room `id` with `outbox`'s connection, from address `creator`, as member 1.
+    ///
+    /// This relay's ledger bounds the rooms it lets be created, in all and per address, until their original expiry.
     pub(crate) async fn create(
+        &self,
+        id: &RoomId,
+        verifier: &Verifier,
+        lifetime: u32,
+        descriptor: Descriptor,
+        outbox: &Outbox,
+        creator: AddressKey,
+    ) -> Result<Membership, Refusal> {
+        let lifetime = lifetime.min(self.0.settings.max_lifetime);
+        // Counted from before the script runs, so that the place comes free no later than the room's own expiry.
+        let now = Instant::now();
+        let mut place = Place {
+            backplane: self,
+            reservation: Some(lock(&self.0.ledger).reserve(creator, now)?),
+        };
+        let membership = self.create_room(id, verifier, lifetime, descriptor, outbox).await?;
+        place.keep(now, Duration::from_secs(lifetime.into()));
+        Ok(membership)
+    }
+
+    /// Runs the create script and waits for the creator's admission.
+    async fn create_room(
         &self,
         id: &RoomId,
         verifier: &Verifier,
@@ -544,7 +573,6 @@ impl Backplane {
         let link = self.link()?;
         let key = *id.as_bytes();
         let keys = RoomKeys::new(&key);
-        let lifetime = lifetime.min(self.0.settings.max_lifetime);
         let descriptor = serde_json::to_vec(&descriptor).map_err(|_| Refusal::Unavailable)?;
         let (done, admitted) = oneshot::channel();
         let pending = Pending {
@@ -695,6 +723,29 @@ impl Backplane {
                 self.0.settings.max_events.to_string().into_bytes(),
             ],
         })
+    }
+}
+
+/// A place in this relay's ledger for a create on its way: given back if the create fails or is abandoned.
+struct Place<'a> {
+    backplane: &'a Backplane,
+    reservation: Option<Reservation>,
+}
+
+impl Place<'_> {
+    /// Keeps the place for the created room until `lifetime` from `start`.
+    fn keep(&mut self, start: Instant, lifetime: Duration) {
+        if let Some(reservation) = self.reservation.take() {
+            lock(&self.backplane.0.ledger).settle(reservation, Some((start, lifetime)));
+        }
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            lock(&self.backplane.0.ledger).settle(reservation, None);
+        }
     }
 }
 

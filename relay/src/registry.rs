@@ -66,8 +66,8 @@ impl Registry {
                 .create(id, verifier, lifetime, descriptor, outbox, creator)
                 .map(Membership::Memory),
             // Boxed, so that every connection's reader future stays as small as the memory path needs.
-            // The live-rooms-per-address limit counts this relay's rooms in memory only; see the operating guide.
-            Self::Redis(backplane) => Box::pin(backplane.create(id, verifier, lifetime, descriptor, outbox))
+            // The room limits count the rooms created through this relay; see the operating guide.
+            Self::Redis(backplane) => Box::pin(backplane.create(id, verifier, lifetime, descriptor, outbox, creator))
                 .await
                 .map(Membership::Redis),
         }

@@ -318,6 +318,43 @@ async fn a_lock_on_one_relay_changes_the_token_and_descriptor_on_both_and_its_ra
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_relay_bounds_the_rooms_one_address_creates_until_their_expiry() {
+    let redis = RedisServer::start().await.unwrap();
+    let (a, b) = two_relays(&redis, |c| c.max_rooms_per_address = 2).await;
+    // Every connection comes from 127.0.0.1: two rooms on each relay (on the first, one that expires in 2 s), then a
+    // third is refused; behind two relays the address holds twice its share, as the operating guide says.
+    let mut held = Vec::new();
+    for (relay, lifetime) in [(&a, 2), (&b, 600)] {
+        let mut short = ws(relay).await;
+        create(&mut short, &RoomKeys::fresh(), lifetime).await.unwrap();
+        let mut long = ws(relay).await;
+        create(&mut long, &RoomKeys::fresh(), 600).await.unwrap();
+        let mut third = ws(relay).await;
+        third.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+        assert_eq!(error_code(&mut third).await, ErrorCode::RateLimited);
+        held.push((short, long, third));
+    }
+    let (short, long, third) = &mut held[0];
+    // A purged room keeps its place until its original expiry, as its tombstone does on one relay.
+    long.send(&ClientFrame::Purge).await.unwrap();
+    assert_eq!(long.closed().await.unwrap(), Some(CloseCode::Purged.code()));
+    third.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+    assert_eq!(error_code(third).await, ErrorCode::RateLimited);
+    // The short room's expiry frees its place on the relay it was created through.
+    until(short, |f| {
+        *f == RelayFrame::Purged {
+            reason: PurgeReason::Expired,
+        }
+    })
+    .await;
+    third.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+    assert!(matches!(third.frame().await.unwrap(), RelayFrame::Created { .. }));
+    let (_, _, other) = &mut held[1];
+    other.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+    assert_eq!(error_code(other).await, ErrorCode::RateLimited);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_on_one_relay_ends_every_member_and_the_link_on_both() {
     let redis = RedisServer::start().await.unwrap();
     let (a, b) = two_relays(&redis, |_| {}).await;
