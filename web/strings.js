@@ -29,7 +29,9 @@ const WORDS = {
   weak_password: 'That password is too easy to guess. Use a longer passphrase.',
   link_invalid: 'That is not a Sanctum room link. Paste the whole link, including everything after #.',
   link_expired: 'This link has expired. The room is gone.',
-  unreachable: 'Cannot reach the relay. Check your connection; the app retries on its own while the room lives.',
+  // A browser is not told why a WebSocket failed before it opened: the relay may be down or out of reach, or it may
+  // have refused the connection because it or this address holds its maximum (HTTP 503 or 429 at the upgrade).
+  unreachable: 'Could not connect to the relay: it may be unreachable, or too busy to take more connections right now. Check your connection and try again in a moment; once in a room, the app retries on its own while the room lives.',
   reconnecting: 'Connection lost. Reconnecting…',
   offline: 'The connection to the relay is lost and the app is reconnecting. Try again once it is back.',
   worker: 'The encryption engine stopped unexpectedly. Reload the page.',
