@@ -119,6 +119,10 @@ function newSession() {
     [Event.Ended]: onEnded,
     members: onMembers,
     sendProgress: onSendProgress,
+    // The derivation asked for last is done: a click on Join now waits only for the relay.
+    prepared: () => {
+      $('join-form').dataset.prepared = 'true';
+    },
     reconnecting: onReconnecting,
     reconnected: onReconnected,
     failed: (data) => showError(explain(data.code, data.message)),
@@ -161,10 +165,7 @@ function wireStaticControls() {
   for (const button of document.querySelectorAll('button.reveal')) {
     button.addEventListener('click', () => {
       const input = $(button.getAttribute('aria-controls'));
-      const show = input.type === 'password';
-      input.type = show ? 'text' : 'password';
-      button.textContent = show ? ui.hide : ui.show;
-      button.setAttribute('aria-pressed', String(show));
+      showPassword(input, input.type === 'password');
     });
   }
   $('brand-link').addEventListener('click', (event) => {
@@ -187,6 +188,8 @@ function wireStaticControls() {
     submitCreate();
   });
   $('create-password').addEventListener('input', onPasswordInput);
+  $('create-generate').addEventListener('click', generatePassword);
+  for (const id of ['join-alias', 'join-password']) $(id).addEventListener('input', prepareJoin);
   $('join-form').addEventListener('submit', (event) => {
     event.preventDefault();
     submitJoin();
@@ -368,6 +371,50 @@ async function onPasswordInput() {
   }
 }
 
+/**
+ * Fills the password field with a generated passphrase that the estimator accepts (with this alias and room name),
+ * and shows it so that it can be copied; the word list loads on the first press.
+ */
+async function generatePassword() {
+  const field = $('create-password');
+  const seq = ++strengthSeq;
+  try {
+    const { generatePassphrase } = await import('./passphrase.js');
+    // Six random words pass at once in practice; the loop only guards against an alias or room name that happens to
+    // match words drawn.
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      const candidate = generatePassphrase();
+      const verdict = await strength.estimate(candidate, $('create-alias').value.trim(), $('create-room').value.trim());
+      if (seq !== strengthSeq) return;
+      if (!verdict.acceptable) continue;
+      field.value = candidate;
+      showPassword(field, true);
+      field.removeAttribute('aria-invalid');
+      view.setFieldError('create-error', '');
+      view.setStrength(verdict.score, ui.generated(strengthWords(verdict)));
+      field.focus();
+      field.select();
+      return;
+    }
+  } catch {
+    /* Falls through to the message below. */
+  }
+  if (seq === strengthSeq) view.setFieldError('create-error', ui.generateFailed);
+}
+
+/**
+ * Shows or hides a password field's text, and keeps its Show button in step.
+ * @param {HTMLInputElement} input
+ * @param {boolean} show
+ */
+function showPassword(input, show) {
+  input.type = show ? 'text' : 'password';
+  const button = document.querySelector(`button.reveal[aria-controls="${input.id}"]`);
+  if (!button) return;
+  button.textContent = show ? ui.hide : ui.show;
+  button.setAttribute('aria-pressed', String(show));
+}
+
 function strengthWords({ score, acceptable, feedback }) {
   return ui.strength(score, acceptable, feedback);
 }
@@ -414,6 +461,7 @@ async function submitCreate() {
     const askedUntil = Date.now() + lifetime * 1000;
     const result = await state.session.create({ alias, roomName, password, lifetime });
     $('create-password').value = '';
+    showPassword($('create-password'), false);
     onEntered(result);
     // A relay grants at most its own maximum lifetime: say so when it gave less than was asked (a few seconds of
     // clock and network aside).
@@ -458,6 +506,25 @@ async function openJoin(link) {
   $('join-alias').focus();
   $('join-expiry').textContent = ui.linkEndsAt(new Date(expiresAt).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }));
   $('join-submit').disabled = false;
+  prepareJoin();
+}
+
+let prepareSeq = 0;
+/**
+ * Once the join form is valid (a link the core accepted, an alias it accepts, a password), asks the Worker to start
+ * Argon2 and open the socket, so that the click waits only for the relay; each change of the password, the alias or
+ * the link asks again, and the Worker drops a derivation for anything else than what the form holds.
+ */
+async function prepareJoin() {
+  const seq = ++prepareSeq;
+  delete $('join-form').dataset.prepared;
+  const link = state.link;
+  const password = $('join-password').value;
+  const alias = $('join-alias').value.trim();
+  const usable = Boolean(link) && !$('join-submit').disabled && Boolean(password) && Boolean(alias);
+  const accepted = usable && (await state.session.aliasProblem(alias).catch(() => 'failed')) === null;
+  if (seq !== prepareSeq) return;
+  await state.session.prepare(accepted ? link : '', accepted ? password : '');
 }
 
 async function submitJoin() {

@@ -9,7 +9,7 @@ import { ErrorCode, Event, FailureCode } from './codes.js';
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
 /** The Worker's events for the page: the core's, under their Rust names, and the Worker's own. */
-const FORWARDED = [...Object.values(Event).filter((name) => name !== Event.Ended), 'members', 'progress', 'sendProgress'];
+const FORWARDED = [...Object.values(Event).filter((name) => name !== Event.Ended), 'members', 'progress', 'sendProgress', 'prepared'];
 
 /** Refusals of a rejoin that mean the room is over for good, not that the network is still down. */
 /** @type {Set<string>} */
@@ -37,7 +37,7 @@ export class RoomSession {
   /**
    * @param {Config} config from config.js
    * @param {Handlers} handlers callbacks by event name: the core's events (codes.js `Event`), and members, progress,
-   *   sendProgress, reconnecting, reconnected, failed
+   *   sendProgress, prepared, reconnecting, reconnected, failed
    */
   constructor(config, handlers) {
     this.#config = config;
@@ -122,6 +122,19 @@ export class RoomSession {
    */
   async join(args) {
     return this.#entered(await this.#engine().request('join', args));
+  }
+
+  /**
+   * Starts, before the click, what a join of `link` with `password` needs and can do without the alias: the Worker
+   * stretches the password and opens the socket. A later call with another link or password replaces it (the older
+   * derivation is stopped and its result never used); an empty password only stops it. Nothing is sent to the relay
+   * before `join`.
+   * @param {string} link
+   * @param {string} password
+   * @returns {Promise<boolean>} whether a derivation runs
+   */
+  prepare(link, password) {
+    return this.#engine().request('prepare', { link, password }).catch(() => false);
   }
 
   /**

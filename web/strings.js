@@ -175,6 +175,9 @@ export const ui = Object.freeze({
   reloaded: 'The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.',
   reloadedAskPassword: 'The page was reloaded. Enter the password again to rejoin as a new session.',
   passwordHint: 'Use a long passphrase: four or more unrelated words work well.',
+  /** @param {string} verdict the strength meter's words */
+  generated: (verdict) => `${verdict} Generated for you: keep a copy, and share it apart from the link.`,
+  generateFailed: 'No passphrase could be generated here; type one instead.',
   enterPassword: 'Enter the room password.',
   /** @param {string} time */
   roomEndsAt: (time) => `Room ends at ${time}`,

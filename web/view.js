@@ -1,6 +1,5 @@
 // @ts-check
 // The view: every DOM change the app makes goes through here, with textContent or the sanitizer only.
-import { renderFormatted } from './sanitize.js';
 import { HELP } from './commands.js';
 import { FORMATTING_HELP, say, ui } from './strings.js';
 
@@ -297,28 +296,42 @@ function messageShell(message) {
 // Markdown (markdown.js and the vendored marked) is loaded once the person enters a room, not on the join path.
 
 /** @type {((text: string) => string) | null} */
-let toMarkup = null;
+/** The formatter once loaded: Markdown to markup, then the sanitizer to DOM nodes. */
+/** @type {((text: string) => DocumentFragment | Node) | null} */
+let formatter = null;
 /** @type {Promise<void> | null} */
 let formattingLoaded = null;
-/** Bubbles shown before Markdown was loaded, with their text, to format once it is. */
+/** Bubbles shown before the formatter was loaded, with their text, to format once it is. */
 /** @type {Array<[HTMLElement, string]>} */
 let unformatted = [];
 
 /**
  * A message's text as DOM nodes: its Markdown becomes markup that goes through the sanitizer, the only way to the DOM.
+ * Until both are loaded the text is shown as it was typed, as plain text, and formatted again once they are.
  * @param {string} text
  */
 function formatted(text) {
-  return renderFormatted(toMarkup ? toMarkup(text) : text);
+  return formatter ? formatter(text) : document.createTextNode(text);
 }
 
-/** Starts loading the Markdown formatter; messages shown before it is ready are formatted again once it is. */
+/**
+ * Starts loading the formatter (the Markdown library and the sanitizer with DOMPurify); messages shown before it is
+ * ready are formatted again once it is. Neither is needed before a room is entered, so neither counts against the
+ * create or join screens' downloads.
+ */
 export function loadFormatting() {
-  formattingLoaded ??= import('./markdown.js').then(({ markdownToMarkup }) => {
-    toMarkup = markdownToMarkup;
-    for (const [bubble, text] of unformatted) if (bubble.isConnected) bubble.replaceChildren(formatted(text));
-    unformatted = [];
-  });
+  formattingLoaded ??= Promise.all([import('./markdown.js'), import('./sanitize.js')]).then(
+    ([{ markdownToMarkup }, { renderFormatted }]) => {
+      formatter = (text) => renderFormatted(markdownToMarkup(text));
+      for (const [bubble, text] of unformatted) if (bubble.isConnected) bubble.replaceChildren(formatted(text));
+      unformatted = [];
+    },
+    (error) => {
+      // A failed load is tried again by the next call.
+      formattingLoaded = null;
+      throw error;
+    },
+  );
   return formattingLoaded;
 }
 
@@ -326,7 +339,7 @@ export function loadFormatting() {
 export function appendMessage(message) {
   const { article, bubble } = messageShell(message);
   bubble.append(formatted(message.text));
-  if (!toMarkup) unformatted.push([bubble, message.text]);
+  if (!formatter) unformatted.push([bubble, message.text]);
   groupWithPrevious(article, message);
   appendToLog(article, { force: message.mine });
   return article;

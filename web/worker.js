@@ -114,6 +114,8 @@ async function handle(op, args) {
       return enterRoom(() => create(args));
     case 'join':
       return enterRoom(() => join(args));
+    case 'prepare':
+      return prepare(args);
     case 'resume':
       return enterRoom(() => resume(args));
     case 'send': {
@@ -147,7 +149,8 @@ async function handle(op, args) {
  * @param {() => Promise<any>} attempt
  */
 async function enterRoom(attempt) {
-  if (client) throw failure('already_in_room');
+  if (client || attempting) throw failure('already_in_room');
+  attempting = true;
   try {
     return await attempt();
   } catch (error) {
@@ -156,8 +159,13 @@ async function enterRoom(attempt) {
     client?.free();
     client = null;
     throw error;
+  } finally {
+    attempting = false;
   }
 }
+
+/** Whether a create, join or resume is under way, during which nothing is prepared ahead of a click. */
+let attempting = false;
 
 /** @param {Record<string, any>} args */
 async function create({ alias, roomName, password, lifetime }) {
@@ -175,10 +183,86 @@ async function create({ alias, roomName, password, lifetime }) {
 /** @param {Record<string, any>} args */
 async function join({ link, alias, password }) {
   check_link(String(link), Date.now());
-  const secrets = await derive(String(link), password);
+  // A derivation started while the form was filled in is used only if it was for exactly this link and password;
+  // any other is stopped and its result never read.
+  const derivation = takeEarly(String(link), String(password ?? '')) ?? startDerivation(String(link), password);
+  emit('progress', { step: 'derive' });
+  // The socket opens while Argon2 runs, unless it is open already.
+  connect({ quiet: true }).catch(() => {});
+  const secrets = await derivation.secrets;
   await connect();
   client = Client.join(secrets, String(alias), Date.now());
   return enter(client.join_frame(Date.now()));
+}
+
+// Starting early: while the join form is filled in, the page asks for the derivation of what it holds, so that the
+// click waits only for the relay.
+
+/**
+ * @typedef {{secrets: Promise<string>, stop: () => void}} Derivation
+ * @typedef {{link: string, password: string, derivation: Derivation}} Early
+ */
+
+/** The derivation started before the click, for the link and password the form held then. @type {Early | null} */
+let early = null;
+
+/**
+ * Starts stretching `password` for `link` now, and opens the socket, for a join the person has not clicked yet.
+ * Called again with another link or password, it stops the older derivation first; with an empty password or a link
+ * the core refuses, it only stops it. Resolves with whether a derivation runs.
+ * @param {Record<string, any>} args
+ */
+function prepare({ link, password }) {
+  if (client || attempting) return false;
+  const key = { link: String(link ?? ''), password: String(password ?? '') };
+  if (early && early.link === key.link && early.password === key.password) {
+    preconnect();
+    return true;
+  }
+  early?.derivation.stop();
+  early = null;
+  if (!key.password) return false;
+  try {
+    check_link(key.link, Date.now());
+  } catch {
+    return false;
+  }
+  const derivation = startDerivation(key.link, key.password);
+  const mine = { ...key, derivation };
+  // Nobody may be waiting for it yet: its failure is read at the click, if there is one. The page hears only that
+  // the derivation it asked for last is done, never anything of the secrets.
+  derivation.secrets.then(() => {
+    if (early === mine) emit('prepared', {});
+  }, () => {});
+  early = mine;
+  preconnect();
+  return true;
+}
+
+/**
+ * The early derivation if it was for this link and password, else null (and the stale one stopped).
+ * @param {string} link
+ * @param {string} password
+ * @returns {Derivation | null}
+ */
+function takeEarly(link, password) {
+  const taken = early;
+  early = null;
+  if (taken && taken.link === link && taken.password === password) return taken.derivation;
+  taken?.derivation.stop();
+  return null;
+}
+
+/** How long a socket opened ahead of a join is used for it; the relay closes one that has not joined after its handshake timeout (10 s by default). */
+const EARLY_SOCKET_MS = 5000;
+/** When the current socket was opened (performance.now()). */
+let socketOpenedAt = 0;
+
+/** Opens the socket ahead of the click, or opens a fresh one when the one opened earlier is about to be closed. */
+function preconnect() {
+  if (client) return;
+  if (socket && performance.now() - socketOpenedAt > EARLY_SOCKET_MS) closeSocket();
+  connect({ quiet: true }).catch(() => {});
 }
 
 /** @param {Record<string, any>} args */
@@ -196,9 +280,23 @@ async function resume({ blob }) {
  */
 function derive(link, password) {
   emit('progress', { step: 'derive' });
-  return new Promise((resolve, reject) => {
-    const url = new URL('derive-worker.js', import.meta.url).href;
-    const worker = new Worker(policy ? policy.createScriptURL(url) : url, { type: 'module', name: 'sanctum-derive' });
+  return startDerivation(link, password).secrets;
+}
+
+/**
+ * Stretches the password in a derivation Worker of its own; `stop` ends that Worker, and with it the work and the
+ * secrets, which then never reach this Worker.
+ * @param {string} link
+ * @param {unknown} password
+ * @returns {Derivation}
+ */
+function startDerivation(link, password) {
+  const url = new URL('derive-worker.js', import.meta.url).href;
+  const worker = new Worker(policy ? policy.createScriptURL(url) : url, { type: 'module', name: 'sanctum-derive' });
+  /** @type {(error: Error) => void} */
+  let fail = () => {};
+  const secrets = new Promise((resolve, reject) => {
+    fail = reject;
     worker.addEventListener('message', (event) => {
       worker.terminate();
       if (event.data?.ok) resolve(event.data.secrets);
@@ -213,6 +311,13 @@ function derive(link, password) {
       worker.postMessage({ module, link, password: String(password ?? ''), holdMs: settings.testDeriveHoldMs });
     }, reject);
   });
+  return {
+    secrets,
+    stop() {
+      worker.terminate();
+      fail(failure('cancelled'));
+    },
+  };
 }
 
 /** How long a peek waits for the relay before the app shows the join form anyway. */
@@ -267,7 +372,9 @@ function peek(link) {
  */
 function connect({ quiet = false } = {}) {
   if (!quiet) emit('progress', { step: 'connect' });
-  return new Promise((resolve, reject) => {
+  // A socket opened ahead of the click (or while Argon2 ran) is the one a join uses, once greeted.
+  if (connecting && socket && socket.readyState <= WebSocket.OPEN) return connecting;
+  connecting = new Promise((resolve, reject) => {
     let opened = false;
     /** @type {WebSocket} */
     let ws;
@@ -278,6 +385,7 @@ function connect({ quiet = false } = {}) {
       return;
     }
     socket = ws;
+    socketOpenedAt = performance.now();
     ws.addEventListener('message', (event) => {
       if (ws !== socket) return;
       if (!opened) {
@@ -303,7 +411,11 @@ function connect({ quiet = false } = {}) {
       if (!opened) reject(failure('unreachable'));
     });
   });
+  return connecting;
 }
+
+/** The greeting of the current socket, while it is being opened or open. @type {Promise<Welcome> | null} */
+let connecting = null;
 
 /**
  * Sends the create or join frame and waits for the core's `Joined`, or its `Ended` with the relay's refusal.
