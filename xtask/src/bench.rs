@@ -2,6 +2,8 @@
 //!
 //! Each point starts its server as its own process on loopback, drives it with `sanctum-loadgen` processes,
 //! samples the server's CPU time and memory between the load generator's phases, and stops it by its process id.
+//! The `*-redis-*` points put one room on one relay and, beside it, on two relays sharing it through one
+//! memory-only `redis-server`, whose CPU time and memory count with the two relays'.
 //! Every sample and every summary is one JSON line in `bench-results/`; the table at the end gives medians,
 //! spreads and the relay's ratios to the ceiling, and `--quick` fails when anything was lost or reordered.
 
@@ -19,7 +21,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
 use crate::shell::{cargo, human, output, root, run, target_dir};
-use process::{Client, Server, ServerKind, cpu_seconds, rss_bytes};
+use process::{Client, Server, ServerKind};
 
 /// How the members of a scenario send.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +41,8 @@ struct Scenario {
     load: LoadSpec,
     /// Load generator processes; rooms are split between them (the open-files limit is 20,000 per process).
     clients: usize,
+    /// The servers this point compares, when not the ones `--server` chose.
+    servers: Option<&'static [ServerKind]>,
 }
 
 impl Scenario {
@@ -59,6 +63,13 @@ fn full_scenarios() -> Vec<Scenario> {
         payload,
         load,
         clients: 1,
+        servers: None,
+    };
+    // The same room on one relay and spread over two relays sharing it through Redis, members alternating.
+    let shared = |name, load| Scenario {
+        name,
+        servers: Some(&[ServerKind::Relay, ServerKind::TwoRelays][..]),
+        ..room(name, 50, KIB, load)
     };
     let saturated = LoadSpec::Saturated { window: 8 };
     let rate = LoadSpec::Rate { per_second: 1000.0 };
@@ -70,6 +81,8 @@ fn full_scenarios() -> Vec<Scenario> {
         room("room10-rate1000", 10, KIB, rate),
         room("room50-rate1000", 50, KIB, rate),
         room("room200-rate1000", 200, KIB, rate),
+        shared("room50-redis-saturated", saturated),
+        shared("room50-redis-rate1000", rate),
         Scenario {
             name: "rooms1000x4-saturated",
             rooms: 1000,
@@ -77,6 +90,7 @@ fn full_scenarios() -> Vec<Scenario> {
             payload: KIB,
             load: LoadSpec::Saturated { window: 2 },
             clients: 1,
+            servers: None,
         },
         Scenario {
             name: "idle10000",
@@ -85,6 +99,7 @@ fn full_scenarios() -> Vec<Scenario> {
             payload: KIB,
             load: LoadSpec::Idle,
             clients: 2,
+            servers: None,
         },
     ]
 }
@@ -98,6 +113,7 @@ fn quick_scenarios() -> Vec<Scenario> {
             payload: KIB,
             load: LoadSpec::Saturated { window: 8 },
             clients: 1,
+            servers: None,
         },
         Scenario {
             name: "room10-rate100-33k",
@@ -106,6 +122,7 @@ fn quick_scenarios() -> Vec<Scenario> {
             payload: MAX_PAYLOAD,
             load: LoadSpec::Rate { per_second: 100.0 },
             clients: 1,
+            servers: None,
         },
         Scenario {
             name: "rooms50x4-saturated",
@@ -114,6 +131,17 @@ fn quick_scenarios() -> Vec<Scenario> {
             payload: KIB,
             load: LoadSpec::Saturated { window: 2 },
             clients: 1,
+            servers: None,
+        },
+        // Two relays sharing one room through Redis, so that the smoke run sees the backplane lose nothing.
+        Scenario {
+            name: "room10-redis-rate100",
+            rooms: 1,
+            members: 10,
+            payload: KIB,
+            load: LoadSpec::Rate { per_second: 100.0 },
+            clients: 1,
+            servers: Some(&[ServerKind::TwoRelays]),
         },
         Scenario {
             name: "idle400",
@@ -122,6 +150,7 @@ fn quick_scenarios() -> Vec<Scenario> {
             payload: KIB,
             load: LoadSpec::Idle,
             clients: 2,
+            servers: None,
         },
     ]
 }
@@ -264,7 +293,7 @@ pub(crate) fn main(args: Vec<String>) -> Result<()> {
     for scenario in &scenarios {
         for rep in 0..options.reps {
             // Servers alternate within each repetition, so that drift in the machine's load hits both alike.
-            for &kind in &options.servers {
+            for &kind in scenario.servers.unwrap_or(&options.servers) {
                 print!("bench: {} rep {} {} ... ", scenario.name, rep + 1, kind.name());
                 std::io::stdout().flush()?;
                 let sample = run_point(&binaries, scenario, kind, rep, timing, &log_path)
@@ -364,12 +393,12 @@ fn run_point(
     log: &Path,
 ) -> Result<Value> {
     let binary = match kind {
-        ServerKind::Relay => &binaries.relay,
+        ServerKind::Relay | ServerKind::TwoRelays => &binaries.relay,
         ServerKind::Ceiling => &binaries.ceiling,
     };
     let loadavg_before = loadavg();
     let server = Server::start(kind, binary, log)?;
-    let rss_before = rss_bytes(server.pid)?;
+    let rss_before = server.rss_bytes()?;
 
     let mut clients = Vec::with_capacity(scenario.clients);
     for share in split(scenario.rooms, scenario.clients) {
@@ -389,19 +418,19 @@ fn run_point(
             scenario.connections()
         );
     }
-    let rss_connected = rss_bytes(server.pid)?;
+    let rss_connected = server.rss_bytes()?;
     let metrics_connected = server.metrics();
-    let cpu_connected = cpu_seconds(server.pid)?;
+    let cpu_connected = server.cpu_seconds()?;
 
     for client in &mut clients {
         client.say("start")?;
     }
     // The first client's window stands for all of them: they start within microseconds of one another.
     clients[0].expect("window_start")?;
-    let cpu_window_start = cpu_seconds(server.pid)?;
+    let cpu_window_start = server.cpu_seconds()?;
     let metrics_window_start = server.metrics();
     clients[0].expect("window_end")?;
-    let cpu_window_end = cpu_seconds(server.pid)?;
+    let cpu_window_end = server.cpu_seconds()?;
     let metrics_window_end = server.metrics();
     let mut reports = Vec::with_capacity(clients.len());
     for (index, client) in clients.iter_mut().enumerate() {
@@ -411,15 +440,15 @@ fn run_point(
         }
         reports.push(client.expect("report")?["report"].clone());
     }
-    let rss_after_traffic = rss_bytes(server.pid)?;
-    let cpu_after_traffic = cpu_seconds(server.pid)?;
+    let rss_after_traffic = server.rss_bytes()?;
+    let cpu_after_traffic = server.cpu_seconds()?;
     for client in clients {
         client.finish()?;
     }
     server.settle();
-    let rss_end = rss_bytes(server.pid)?;
+    let rss_end = server.rss_bytes()?;
     let metrics_end = server.metrics();
-    let pid = server.pid;
+    let pid = server.pids();
     server.stop()?;
 
     let report = summary::merge_reports(&reports);
@@ -451,7 +480,7 @@ fn run_point(
         "cpu_window_secs": cpu_window,
         "cpu_traffic_secs": cpu_after_traffic - cpu_connected,
         "cpu_per_million_deliveries": (window_delivered > 0.0).then(|| cpu_window / window_delivered * 1e6),
-        "relay_metrics": (kind == ServerKind::Relay).then(|| json!({
+        "relay_metrics": (kind != ServerKind::Ceiling).then(|| json!({
             "connections_when_connected": metrics_connected.get("sanctum_connections"),
             "members_when_connected": metrics_connected.get("sanctum_members"),
             "frames_out_in_window": delta("sanctum_frames_out_total"),

@@ -23,6 +23,8 @@ pub(crate) enum ServerKind {
     Ceiling,
     /// The Sanctum relay with its limits raised.
     Relay,
+    /// Two relays with those limits sharing rooms through one memory-only `redis-server`.
+    TwoRelays,
 }
 
 impl ServerKind {
@@ -30,6 +32,7 @@ impl ServerKind {
         match self {
             Self::Ceiling => "ceiling",
             Self::Relay => "relay",
+            Self::TwoRelays => "two-relays",
         }
     }
 }
@@ -67,28 +70,191 @@ pub(crate) const RELAY_FLAGS: &[&str] = &[
     "127.0.0.1:0",
 ];
 
-/// A running server.
+/// The server under test: one process, or for [`ServerKind::TwoRelays`] two relays and their Redis, whose CPU time
+/// and memory count together.
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) kind: ServerKind,
+    /// The relays (or the ceiling), in the order members are spread over them.
+    listeners: Vec<Listener>,
+    /// The `redis-server` of [`ServerKind::TwoRelays`].
+    redis: Option<Redis>,
+}
+
+/// One server process that listens for members.
+#[derive(Debug)]
+struct Listener {
     child: Child,
-    pub(crate) pid: u32,
+    pid: u32,
     /// `127.0.0.1:port`.
-    pub(crate) addr: String,
+    addr: String,
     /// The relay's private metrics listener, `127.0.0.1:port`; none for the ceiling.
     metrics_addr: Option<String>,
     /// Kept open so that the server never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
 }
 
+/// A memory-only `redis-server` on a free loopback port.
+#[derive(Debug)]
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts Debian's `redis-server` (or `$REDIS_SERVER`) without persistence and waits until it answers.
+    fn start(log: &Path) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let binary = std::env::var_os("REDIS_SERVER")
+            .filter(|path| !path.is_empty())
+            .map_or_else(|| PathBuf::from("/usr/bin/redis-server"), PathBuf::from);
+        let stderr = File::options().create(true).append(true).open(log)?;
+        let child = Command::new(&binary)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {} (cargo xtask install installs it)", binary.display()))?;
+        let redis = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut answer = [0u8; 7];
+            let pong = TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
+                stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+                stream.write_all(b"PING\r\n")?;
+                stream.read_exact(&mut answer)
+            });
+            if pong.is_ok() && &answer == b"+PONG\r\n" {
+                return Ok(redis);
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server did not answer PING on port {port} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        // Stopped by this child's process id, after the relays that use it.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
-    /// Starts `binary` on 127.0.0.1 port 0 and waits for its `listening on http://...` line.
+    /// Starts the server of `kind` from `binary` on 127.0.0.1 port 0, waiting for each `listening on` line.
     pub(crate) fn start(kind: ServerKind, binary: &Path, log: &Path) -> Result<Self> {
+        match kind {
+            ServerKind::Ceiling | ServerKind::Relay => Ok(Self {
+                kind,
+                listeners: vec![Listener::start(kind, binary, &[], log)?],
+                redis: None,
+            }),
+            ServerKind::TwoRelays => {
+                let redis = Redis::start(log)?;
+                let url = format!("redis://127.0.0.1:{}/", redis.port);
+                let flags = ["--redis".to_owned(), url];
+                let listeners = vec![
+                    Listener::start(kind, binary, &flags, log)?,
+                    Listener::start(kind, binary, &flags, log)?,
+                ];
+                Ok(Self {
+                    kind,
+                    listeners,
+                    redis: Some(redis),
+                })
+            }
+        }
+    }
+
+    /// Every process of the server, Redis included.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.listeners.iter().map(|l| l.pid).collect();
+        pids.extend(self.redis.as_ref().map(|r| r.child.id()));
+        pids
+    }
+
+    /// CPU seconds used so far by every process of the server, Redis's own included.
+    pub(crate) fn cpu_seconds(&self) -> Result<f64> {
+        self.pids().into_iter().map(cpu_seconds).sum()
+    }
+
+    /// Resident memory of every process of the server, in bytes.
+    pub(crate) fn rss_bytes(&self) -> Result<u64> {
+        self.pids().into_iter().map(rss_bytes).sum()
+    }
+
+    /// The `/ws` URLs, comma-separated, over which the load generator spreads each room's members in turn.
+    pub(crate) fn ws_url(&self) -> String {
+        let urls: Vec<String> = self.listeners.iter().map(|l| format!("ws://{}/ws", l.addr)).collect();
+        urls.join(",")
+    }
+
+    /// The relays' `/metrics`, summed over labels and over relays; empty for the ceiling, which has none.
+    pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut sums = BTreeMap::new();
+        for listener in &self.listeners {
+            if let Some(addr) = &listener.metrics_addr {
+                for (name, value) in scrape_metrics(addr).unwrap_or_default() {
+                    *sums.entry(name).or_insert(0.0) += value;
+                }
+            }
+        }
+        sums
+    }
+
+    /// Waits until the relays report no connections (or a few seconds pass), then lets the allocator settle.
+    pub(crate) fn settle(&self) {
+        if self.kind != ServerKind::Ceiling {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && self.metrics().get("sanctum_connections").copied().unwrap_or(0.0) > 0.0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Sends SIGTERM to each relay's process id, then Redis's, waiting for each and killing it if it lingers.
+    pub(crate) fn stop(mut self) -> Result<()> {
+        for listener in self.listeners.drain(..) {
+            listener.stop()?;
+        }
+        drop(self.redis.take());
+        Ok(())
+    }
+}
+
+impl Listener {
+    /// Starts `binary` on 127.0.0.1 port 0 with `extra` flags and waits for its `listening on http://...` line.
+    fn start(kind: ServerKind, binary: &Path, extra: &[String], log: &Path) -> Result<Self> {
         let mut command = Command::new(binary);
         command.args(["--listen", "127.0.0.1:0"]);
-        if kind == ServerKind::Relay {
+        if kind != ServerKind::Ceiling {
             command.args(RELAY_FLAGS);
         }
+        command.args(extra);
         let stderr = File::options()
             .create(true)
             .append(true)
@@ -113,7 +279,7 @@ impl Server {
                 log.display()
             );
         };
-        let metrics_addr = if kind == ServerKind::Relay {
+        let metrics_addr = if kind != ServerKind::Ceiling {
             let mut line = String::new();
             stdout
                 .read_line(&mut line)
@@ -128,7 +294,6 @@ impl Server {
             None
         };
         Ok(Self {
-            kind,
             child,
             pid,
             addr,
@@ -137,31 +302,8 @@ impl Server {
         })
     }
 
-    pub(crate) fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    /// The relay's `/metrics`, summed over labels; empty for the ceiling, which has none.
-    pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
-        match &self.metrics_addr {
-            Some(addr) => scrape_metrics(addr).unwrap_or_default(),
-            None => BTreeMap::new(),
-        }
-    }
-
-    /// Waits until the relay reports no connections (or a few seconds pass), then lets the allocator settle.
-    pub(crate) fn settle(&self) {
-        if self.kind == ServerKind::Relay {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && self.metrics().get("sanctum_connections").copied().unwrap_or(0.0) > 0.0 {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
     /// Sends SIGTERM to the server's process id and waits for it, killing it if it lingers.
-    pub(crate) fn stop(mut self) -> Result<()> {
+    fn stop(mut self) -> Result<()> {
         let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -176,7 +318,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Listener {
     fn drop(&mut self) {
         // A point that failed halfway must not leave its server behind; `kill` goes by this child's process id.
         if matches!(self.child.try_wait(), Ok(None)) {

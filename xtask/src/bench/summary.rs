@@ -224,20 +224,23 @@ pub(crate) fn summarize(samples: &[Value]) -> Vec<Value> {
     scenarios.dedup();
     for scenario in scenarios {
         lines.extend(summaries.iter().filter(|line| line["scenario"] == **scenario).cloned());
-        let (Some(relay), Some(ceiling)) = (
-            by_key.get(&(scenario.clone(), "relay".to_owned())),
-            by_key.get(&(scenario.clone(), "ceiling".to_owned())),
-        ) else {
-            continue;
-        };
-        let mut ratio = Map::new();
-        ratio.insert("kind".into(), json!("ratio"));
-        ratio.insert("scenario".into(), json!(scenario));
-        for (name, _) in MEASURES {
-            let r = num(&relay[*name]["median"]) / num(&ceiling[*name]["median"]);
-            ratio.insert((*name).into(), if r.is_finite() { json!(r) } else { Value::Null });
+        // The relay against the ceiling, and two relays sharing the room through Redis against one relay.
+        for (kind, over, under) in [("ratio", "relay", "ceiling"), ("overhead", "two-relays", "relay")] {
+            let (Some(over), Some(under)) = (
+                by_key.get(&(scenario.clone(), over.to_owned())),
+                by_key.get(&(scenario.clone(), under.to_owned())),
+            ) else {
+                continue;
+            };
+            let mut ratio = Map::new();
+            ratio.insert("kind".into(), json!(kind));
+            ratio.insert("scenario".into(), json!(scenario));
+            for (name, _) in MEASURES {
+                let r = num(&over[*name]["median"]) / num(&under[*name]["median"]);
+                ratio.insert((*name).into(), if r.is_finite() { json!(r) } else { Value::Null });
+            }
+            lines.push(Value::Object(ratio));
         }
-        lines.push(Value::Object(ratio));
     }
     lines
 }
@@ -274,7 +277,7 @@ pub(crate) fn targets(summaries: &[Value]) -> Vec<Value> {
     }
     let relay: Vec<&Value> = summaries
         .iter()
-        .filter(|line| line["kind"] == "summary" && line["server"] == "relay")
+        .filter(|line| line["kind"] == "summary" && (line["server"] == "relay" || line["server"] == "two-relays"))
         .collect();
     if !relay.is_empty() {
         let broken: u64 = relay
@@ -369,7 +372,7 @@ pub(crate) fn table(summaries: &[Value]) -> String {
                 line["server"].as_str().unwrap_or("?"),
                 &cells,
             );
-        } else if line["kind"] == "ratio" {
+        } else if line["kind"] == "ratio" || line["kind"] == "overhead" {
             let ratio = |name: &str| {
                 let r = num(&line[name]);
                 if r.is_finite() {
@@ -390,7 +393,12 @@ pub(crate) fn table(summaries: &[Value]) -> String {
                 format!("{} conn", ratio("rss_connected")),
                 ratio("bytes_per_connection"),
             ];
-            row(&mut out, "", "relay/ceiling", &cells);
+            let label = if line["kind"] == "ratio" {
+                "relay/ceiling"
+            } else {
+                "two/one relay"
+            };
+            row(&mut out, "", label, &cells);
         }
     }
     out
@@ -459,6 +467,22 @@ mod tests {
         assert_eq!(targets[1]["met"], true, "nothing lost");
         assert!(table(&lines).contains("relay/ceiling"));
         assert!(integrity_problems(&samples).is_empty());
+    }
+
+    #[test]
+    fn two_relays_are_compared_with_one_and_their_losses_count() {
+        let samples = vec![
+            sample("relay", 1, 100.0, 1000.0, 0),
+            sample("two-relays", 1, 80.0, 2000.0, 2),
+        ];
+        let lines = summarize(&samples);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2]["kind"], "overhead");
+        assert!((num(&lines[2]["deliveries_per_sec"]) - 0.8).abs() < 1e-9);
+        assert!((num(&lines[2]["p99_us"]) - 2.0).abs() < 1e-9);
+        assert!(table(&lines).contains("two/one relay"));
+        let targets = targets(&lines);
+        assert_eq!(targets.last().map(|t| t["met"].clone()), Some(json!(false)));
     }
 
     #[test]
