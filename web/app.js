@@ -125,6 +125,7 @@ function newSession() {
     },
     reconnecting: onReconnecting,
     reconnected: onReconnected,
+    lookalikeUnavailable: () => view.appendNotice(ui.lookalikeUnavailable, 'warn'),
     failed: (data) => showError(explain(data.code, data.message)),
   });
 }
@@ -662,18 +663,13 @@ function memberView(info) {
   return { id: info.member, alias: info.alias, fingerprint: info.fingerprint, self: false, duplicate: info.duplicate_alias };
 }
 
-/** @param {string} alias */
-const aliasKey = (alias) => alias.trim().toLowerCase();
-
 /**
- * This session as the view shows it, flagged when another member it lists uses the same alias.
- * @param {MemberView[]} [others]
+ * This session as the view shows it, flagged when the core says an accepted member's alias looks like its own.
  * @returns {MemberView}
  */
-function selfView(others = state.members) {
+function selfView() {
   const self = /** @type {Identity} */ (state.self);
-  const duplicate = others.some((m) => !m.self && aliasKey(m.alias) === aliasKey(self.alias));
-  return { id: self.member, alias: self.alias, fingerprint: self.fingerprint, self: true, duplicate };
+  return { id: self.member, alias: self.alias, fingerprint: self.fingerprint, self: true, duplicate: self.duplicate_alias };
 }
 
 /**
@@ -701,7 +697,7 @@ function onMembers({ self, members }) {
   state.self = self;
   const others = members.map(memberView);
   for (const member of others) state.known.set(member.id, member);
-  state.members = [selfView(others), ...others];
+  state.members = [selfView(), ...others];
   view.renderMembers(state.members, { onWhisper: (member) => setWhisper(member), onKick: confirmKick });
   if (state.whisperTo && !others.some((m) => m.id === state.whisperTo.id)) setWhisper(null);
 }

@@ -10,7 +10,8 @@
 
 /**
  * This session (`Client.identity`); the page only sees it once the relay assigned its member id.
- * @typedef {{member: number, alias: string, fingerprint: string}} Identity
+ * `duplicate_alias` says whether an accepted member's alias looks like this one (the core's look-alike rule).
+ * @typedef {{member: number, alias: string, fingerprint: string, duplicate_alias: boolean}} Identity
  */
 
 /**

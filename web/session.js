@@ -9,7 +9,14 @@ import { ErrorCode, Event, FailureCode } from './codes.js';
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
 /** The Worker's events for the page: the core's, under their Rust names, and the Worker's own. */
-const FORWARDED = [...Object.values(Event).filter((name) => name !== Event.Ended), 'members', 'progress', 'sendProgress', 'prepared'];
+const FORWARDED = [
+  ...Object.values(Event).filter((name) => name !== Event.Ended),
+  'members',
+  'progress',
+  'sendProgress',
+  'prepared',
+  'lookalikeUnavailable',
+];
 
 /** Refusals of a rejoin that mean the room is over for good, not that the network is still down. */
 /** @type {Set<string>} */

@@ -64,7 +64,7 @@ export const say = Object.freeze({
   /** @param {string} alias @param {string} fingerprint */
   joined: (alias, fingerprint) => `\u2068${alias}\u2069 joined · key ${fingerprint}`,
   /** @param {string} alias */
-  duplicateAlias: (alias) => `Two members use the alias ${alias}: compare their keys before trusting either.`,
+  duplicateAlias: (alias) => `Two members use the alias ${alias}, or aliases that look alike: compare their keys before trusting either.`,
   /** @param {string} alias */
   left: (alias) => `${alias} left`,
   /** @param {string} alias */
@@ -172,6 +172,7 @@ export const ui = Object.freeze({
   manifestDigest: (digest) => `build ${digest}`,
   reconnectingStatus: 'Reconnecting…',
   reconnected: 'Reconnected as a new session. Messages sent while you were disconnected are not shown.',
+  lookalikeUnavailable: 'Aliases that look alike in other scripts cannot be flagged: the check did not load. Compare keys before trusting anyone.',
   reloaded: 'The page was reloaded: earlier messages are gone from this screen, and you are back in as a new session.',
   reloadedAskPassword: 'The page was reloaded. Enter the password again to rejoin as a new session.',
   passwordHint: 'Use a long passphrase: four or more unrelated words work well.',

@@ -476,7 +476,7 @@ export function renderMembers(members, { onWhisper, onKick }) {
     const text = el('div', 'member-name', member.self ? `${member.alias} (you)` : member.alias);
     const details = el('div', 'member-details');
     details.append(el('div', 'member-fp', `key ${member.fingerprint}`));
-    if (member.duplicate) details.append(el('div', 'member-flag', 'Same alias as another member: compare keys'));
+    if (member.duplicate) details.append(el('div', 'member-flag', 'Same or look-alike alias as another member: compare keys'));
     const actions = el('div', 'member-actions');
     if (!member.self) {
       const whisper = el('button', 'icon-button');

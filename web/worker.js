@@ -442,11 +442,53 @@ function entryResult(joined) {
 }
 
 // Frames from the relay: the core parses every one, refusals included.
+//
+// Aliases are compared by their confusable skeleton (UTS #39), whose tables are a wasm module of their own
+// (pkg/lookalike_bg.wasm), larger than the whole join path may download. It is fetched once the room is joined, at the
+// first frame after the relay's `joined`: every later member is admitted through such frames, so the core never
+// compares an alias without it. Frames that arrive meanwhile wait, in order.
+
+/** @type {Promise<void> | null} */
+let lookalike = null;
+/** Frames received while the look-alike module loads. @type {string[] | null} */
+let held = null;
 
 /** @param {string} text */
 function receive(text) {
   if (!client) return;
+  if (held) {
+    held.push(text);
+    return;
+  }
+  if (!lookalike && !entering) {
+    held = [text];
+    lookalike = loadLookalike().then(releaseHeld);
+    return;
+  }
   apply(client.receive(text, Date.now()));
+}
+
+/**
+ * Loads the look-alike module and hands its skeleton function to the core. If it cannot load, the core keeps
+ * flagging aliases equal but for case only, and the page is told, since look-alikes across scripts then pass.
+ */
+async function loadLookalike() {
+  try {
+    const module = await import('./pkg/lookalike.js');
+    await module.default({ module_or_path: new URL('./pkg/lookalike_bg.wasm', import.meta.url) });
+    client?.use_skeleton(module.skeleton);
+  } catch {
+    emit('lookalikeUnavailable', {});
+  }
+}
+
+/** Applies the frames that waited for the look-alike module, in the order they came. */
+function releaseHeld() {
+  const waiting = held ?? [];
+  held = null;
+  for (const text of waiting) {
+    if (client) apply(client.receive(text, Date.now()));
+  }
 }
 
 /**

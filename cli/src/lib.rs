@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use chrono::Offset as _;
 use clap::{Args, Parser, Subcommand};
 use sanctum_client::rand_core::OsRng;
-use sanctum_client::{EndReason, MAX_ROOM_NAME_LEN, RoomLink, RoomSecrets, Session};
+use sanctum_client::{EndReason, MAX_ROOM_NAME_LEN, RoomLink, RoomSecrets, Session, SessionError};
 use zeroize::Zeroizing;
 
 use crate::room::{Finish, Frontend};
@@ -120,6 +120,14 @@ struct Entry {
     json: bool,
 }
 
+/// A fresh session for the room, comparing aliases by their UTS #39 skeleton: natively, the terminal client links the
+/// look-alike tables that the browser loads as a module of their own.
+pub(crate) fn new_session(secrets: &RoomSecrets, alias: &str) -> Result<Session, SessionError> {
+    let mut session = Session::new(secrets, alias, OsRng)?;
+    session.set_skeleton(sanctum_lookalike::skeleton);
+    Ok(session)
+}
+
 fn derive(link: &RoomLink, password: &str, json: bool) -> anyhow::Result<RoomSecrets> {
     if !json {
         eprintln!("Deriving the room key (Argon2id, 64 MiB)…");
@@ -170,7 +178,7 @@ fn prepare(command: Command) -> anyhow::Result<Entry> {
                 link.to_fragment().as_str()
             ));
             let secrets = derive(&link, &password, common.json)?;
-            let mut session = Session::new(&secrets, &alias, OsRng)?;
+            let mut session = new_session(&secrets, &alias)?;
             let first = session.create_frame(&name, now)?;
             Ok(Entry {
                 session,
@@ -186,7 +194,7 @@ fn prepare(command: Command) -> anyhow::Result<Entry> {
             let source = password::Source::detect(common.json)?;
             let password = password::for_join(source)?;
             let secrets = derive(&parsed, &password, common.json)?;
-            let mut session = Session::new(&secrets, &alias, OsRng)?;
+            let mut session = new_session(&secrets, &alias)?;
             let first = session.join_frame(now)?;
             Ok(Entry {
                 session,

@@ -406,7 +406,7 @@ pub(crate) async fn stay<F: Frontend>(
             }
         };
         let alias = session.alias().to_owned();
-        session = Session::new(session.secrets(), &alias, sanctum_client::rand_core::OsRng)?;
+        session = crate::new_session(session.secrets(), &alias)?;
         first = session.join_frame(now_ms())?;
     }
 }

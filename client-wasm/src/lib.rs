@@ -55,4 +55,4 @@ pub use session::{
     MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session, SessionError, Timing, fingerprint,
 };
 pub use sign::{SIGNATURE_LEN, SignatureError};
-pub use text::{AliasError, MAX_ALIAS_CHARS, check_alias, is_safe_file_name};
+pub use text::{AliasError, MAX_ALIAS_CHARS, Skeleton, check_alias, is_safe_file_name, look_alike};

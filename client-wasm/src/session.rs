@@ -89,6 +89,8 @@ pub struct Session {
     gone: HashSet<MemberId>,
     pending: VecDeque<(MemberId, Payload)>,
     outgoing: Vec<ClientFrame>,
+    /// The confusable skeleton aliases are compared by, once a front end supplies it ([`Session::set_skeleton`]).
+    skeleton: crate::text::Skeleton,
 }
 
 impl std::fmt::Debug for Session {
@@ -138,6 +140,7 @@ impl Session {
             gone: HashSet::new(),
             pending: VecDeque::new(),
             outgoing: Vec::new(),
+            skeleton: crate::text::no_skeleton,
         })
     }
 

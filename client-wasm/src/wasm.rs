@@ -208,6 +208,26 @@ impl Upload {
     }
 }
 
+thread_local! {
+    /// The look-alike module's skeleton function, once the Worker has handed it over: the core takes a plain function,
+    /// and a Worker has one thread.
+    static SKELETON: std::cell::RefCell<Option<js_sys::Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The skeleton of `text` by the look-alike module; the text itself when that module is missing or fails, which leaves
+/// the core's case rule.
+fn skeleton_from_js(text: &str) -> String {
+    SKELETON
+        .with_borrow(|skeleton| {
+            skeleton
+                .as_ref()?
+                .call1(&JsValue::NULL, &JsValue::from_str(text))
+                .ok()?
+                .as_string()
+        })
+        .unwrap_or_else(|| text.to_owned())
+}
+
 /// One session in one room, held by the Worker as an opaque handle; the keys inside never leave the wasm memory.
 #[wasm_bindgen]
 pub struct Client {
@@ -269,13 +289,22 @@ impl Client {
         Ok(self.inner.resume_blob().map_err(fail)?.to_string())
     }
 
-    /// This session: `{member, alias, fingerprint}`, with `member` null before the relay assigned one.
+    /// This session: `{member, alias, fingerprint, duplicate_alias}`, with `member` null before the relay assigned one
+    /// and `duplicate_alias` set when an accepted member's alias looks like this one.
     pub fn identity(&self) -> JsValue {
         Fields::new()
             .set("member", optional_member(self.inner.member_id()))
             .set("alias", self.inner.alias())
             .set("fingerprint", self.inner.fingerprint())
+            .set("duplicate_alias", self.inner.own_alias_looks_alike())
             .done()
+    }
+
+    /// Compares aliases from now on by `skeleton`, the look-alike module's function (a string in, its UTS #39 skeleton
+    /// out), which the Worker loads once the room is joined; until then only aliases equal but for case are flagged.
+    pub fn use_skeleton(&mut self, skeleton: js_sys::Function) {
+        SKELETON.with_borrow_mut(|slot| *slot = Some(skeleton));
+        self.inner.set_skeleton(skeleton_from_js);
     }
 
     /// The members this session accepts, as `MemberAccepted` carries them; call it when membership changed.

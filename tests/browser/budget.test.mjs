@@ -1,8 +1,9 @@
 // What a first visit downloads, counted in compressed bytes as the relay serves them: a joiner stays within the budget
-// and never fetches the password strength estimator, which only the create screen loads.
+// and never fetches the password strength estimator, which only the create screen loads, nor the look-alike module,
+// which the crypto Worker loads once the room is joined.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRoom, openMember, startRelay, waitScreen } from './harness.mjs';
+import { STRONG_PASSWORD, createRoom, log, openMember, seeMembers, startRelay, waitScreen } from './harness.mjs';
 import { pathBytes } from './bytes.mjs';
 
 /** Everything a joiner downloads before the Join button works, in bytes as sent (docs/performance.md). */
@@ -23,6 +24,8 @@ const ESTIMATOR = /\/(strength-worker\.js|pkg\/strength(_bg\.wasm|\.js))$/;
 const WORD_LIST = /\/(passphrase\.js|vendor\/bip39-english\.js)$/;
 /** What only a room needs: the Markdown formatter and the sanitizer with DOMPurify. */
 const ROOM_ONLY = /\/(markdown\.js|sanitize\.js|vendor\/(marked\.esm\.js|purify\.es\.mjs))$/;
+/** The confusable skeleton's tables (UTS #39), larger than the whole join budget: its glue and its module. */
+const LOOKALIKE = /\/pkg\/lookalike(_bg\.wasm|\.js)$/;
 
 let relay;
 let link;
@@ -64,6 +67,7 @@ test('a joiner downloads at most the budget before the Join button works, compre
   assert.deepEqual(paths.filter((path) => ESTIMATOR.test(path)), [], 'a joiner fetched the strength estimator');
   assert.deepEqual(paths.filter((path) => WORD_LIST.test(path)), [], 'a joiner fetched the passphrase word list');
   assert.deepEqual(paths.filter((path) => ROOM_ONLY.test(path)), [], 'a joiner fetched what only a room needs');
+  assert.deepEqual(paths.filter((path) => LOOKALIKE.test(path)), [], 'a joiner fetched the look-alike module');
   assert.ok(bytes.total() <= JOIN_BUDGET_BYTES, `the join path is ${bytes.total()} bytes:\n${describe(files)}`);
 });
 
@@ -87,4 +91,32 @@ test('the create screen fetches the estimator only once it is shown, and stays w
   assert.ok(paths.includes('/vendor/bip39-english.js'), describe(bytes.files()));
   assert.deepEqual(paths.filter((path) => ROOM_ONLY.test(path)), [], `the create screen fetched what only a room needs:\n${describe(bytes.files())}`);
   assert.ok(bytes.total() <= CREATE_BUDGET_BYTES, `the create path is ${bytes.total()} bytes:\n${describe(bytes.files())}`);
+});
+
+test('once joined, the look-alike module loads and an alias with a Cyrillic a is flagged on both sides', async () => {
+  const [creator] = members;
+  const impostor = await openMember();
+  members.push(impostor);
+  const bytes = pathBytes(impostor.page);
+  await impostor.page.goto(link);
+  await waitScreen(impostor.page, 'join');
+  await impostor.page.locator('#join-submit:not([disabled])').waitFor();
+  await bytes.settle();
+  assert.deepEqual(bytes.files().filter((file) => LOOKALIKE.test(file.path)), [], 'fetched before joining');
+  // U+0430 CYRILLIC SMALL LETTER A: "аlice" reads as the creator's "alice".
+  await impostor.page.getByLabel('Your alias').filter({ visible: true }).fill('\u0430lice');
+  await impostor.page.getByLabel('Room password').filter({ visible: true }).fill(STRONG_PASSWORD);
+  await impostor.page.getByRole('button', { name: 'Join', exact: true }).click();
+  await waitScreen(impostor.page, 'chat', 30_000);
+  for (const page of [creator.page, impostor.page]) {
+    await seeMembers(page, 2);
+    const flagged = page.locator('#member-list .member', { has: page.locator('.member-flag') });
+    await flagged.nth(1).waitFor();
+    assert.equal(await flagged.count(), 2, 'both the member and this session are flagged');
+  }
+  await log(creator.page).locator('.notice', { hasText: 'Two members use the alias \u0430lice' }).waitFor();
+  await log(impostor.page).locator('.notice', { hasText: 'Two members use the alias alice' }).waitFor();
+  await bytes.settle();
+  const paths = bytes.files().map((file) => file.path);
+  assert.ok(paths.includes('/pkg/lookalike_bg.wasm'), `the module was not fetched once joined:\n${describe(bytes.files())}`);
 });

@@ -32,6 +32,8 @@ const FILES = [
   ['/strength-worker.js', 'text/javascript'],
   ['/pkg/strength.js', 'text/javascript'],
   ['/pkg/strength_bg.wasm', 'application/wasm'],
+  ['/pkg/lookalike.js', 'text/javascript'],
+  ['/pkg/lookalike_bg.wasm', 'application/wasm'],
   ['/vendor/purify.es.mjs', 'text/javascript'],
 ];
 

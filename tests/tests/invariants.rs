@@ -262,6 +262,36 @@ fn client_core_and_password_estimator_are_separate_modules() {
     );
 }
 
+/// The confusables and normalisation tables are larger than the whole join path's budget: the client core, which every
+/// joiner loads before the Join button works, must not link them; the look-alike module holds them and no core.
+#[test]
+fn client_core_and_lookalike_tables_are_separate_modules() {
+    let graph = workspace_graph();
+    let client = graph.closure("sanctum-client");
+    assert!(
+        client.contains("argon2"),
+        "the walk did not reach the core's dependencies: {client:?}"
+    );
+    let found = denied(
+        &client,
+        &["unicode-security", "unicode-normalization", "sanctum-lookalike"],
+    );
+    assert!(
+        found.is_empty(),
+        "the client core links the look-alike tables: {found:?}"
+    );
+    let lookalike = graph.closure("sanctum-lookalike");
+    assert!(
+        lookalike.contains("unicode-security"),
+        "the walk did not reach the look-alike tables: {lookalike:?}"
+    );
+    let found = denied(&lookalike, &["sanctum-client", "argon2", "curve25519-dalek", "zxcvbn"]);
+    assert!(
+        found.is_empty(),
+        "the look-alike module links the client core or the estimator: {found:?}"
+    );
+}
+
 /// A hand-written metadata document: the walker must follow normal and build edges, transitively,
 /// and must skip dev edges, so that a denied crate behind a normal edge is always caught.
 #[test]

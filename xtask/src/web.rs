@@ -1,4 +1,4 @@
-//! `cargo xtask build-web`: the two wasm modules and their JavaScript glue in web/pkg/, the vendored npm files in
+//! `cargo xtask build-web`: the three wasm modules and their JavaScript glue in web/pkg/, the vendored npm files in
 //! web/vendor/, and the gzip and brotli variants of every served file that the relay picks by Accept-Encoding.
 
 use std::{
@@ -51,6 +51,17 @@ pub(crate) const STRENGTH: Module = Module {
     wasm_opt: "-O1",
 };
 
+/// The confusable skeleton (UTS #39), whose tables are larger than the whole join path's budget: the crypto Worker
+/// loads it once the room is joined, and hands its function to the client core.
+pub(crate) const LOOKALIKE: Module = Module {
+    package: "sanctum-lookalike",
+    artifact: "sanctum_lookalike",
+    name: "lookalike",
+    // Mostly tables, read a few dozen times per membership change: size matters more than speed.
+    profile: "wasm-small",
+    wasm_opt: "-O1",
+};
+
 /// The wasm features the modules may use, as wasm-opt names them: what rustc enables for wasm32-unknown-unknown by
 /// default, and SIMD, which `.cargo/config.toml` turns on (docs/operating.md names the browsers this needs).
 const WASM_FEATURES: &[&str] = &[
@@ -63,7 +74,7 @@ const WASM_FEATURES: &[&str] = &[
     "--enable-simd",
 ];
 
-/// Builds both wasm modules with their bindings into web/pkg/, vendors the front-end libraries, and writes the
+/// Builds the wasm modules with their bindings into web/pkg/, vendors the front-end libraries, and writes the
 /// compressed variants the relay serves.
 ///
 /// Expects `install` to have run: the wasm target, wasm-bindgen-cli and node_modules must be present.
@@ -71,7 +82,7 @@ pub(crate) fn build_web() -> Result<()> {
     let web = root().join("web");
     let pkg = web.join("pkg");
     remove_dir_if_present(&pkg)?;
-    for module in [CORE, STRENGTH] {
+    for module in [CORE, STRENGTH, LOOKALIKE] {
         let wasm = build_module(module, &[], &pkg)?;
         let raw = fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
         println!(

@@ -1,5 +1,7 @@
 //! Membership: hellos, answers and hand-outs, who is accepted, and what happens when a member departs.
 
+use std::collections::BTreeMap;
+
 use sanctum_protocol::{ClientFrame, Descriptor, MemberId, Payload};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -15,6 +17,7 @@ use crate::message::{
 use crate::pairwise::{self, PeerKeys};
 use crate::seal::{self, Header, Kind, NOBODY};
 use crate::sign::{self, SessionKey};
+use crate::text::{AliasForms, Skeleton};
 
 /// Most session keys a session remembers as accepted, present or departed; once full it accepts no one new.
 /// Each of them proved liveness by signing a fresh challenge, so reaching it takes that many real sessions.
@@ -43,10 +46,6 @@ pub fn fingerprint(session: &[u8; 32], dh: &[u8; 32]) -> String {
         .join(" ")
 }
 
-fn alias_key(alias: &str) -> String {
-    crate::text::alias_key_form(alias)
-}
-
 pub(super) fn printable(text: &str) -> bool {
     !text.chars().any(char::is_control)
 }
@@ -54,20 +53,56 @@ pub(super) fn printable(text: &str) -> bool {
 impl Session {
     /// The members this session accepts, in member-id order; exactly the sessions that receive its keys.
     pub fn members(&self) -> Vec<MemberInfo> {
+        let forms = self.alias_forms();
         self.peers
             .values()
             .filter(|peer| peer.accepted)
-            .map(|peer| self.info(peer))
+            .map(|peer| self.info_with(peer, &forms))
             .collect()
     }
 
+    /// Compares aliases by `skeleton` from now on: the UTS #39 confusable skeleton, whose tables the core does not
+    /// link (`sanctum_lookalike::skeleton` natively; the browser's look-alike module, loaded once the room is joined).
+    /// Until then, aliases equal but for case are the only ones flagged.
+    pub fn set_skeleton(&mut self, skeleton: Skeleton) {
+        self.skeleton = skeleton;
+    }
+
+    /// Whether an accepted member's alias looks like this session's own, by the rule of [`MemberInfo::duplicate_alias`].
+    pub fn own_alias_looks_alike(&self) -> bool {
+        let own = AliasForms::new(&self.alias, self.skeleton);
+        self.peers
+            .values()
+            .filter(|peer| peer.accepted)
+            .any(|peer| own.looks_like(&AliasForms::new(&peer.alias, self.skeleton)))
+    }
+
+    /// This session's alias forms and every peer's, each computed once for a comparison of the whole list.
+    fn alias_forms(&self) -> (AliasForms, BTreeMap<MemberId, AliasForms>) {
+        let own = AliasForms::new(&self.alias, self.skeleton);
+        let peers = self
+            .peers
+            .values()
+            .map(|peer| (peer.member, AliasForms::new(&peer.alias, self.skeleton)))
+            .collect();
+        (own, peers)
+    }
+
     fn info(&self, peer: &Peer) -> MemberInfo {
-        let key = alias_key(&peer.alias);
-        let duplicate = alias_key(&self.alias) == key
-            || self
-                .peers
-                .values()
-                .any(|other| other.member != peer.member && alias_key(&other.alias) == key);
+        self.info_with(peer, &self.alias_forms())
+    }
+
+    /// What the app shows about `peer`, flagged when its alias looks like this session's or another peer's.
+    fn info_with(&self, peer: &Peer, (own, peers): &(AliasForms, BTreeMap<MemberId, AliasForms>)) -> MemberInfo {
+        // The peer may not be listed yet: it is compared as it is, against every other listed peer.
+        let form = match peers.get(&peer.member) {
+            Some(form) => form,
+            None => &AliasForms::new(&peer.alias, self.skeleton),
+        };
+        let duplicate = own.looks_like(form)
+            || peers
+                .iter()
+                .any(|(&member, other)| member != peer.member && other.looks_like(form));
         MemberInfo {
             member: peer.member,
             alias: peer.alias.clone(),

@@ -643,3 +643,48 @@ fn aliases_that_differ_by_case_are_flagged_and_invisible_ones_refused() {
     let secrets = room.secrets.duplicate();
     assert!(Session::new(&secrets, "alice\u{200B}", ChaCha20Rng::seed_from_u64(9)).is_err());
 }
+
+#[test]
+fn aliases_that_look_alike_across_scripts_are_flagged_once_the_skeleton_is_supplied() {
+    let cyrillic = "\u{0430}lice";
+    // Without the skeleton (a front end that has not supplied it), only the case rule applies.
+    let (mut room, a) = Room::create("alice");
+    let b = room.join(cyrillic, 200);
+    assert!(room.clients[a].members().iter().all(|m| !m.duplicate_alias));
+    assert!(room.clients[b].members().iter().all(|m| !m.duplicate_alias));
+    assert!(!room.clients[a].own_alias_looks_alike());
+
+    let (mut room, a) = Room::create("alice");
+    room.clients[a].set_skeleton(sanctum_lookalike::skeleton);
+    let b = room.add(cyrillic, 200);
+    room.clients[b].set_skeleton(sanctum_lookalike::skeleton);
+    let frame = room.clients[b].join_frame(NOW).unwrap();
+    room.client_frame(b, frame);
+    room.run();
+    for client in [a, b] {
+        let members = room.clients[client].members();
+        assert_eq!(members.len(), 1);
+        assert!(members[0].duplicate_alias, "{client}");
+        assert!(room.clients[client].own_alias_looks_alike(), "{client}");
+        // The acceptance itself says so, which is what the app's notice is made from.
+        assert!(
+            room.events[client]
+                .iter()
+                .any(|e| matches!(e, Event::MemberAccepted(info) if info.duplicate_alias)),
+            "{client}"
+        );
+    }
+    // A third member whose alias looks like no one's is not flagged, and does not flag the other two any less.
+    let c = room.add("carol", 300);
+    room.clients[c].set_skeleton(sanctum_lookalike::skeleton);
+    let frame = room.clients[c].join_frame(NOW).unwrap();
+    room.client_frame(c, frame);
+    room.run();
+    let seen_by_a = room.clients[a].members();
+    assert_eq!(seen_by_a.len(), 2);
+    for member in seen_by_a {
+        assert_eq!(member.duplicate_alias, member.alias == cyrillic, "{}", member.alias);
+    }
+    assert!(room.clients[c].members().iter().all(|m| m.duplicate_alias));
+    assert!(!room.clients[c].own_alias_looks_alike());
+}
