@@ -258,18 +258,23 @@ async fn join_finds_the_relay_at_the_link_origin_refuses_a_wrong_password_and_th
     assert_eq!(ended["reason"], "refused", "{ended}");
     assert!(!tokio::time::timeout(DEADLINE, mallory.child.wait()).await??.success());
 
-    let mut carol = Sanctum::start(&["join", &link, "--alias", "carol"], PASSWORD).await?;
+    // Carol's alias is "аlice" with a Cyrillic а: the terminal client compares aliases by their UTS #39 skeleton, so
+    // both sides flag the look-alike.
+    let look_alike = "\u{0430}lice";
+    let mut carol = Sanctum::start(&["join", &link, "--alias", look_alike], PASSWORD).await?;
     carol.expect("carol joined", is("joined")).await?;
-    carol
+    let seen_by_carol = carol
         .expect("carol accepts alice", |v| {
             v["event"] == "member_joined" && v["alias"] == "alice"
         })
         .await?;
-    alice
+    let seen_by_alice = alice
         .expect("alice accepts carol", |v| {
-            v["event"] == "member_joined" && v["alias"] == "carol"
+            v["event"] == "member_joined" && v["alias"] == look_alike
         })
         .await?;
+    assert_eq!(seen_by_carol["duplicate_alias"], true, "{seen_by_carol}");
+    assert_eq!(seen_by_alice["duplicate_alias"], true, "{seen_by_alice}");
     carol.command(json!({"cmd": "leave", "farewell": "bye"})).await?;
     let left = alice.expect("carol left", is("member_left")).await?;
     assert_eq!(
