@@ -99,6 +99,18 @@ fixed_bytes!(
     Verifier, VERIFIER_LEN, redacted = true
 );
 
+/// Which bytes are characters of the base64url alphabet.
+const B64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        byte += 1;
+    }
+    table
+};
+
 /// Whether `text` is canonical unpadded base64url, exactly what [`URL_SAFE_NO_PAD`] decodes: only the alphabet, no
 /// length that leaves a lone character, and zero bits where the last character overhangs the bytes.
 ///
@@ -115,7 +127,9 @@ fn is_canonical_b64url(text: &str) -> bool {
         }
     }
     let bytes = text.as_bytes();
-    if !bytes.iter().all(|b| value(*b).is_some()) {
+    // Every payload the relay forwards passes here, so the alphabet is one table lookup per character, without a
+    // branch to leave early: a profile of a 10-member room put almost a third of the relay's work in this loop.
+    if !bytes.iter().fold(true, |ok, b| ok & B64URL[usize::from(*b)]) {
         return false;
     }
     // The bits of the last character that fall past the final byte must be zero.
@@ -168,6 +182,11 @@ macro_rules! bounded_bytes {
                 bytes
                     .into_inner()
                     .unwrap_or_else(|| URL_SAFE_NO_PAD.decode(&text).unwrap_or_default())
+            }
+
+            /// The canonical unpadded base64url text it travels as, which JSON never needs to escape.
+            pub fn as_text(&self) -> &str {
+                &self.text
             }
 
             /// The number of bytes, known from the text's length without decoding it.
@@ -272,6 +291,11 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_text_check_accepts_exactly_what_the_decoder_accepts(text in "[A-Za-z0-9_=+/-]{0,12}") {
+            proptest::prop_assert_eq!(is_canonical_b64url(&text), URL_SAFE_NO_PAD.decode(&text).is_ok());
+        }
+
+        #[test]
+        fn any_text_is_checked_as_the_decoder_checks_it(text in "\\PC{0,12}") {
             proptest::prop_assert_eq!(is_canonical_b64url(&text), URL_SAFE_NO_PAD.decode(&text).is_ok());
         }
 
