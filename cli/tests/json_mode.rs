@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sanctum_client::{EndReason, Event, RoomLink, RoomSecrets};
 use sanctum_relay::Config;
-use sanctum_tests::client::{Command, NativeClient, now_ms};
-use sanctum_tests::relay_harness::TestRelay;
+use sanctum_testkit::native::{Command, NativeClient, now_ms};
+use sanctum_testkit::relay::TestRelay;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
@@ -85,7 +85,7 @@ fn is(event: &'static str) -> impl Fn(&Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_member() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let url = format!("ws://{}/ws", relay.addr);
     let mut alice = Sanctum::start(
         &[
@@ -241,7 +241,7 @@ async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_memb
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_finds_the_relay_at_the_link_origin_refuses_a_wrong_password_and_the_owner_kicks() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let url = format!("ws://{}/ws", relay.addr);
     let mut alice = Sanctum::start(
         &["create", "--alias", "alice", "--lifetime", "5m", "--relay", &url],
@@ -356,7 +356,7 @@ impl Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_rejoins_as_a_new_session_while_the_room_lives() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let proxy = Proxy::start(relay.addr).await?;
     let url = format!("ws://{}/ws", proxy.addr);
     let mut alice = Sanctum::start(

@@ -13,8 +13,8 @@ use std::time::Duration;
 use sanctum_client::rand_core::OsRng;
 use sanctum_client::{EndReason, Event, RoomLink, RoomSecrets};
 use sanctum_relay::Config;
-use sanctum_tests::client::{Command, NativeClient, now_ms};
-use sanctum_tests::relay_harness::TestRelay;
+use sanctum_testkit::native::{Command, NativeClient, now_ms};
+use sanctum_testkit::relay::TestRelay;
 
 const PASSWORD: &str = "velvet orbit cactus thunder quietly";
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -253,7 +253,7 @@ fn keep_screen(tmux: &Tmux) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_screen_interface_chats_in_a_real_terminal_and_a_purge_clears_it() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let link = RoomLink::generate(&mut OsRng, 1800, now_ms())?;
     let secrets = RoomSecrets::derive(&link, PASSWORD)?;
     let mut bob = NativeClient::start(relay.addr, &secrets, "bob", Some("Night shift")).await?;
@@ -367,7 +367,7 @@ fn alice_id(bob: &NativeClient) -> anyhow::Result<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_leaves_with_a_goodbye_and_clears_the_screen() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
     let secrets = RoomSecrets::derive(&link, PASSWORD)?;
     let mut bob = NativeClient::start(relay.addr, &secrets, "bob", Some("Night shift")).await?;
@@ -402,7 +402,7 @@ async fn ctrl_c_leaves_with_a_goodbye_and_clears_the_screen() -> anyhow::Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_asks_the_password_twice_and_copies_the_link_for_a_member_to_join() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let command = format!(
         "{} create --alias alice --name 'Night shift' --lifetime 10m --relay ws://{}/ws",
         env!("CARGO_BIN_EXE_sanctum"),

@@ -15,8 +15,9 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sanctum_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, RelayFrame};
 use sanctum_relay::Config;
-use sanctum_tests::raw_ws::{Event, Options, RawWs, opcode};
-use sanctum_tests::relay_harness::{RoomKeys, TestRelay, payload};
+use sanctum_testkit::keys::{RoomKeys, payload};
+use sanctum_testkit::raw_ws::{Event, Options, RawWs, opcode};
+use sanctum_testkit::relay::TestRelay;
 use tokio::runtime::Runtime;
 
 /// Rooms the inputs share.
@@ -52,7 +53,7 @@ fn world() -> &'static World {
             max_members: 4,
             ..Config::default()
         };
-        let relay = runtime.block_on(TestRelay::start(config)).expect("the relay starts");
+        let relay = runtime.block_on(TestRelay::start(config));
         let addr = relay.addr;
         // The relay lives as long as the process.
         std::mem::forget(relay);
@@ -105,8 +106,8 @@ async fn run(data: &[u8]) {
         let room = &world.rooms[usize::from(x) % ROOMS];
         let member = u32::from(y % 6);
         let sent = match kind % 12 {
-            0 => ws.send(&room.create_frame(u32::from(y % 4))).await,
-            1 => ws.send(&room.join_frame()).await,
+            0 => ws.send(&room.create(u32::from(y % 4))).await,
+            1 => ws.send(&room.join()).await,
             2 => {
                 let frame = ClientFrame::Join {
                     v: PROTOCOL_VERSION,

@@ -1,16 +1,14 @@
 //! One simulated member: its WebSocket, and the create and join handshakes of the real protocol.
 //!
 //! Joins use a token computed once per room: the bench measures the server, not Argon2,
-//! so a room's token is random bytes and its verifier is their SHA-256, exactly what a client registers.
+//! so a room's keys are the test kit's random [`RoomKeys`], whose verifier is the token's SHA-256,
+//! exactly what a client registers.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use rand::RngCore as _;
-use sanctum_protocol::{
-    AuthToken, ClientFrame, Descriptor, ErrorCode, MemberId, PROTOCOL_VERSION, RelayFrame, RoomId, Verifier, Welcome,
-};
-use sha2::{Digest as _, Sha256};
+use sanctum_protocol::{ClientFrame, Descriptor, ErrorCode, MemberId, RelayFrame, Welcome};
+use sanctum_testkit::keys::RoomKeys;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -57,47 +55,6 @@ pub enum SetupError {
     Timeout,
 }
 
-/// A room's id and credentials, made once per room by the load generator.
-#[derive(Clone)]
-pub struct RoomKeys {
-    /// The room's id.
-    pub room: RoomId,
-    token: [u8; 32],
-}
-
-impl std::fmt::Debug for RoomKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomKeys")
-            .field("room", &self.room)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RoomKeys {
-    /// A fresh random room id and token.
-    pub fn random() -> Self {
-        let mut rng = rand::rng();
-        let mut room = [0; 16];
-        let mut token = [0; 32];
-        rng.fill_bytes(&mut room);
-        rng.fill_bytes(&mut token);
-        Self {
-            room: RoomId(room),
-            token,
-        }
-    }
-
-    /// The token a joiner presents.
-    pub fn token(&self) -> AuthToken {
-        AuthToken(self.token)
-    }
-
-    /// The verifier a creator registers: SHA-256 of the token.
-    pub fn verifier(&self) -> Verifier {
-        Verifier(Sha256::digest(self.token).into())
-    }
-}
-
 /// Opens a WebSocket to `url` and reads the server's `welcome`.
 pub async fn connect(url: &str) -> Result<(Socket, Welcome), SetupError> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, connect_inner(url))
@@ -135,13 +92,7 @@ pub const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Creates the room described by `keys` and returns the creator's member id.
 pub async fn create(ws: &mut Socket, keys: &RoomKeys) -> Result<MemberId, SetupError> {
-    let frame = ClientFrame::Create {
-        v: PROTOCOL_VERSION,
-        room: keys.room.clone(),
-        verifier: keys.verifier(),
-        lifetime: ROOM_LIFETIME_SECS,
-        descriptor: Descriptor::new(vec![0xd5; 256]).unwrap_or_default(),
-    };
+    let frame = keys.create_with(ROOM_LIFETIME_SECS, Descriptor::new(vec![0xd5; 256]).unwrap_or_default());
     handshake(ws, frame, |frame| match frame {
         RelayFrame::Created { member, .. } => Some(*member),
         _ => None,
@@ -151,11 +102,7 @@ pub async fn create(ws: &mut Socket, keys: &RoomKeys) -> Result<MemberId, SetupE
 
 /// Joins the room described by `keys` with its token and returns the joiner's member id.
 pub async fn join(ws: &mut Socket, keys: &RoomKeys) -> Result<MemberId, SetupError> {
-    let frame = ClientFrame::Join {
-        v: PROTOCOL_VERSION,
-        room: keys.room.clone(),
-        token: keys.token(),
-    };
+    let frame = keys.join();
     handshake(ws, frame, |frame| match frame {
         RelayFrame::Joined { member, .. } => Some(*member),
         _ => None,

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use sanctum_protocol::{MAX_PAYLOAD_LEN, MemberId, RelayFrame};
+use sanctum_testkit::keys::RoomKeys;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::member::{self, RoomKeys, SetupError, Socket};
+use crate::member::{self, SetupError, Socket};
 use crate::payload::{self, Header, Incoming, PayloadWriter};
 use crate::stats::{Latency, LatencyShards, ReceiverStats, Report, own_cpu_seconds};
 
@@ -407,7 +408,7 @@ async fn set_up_room(
     members: usize,
     permits: Arc<Semaphore>,
 ) -> Result<Vec<(MemberId, Socket)>, SetupError> {
-    let keys = RoomKeys::random();
+    let keys = RoomKeys::fresh();
     // Several comma-separated URLs (relays sharing rooms through Redis) take the room's members in turn.
     let urls: Vec<String> = url.split(',').map(str::to_owned).collect();
     let creator = {

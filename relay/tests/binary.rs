@@ -1,24 +1,20 @@
 //! The `sanctum-relay` binary: its flags, its one line on stdout, dual-stack listening, SIGTERM,
 //! refusing a bad configuration, and the memory an idle member costs.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::process::Command;
 
-use common::{BIN, Process, RawClient, RoomKeys};
-use sanctum_protocol::ClientFrame;
+use sanctum_protocol::{ClientFrame, RelayFrame};
+use sanctum_testkit::http;
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::process::RelayProcess;
+use sanctum_testkit::raw_ws::{Event, Options, RawWs};
+
+/// The relay binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sanctum-relay");
 
 async fn healthz(addr: SocketAddr) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return false;
-    };
-    let request = format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.starts_with("HTTP/1.1 200") && response.ends_with("ok")
+    matches!(http::http_get(addr, "/healthz").await, Ok((200, body)) if body == "ok")
 }
 
 #[test]
@@ -81,19 +77,18 @@ fn a_frame_limit_below_the_protocol_is_refused_at_start() {
 
 #[tokio::test]
 async fn the_ipv6_wildcard_serves_both_families_and_sigterm_closes_members_with_1012() {
-    let relay = Process::start(&["--listen", "[::]:0"]).await;
+    let relay = RelayProcess::start(BIN.as_ref(), &["--listen", "[::]:0"]).await;
     let port = relay.addr.port();
     assert!(healthz(SocketAddr::from(([127, 0, 0, 1], port))).await);
     assert!(healthz(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))).await);
 
-    let mut member = RawClient::connect(SocketAddr::from(([127, 0, 0, 1], port))).await;
-    member.send(0x1, RoomKeys::new(1).create(60).encode().as_bytes()).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &relay.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(member.close_code().await, Some(1012));
+    let mut member = RawWs::connect(SocketAddr::from(([127, 0, 0, 1], port)), &Options::default())
+        .await
+        .expect("upgrade");
+    member.auto_pong = false;
+    member.send(&RoomKeys::seeded(1).create(60)).await.unwrap();
+    relay.signal("TERM");
+    assert_eq!(member.closed().await.unwrap(), Some(1012));
     let mut relay = relay;
     let exit = relay.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
@@ -104,25 +99,28 @@ async fn the_ipv6_wildcard_serves_both_families_and_sigterm_closes_members_with_
 async fn an_idle_member_costs_less_than_8_kib_of_relay_memory() {
     const ROOMS: usize = 40;
     const MEMBERS: usize = 50;
-    let relay = Process::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--creates-per-minute",
-        "1000",
-        "--max-membership-events",
-        "1000",
-        "--handshake-timeout",
-        "600",
-        "--max-connections-per-address",
-        "10000",
-    ])
+    let relay = RelayProcess::start(
+        BIN.as_ref(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--creates-per-minute",
+            "1000",
+            "--max-membership-events",
+            "1000",
+            "--handshake-timeout",
+            "600",
+            "--max-connections-per-address",
+            "10000",
+        ],
+    )
     .await;
     let mut clients = Vec::new();
     // A warm-up room, so that the runtime's threads and the allocator's arenas exist before the baseline.
-    clients.extend(open_room(relay.addr, RoomKeys::new(255), MEMBERS).await);
+    clients.extend(open_room(relay.addr, RoomKeys::seeded(255), MEMBERS).await);
     let before = relay.rss_kib();
     for seed in 0..ROOMS {
-        clients.extend(open_room(relay.addr, RoomKeys::new(seed as u8), MEMBERS).await);
+        clients.extend(open_room(relay.addr, RoomKeys::seeded(seed as u8), MEMBERS).await);
     }
     let after = relay.rss_kib();
     let per_member = (after.saturating_sub(before) * 1024) / (ROOMS * MEMBERS) as u64;
@@ -135,7 +133,7 @@ async fn an_idle_member_costs_less_than_8_kib_of_relay_memory() {
 }
 
 /// Creates a room and fills it with idle members that never read again; the joins run concurrently.
-async fn open_room(addr: SocketAddr, room: RoomKeys, members: usize) -> Vec<RawClient> {
+async fn open_room(addr: SocketAddr, room: RoomKeys, members: usize) -> Vec<RawWs> {
     let creator = open_member(addr, room.create(3600)).await;
     let joins = (1..members).map(|_| open_member(addr, room.join()));
     let mut clients = futures_util::future::join_all(joins).await;
@@ -143,16 +141,17 @@ async fn open_room(addr: SocketAddr, room: RoomKeys, members: usize) -> Vec<RawC
     clients
 }
 
-/// Connects, sends `frame` (create or join) and waits until the relay confirms it.
-async fn open_member(addr: SocketAddr, frame: ClientFrame) -> RawClient {
-    let mut client = RawClient::connect(addr).await;
-    client.send(0x1, frame.encode().as_bytes()).await;
+/// Connects, sends `frame` (create or join) and waits until the relay confirms it, never answering a ping.
+async fn open_member(addr: SocketAddr, frame: ClientFrame) -> RawWs {
+    let mut client = RawWs::connect(addr, &Options::default()).await.expect("upgrade");
+    client.auto_pong = false;
+    client.send(&frame).await.unwrap();
     loop {
-        let (_, payload) = client.frame().await.expect("the relay answers");
-        let text = String::from_utf8_lossy(&payload);
-        if text.contains("\"type\":\"created\"") || text.contains("\"type\":\"joined\"") {
-            return client;
+        match client.next().await.expect("the relay answers") {
+            Event::Frame(RelayFrame::Created { .. } | RelayFrame::Joined { .. }) => return client,
+            Event::Frame(error @ RelayFrame::Error { .. }) => panic!("{error:?}"),
+            Event::Close(_) | Event::Eof => panic!("the relay closed before confirming"),
+            _ => {}
         }
-        assert!(!text.contains("\"type\":\"error\""), "{text}");
     }
 }

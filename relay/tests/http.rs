@@ -1,16 +1,16 @@
 //! The HTTP side: the Origin check at the upgrade, the security headers on every response, the routes, and the metrics.
 
-mod common;
-
-use common::{Relay, RoomKeys, roomy_config};
 use sanctum_relay::Config;
+use sanctum_testkit::http::{self, Response};
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::relay::{TestRelay, roomy_config};
 
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
                    connect-src 'self'; img-src 'self' blob:; media-src blob:; style-src 'self'; font-src 'self'; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
                    require-trusted-types-for 'script'; trusted-types sanctum dompurify";
 
-fn assert_security_headers(response: &common::Response, what: &str) {
+fn assert_security_headers(response: &Response, what: &str) {
     assert_eq!(response.header("content-security-policy"), Some(CSP), "{what}");
     assert_eq!(response.header("referrer-policy"), Some("no-referrer"), "{what}");
     assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{what}");
@@ -31,7 +31,7 @@ const UPGRADE: [(&str, &str); 4] = [
 
 #[tokio::test]
 async fn a_foreign_origin_is_refused_at_upgrade_and_the_own_origin_is_not() {
-    let relay = Relay::start(roomy_config()).await;
+    let relay = TestRelay::start(roomy_config()).await;
     let port = relay.addr.port();
     let mut headers = UPGRADE.to_vec();
     headers.push(("origin", "https://evil.example"));
@@ -47,7 +47,7 @@ async fn a_foreign_origin_is_refused_at_upgrade_and_the_own_origin_is_not() {
     assert!(null.is_err());
 
     // A configured public origin replaces the default.
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         public_origins: vec!["https://chat.example.org".into()],
         connect_src: vec!["wss://relay.example.org".into()],
         ..roomy_config()
@@ -80,7 +80,7 @@ async fn every_response_carries_the_security_headers() {
     std::fs::write(web.join("app.mjs"), "export {};").unwrap();
     std::fs::write(web.join("worker.js"), "self.onmessage = () => {};").unwrap();
     std::fs::write(web.join("sanctum_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         web_dir: Some(web.clone()),
         ..roomy_config()
     })
@@ -111,7 +111,7 @@ async fn every_response_carries_the_security_headers() {
             assert!(got.starts_with(expected), "{what}: {got}");
         }
     }
-    let metrics = common::http_to(relay.metrics_addr, "GET", "/metrics", &[]).await;
+    let metrics = http::request(relay.metrics_addr, "GET", "/metrics", &[]).await.unwrap();
     assert_eq!(metrics.status, 200);
     assert!(
         metrics
@@ -129,15 +129,15 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn metrics_count_frames_bytes_rooms_and_rejections() {
-    let relay = Relay::start(roomy_config()).await;
-    let [mut alice, mut bob] = relay.populated_room(&RoomKeys::new(3)).await;
+    let relay = TestRelay::start(roomy_config()).await;
+    let [mut alice, mut bob] = relay.populated_room(&RoomKeys::seeded(3)).await;
     alice.broadcast(b"hello").await;
     bob.frame().await;
     bob.send_text("nonsense").await;
     bob.error().await;
 
-    let text = relay.metrics().await;
-    let value = |sample: &str| common::metric_value(&text, sample);
+    let metrics = relay.metrics().await.unwrap();
+    let value = |sample: &str| metrics.value(sample);
     assert_eq!(value("sanctum_connections"), 2);
     assert_eq!(value("sanctum_rooms"), 1);
     assert_eq!(value("sanctum_members"), 2);

@@ -1,14 +1,15 @@
 //! Every limit of the relay, enforced over real sockets and reported with its code.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{RawClient, Relay, RoomKeys, roomy_config};
 use sanctum_protocol::{
     AUTH_TOKEN_LEN, AuthToken, ClientFrame, LeftReason, MIN_FRAME_LIMIT, Payload, PurgeReason, RelayFrame,
 };
 use sanctum_relay::Config;
+use sanctum_testkit::client::Client;
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::raw_ws::{Options, RawWs, opcode};
+use sanctum_testkit::relay::{TestRelay, roomy_config};
 
 fn behind_proxy(config: Config) -> Config {
     Config {
@@ -19,14 +20,14 @@ fn behind_proxy(config: Config) -> Config {
 
 #[tokio::test]
 async fn members_per_room_rooms_and_connections_are_bounded() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         max_members: 2,
         max_rooms: 1,
         max_connections: 3,
         ..roomy_config()
     })
     .await;
-    let room = RoomKeys::new(1);
+    let room = RoomKeys::seeded(1);
     let mut alice = relay.connect().await;
     alice.create(&room, 600).await;
     let mut bob = relay.connect().await;
@@ -34,7 +35,7 @@ async fn members_per_room_rooms_and_connections_are_bounded() {
     let mut carol = relay.connect().await;
     carol.send(&room.join()).await;
     assert_eq!(carol.error().await, "room_full");
-    carol.send(&RoomKeys::new(2).create(600)).await;
+    carol.send(&RoomKeys::seeded(2).create(600)).await;
     assert_eq!(carol.error().await, "too_many_rooms");
 
     // The fourth connection is refused before the upgrade, and never counted.
@@ -49,7 +50,7 @@ async fn members_per_room_rooms_and_connections_are_bounded() {
 }
 
 /// The HTTP status of an upgrade the relay refused.
-fn refused_status(result: Result<common::Client, tokio_tungstenite::tungstenite::Error>) -> u16 {
+fn refused_status(result: Result<Client, tokio_tungstenite::tungstenite::Error>) -> u16 {
     match result {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
         Err(other) => panic!("expected an HTTP refusal, got {other}"),
@@ -59,7 +60,7 @@ fn refused_status(result: Result<common::Client, tokio_tungstenite::tungstenite:
 
 #[tokio::test]
 async fn one_address_cannot_take_every_connection_slot() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         max_connections: 4,
         max_connections_per_address: 2,
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
@@ -93,12 +94,12 @@ async fn one_address_cannot_take_every_connection_slot() {
 
 #[tokio::test]
 async fn membership_events_per_room_per_minute_are_bounded() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         max_membership_events: 3,
         ..roomy_config()
     })
     .await;
-    let room = RoomKeys::new(3);
+    let room = RoomKeys::seeded(3);
     let mut alice = relay.connect().await;
     alice.create(&room, 600).await;
     let mut bob = relay.connect().await;
@@ -110,35 +111,35 @@ async fn membership_events_per_room_per_minute_are_bounded() {
     assert_eq!(carol.error().await, "room_busy");
     // Another room is not affected.
     let mut dave = relay.connect().await;
-    dave.create(&RoomKeys::new(4), 600).await;
+    dave.create(&RoomKeys::seeded(4), 600).await;
 }
 
 #[tokio::test]
 async fn creates_per_address_per_minute_are_bounded() {
-    let relay = Relay::start(behind_proxy(Config {
+    let relay = TestRelay::start(behind_proxy(Config {
         creates_per_minute: 2,
         ..roomy_config()
     }))
     .await;
     for seed in 10..12 {
         let mut client = relay.connect_from("203.0.113.5").await;
-        client.create(&RoomKeys::new(seed), 600).await;
+        client.create(&RoomKeys::seeded(seed), 600).await;
     }
     let mut third = relay.connect_from("203.0.113.5").await;
-    third.send(&RoomKeys::new(12).create(600)).await;
+    third.send(&RoomKeys::seeded(12).create(600)).await;
     assert_eq!(third.error().await, "rate_limited");
     let mut neighbour = relay.connect_from("203.0.113.6").await;
-    neighbour.create(&RoomKeys::new(12), 600).await;
+    neighbour.create(&RoomKeys::seeded(12), 600).await;
 }
 
 #[tokio::test]
 async fn failed_joins_are_limited_per_connection() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         failed_joins_per_connection: 2,
         ..roomy_config()
     })
     .await;
-    let room = RoomKeys::new(20);
+    let room = RoomKeys::seeded(20);
     let mut alice = relay.connect().await;
     alice.create(&room, 600).await;
     let mut mallory = relay.connect().await;
@@ -155,12 +156,12 @@ async fn failed_joins_are_limited_per_connection() {
 
 #[tokio::test]
 async fn failed_joins_slow_the_address_down_but_not_the_room_s_members() {
-    let relay = Relay::start(behind_proxy(Config {
+    let relay = TestRelay::start(behind_proxy(Config {
         failed_joins_per_address: 3,
         ..roomy_config()
     }))
     .await;
-    let room = RoomKeys::new(21);
+    let room = RoomKeys::seeded(21);
     let mut alice = relay.connect_from("198.51.100.1").await;
     alice.create(&room, 600).await;
     let wrong = room.join_with(AuthToken([9; AUTH_TOKEN_LEN]));
@@ -185,7 +186,7 @@ async fn failed_joins_slow_the_address_down_but_not_the_room_s_members() {
 
 #[tokio::test]
 async fn a_flooding_connection_is_refused_then_closed() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         frames_per_second: 1,
         frame_burst: 3,
         flood_strikes: 5,
@@ -193,7 +194,7 @@ async fn a_flooding_connection_is_refused_then_closed() {
     })
     .await;
     let mut flooder = relay.connect().await;
-    flooder.create(&RoomKeys::new(30), 600).await;
+    flooder.create(&RoomKeys::seeded(30), 600).await;
     for _ in 0..20 {
         flooder.broadcast(b"spam").await;
     }
@@ -208,23 +209,24 @@ async fn a_flooding_connection_is_refused_then_closed() {
 
 #[tokio::test]
 async fn a_ping_flood_is_closed_too() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         frames_per_second: 1,
         frame_burst: 3,
         flood_strikes: 5,
         ..roomy_config()
     })
     .await;
-    let mut flooder = RawClient::connect(relay.addr).await;
+    let mut flooder = RawWs::connect(relay.addr, &Options::default()).await.expect("upgrade");
+    flooder.auto_pong = false;
     for _ in 0..20 {
-        flooder.send(0x9, b"ping").await;
+        flooder.send_raw(opcode::PING, true, b"ping").await.unwrap();
     }
-    assert_eq!(flooder.close_code().await, Some(4009));
+    assert_eq!(flooder.closed().await.unwrap(), Some(4009));
 }
 
 #[tokio::test]
 async fn a_connection_that_never_joins_times_out() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         handshake_timeout: Duration::from_secs(1),
         ..roomy_config()
     })
@@ -235,7 +237,7 @@ async fn a_connection_that_never_joins_times_out() {
 
 #[tokio::test]
 async fn a_member_without_pongs_is_closed_while_a_member_who_only_reads_stays() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         // Long enough that a loaded machine does not make the reading member miss a ping.
         idle_timeout: Duration::from_secs(2),
         max_lifetime: 6,
@@ -243,15 +245,16 @@ async fn a_member_without_pongs_is_closed_while_a_member_who_only_reads_stays() 
         ..roomy_config()
     })
     .await;
-    let room = RoomKeys::new(31);
-    let mut mute = RawClient::connect(relay.addr).await;
-    mute.send(0x1, room.create(6).encode().as_bytes()).await;
+    let room = RoomKeys::seeded(31);
+    let mut mute = RawWs::connect(relay.addr, &Options::default()).await.expect("upgrade");
+    mute.auto_pong = false;
+    mute.send(&room.create(6)).await.unwrap();
     let mut reader = relay.connect().await;
     reader.join(&room).await;
     // The reader only reads (its WebSocket library answers pings while reading) and stays until the room expires.
     let reader = tokio::spawn(async move { reader.until_close().await });
     // The raw client never answers the relay's pings.
-    assert_eq!(mute.close_code().await, Some(4010));
+    assert_eq!(mute.closed().await.unwrap(), Some(4010));
     let (frames, code) = reader.await.unwrap();
     assert_eq!(
         frames,
@@ -271,12 +274,12 @@ async fn a_member_without_pongs_is_closed_while_a_member_who_only_reads_stays() 
 
 #[tokio::test]
 async fn a_slow_reader_is_cut_off_while_the_others_keep_receiving() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         queue_bytes: MIN_FRAME_LIMIT * 8,
         ..roomy_config()
     })
     .await;
-    let [mut sender, mut fast, mut slow] = relay.populated_room(&RoomKeys::new(40)).await;
+    let [mut sender, mut fast, mut slow] = relay.populated_room(&RoomKeys::seeded(40)).await;
 
     // Enough to fill the slow reader's socket buffers and then its queue, many times over.
     const FRAMES: usize = 600;

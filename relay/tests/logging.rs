@@ -4,12 +4,12 @@
 //! The real binary, not an in-process relay: its own subscriber is what an operator gets, so that a log bridge or a
 //! filter that lets a dependency through is caught here. tungstenite, for one, logs every message it reads at trace.
 
-mod common;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Process, Relay, RoomKeys};
 use sanctum_protocol::{AUTH_TOKEN_LEN, AuthToken, ClientFrame, Descriptor, Payload, RelayFrame};
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::process::RelayProcess;
+use sanctum_testkit::relay::TestRelay;
 
 /// Every text form in which `bytes` could leak into a log line.
 fn encodings(bytes: &[u8]) -> Vec<String> {
@@ -34,21 +34,24 @@ fn encodings(bytes: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn nothing_secret_reaches_the_logs_at_any_level() {
     let client_ip = "198.51.100.77";
-    let process = Process::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--log",
-        "trace",
-        "--trusted-proxy",
-        "127.0.0.1",
-        "--frames-per-second",
-        "10000",
-        "--frame-burst",
-        "10000",
-    ])
+    let process = RelayProcess::start(
+        env!("CARGO_BIN_EXE_sanctum-relay").as_ref(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "trace",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--frames-per-second",
+            "10000",
+            "--frame-burst",
+            "10000",
+        ],
+    )
     .await;
-    let relay = Relay::at(process.addr);
-    let room = RoomKeys::new(201);
+    let relay = TestRelay::at(process.addr);
+    let room = RoomKeys::seeded(201);
     let payload = b"attack at dawn, bring the maps".to_vec();
     let whisper = b"the password is swordfish".to_vec();
 
@@ -60,7 +63,7 @@ async fn nothing_secret_reaches_the_logs_at_any_level() {
     mallory
         .send_text(&format!(
             "{{\"type\":\"shout\",\"room\":\"{}\"}}",
-            URL_SAFE_NO_PAD.encode(room.id.0)
+            URL_SAFE_NO_PAD.encode(room.room.0)
         ))
         .await;
     assert_eq!(mallory.error().await, "bad_frame");
@@ -80,11 +83,11 @@ async fn nothing_secret_reaches_the_logs_at_any_level() {
     assert!(matches!(bob.frame().await, RelayFrame::Frame { direct: true, .. }));
     alice.send(&ClientFrame::Kick { member: 3 }).await;
     carol.until_close().await;
-    let locked = RoomKeys::new(202);
+    let locked = RoomKeys::seeded(202);
     let locked_descriptor = b"descriptor sealed under the new key".to_vec();
     alice
         .send(&ClientFrame::Lock {
-            verifier: locked.verifier.clone(),
+            verifier: locked.verifier(),
             descriptor: Descriptor::new(locked_descriptor.clone()).unwrap(),
         })
         .await;
@@ -123,14 +126,14 @@ async fn nothing_secret_reaches_the_logs_at_any_level() {
         assert!(logs.contains(event), "missing event {event:?} in:\n{logs}");
     }
     let mut secrets: Vec<(String, Vec<u8>)> = vec![
-        ("room id".into(), room.id.0.to_vec()),
+        ("room id".into(), room.room.0.to_vec()),
         ("token".into(), room.token.0.to_vec()),
         ("wrong token".into(), vec![0xee; AUTH_TOKEN_LEN]),
-        ("verifier".into(), room.verifier.0.to_vec()),
+        ("verifier".into(), room.verifier().0.to_vec()),
         ("payload".into(), payload),
         ("whisper".into(), whisper),
         ("descriptor".into(), b"sealed descriptor".to_vec()),
-        ("new verifier".into(), locked.verifier.0.to_vec()),
+        ("new verifier".into(), locked.verifier().0.to_vec()),
         ("new descriptor".into(), locked_descriptor),
     ];
     secrets.push(("client address".into(), client_ip.as_bytes().to_vec()));

@@ -1,17 +1,17 @@
 //! Rooms over real sockets: fan-out, direct frames, joining, leave, kick, purge and expiry.
 
-mod common;
-
-use common::{Event, Relay, RoomKeys, roomy_config};
 use sanctum_protocol::{
     AUTH_TOKEN_LEN, AuthToken, ClientFrame, Descriptor, LeftReason, Payload, PurgeReason, RelayFrame,
 };
 use sanctum_relay::Config;
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::raw_ws::Event;
+use sanctum_testkit::relay::{TestRelay, roomy_config};
 
 #[tokio::test]
 async fn a_broadcast_reaches_every_other_member_once_in_order_and_no_other_room() {
-    let relay = Relay::start(roomy_config()).await;
-    let (room, other_room) = (RoomKeys::new(1), RoomKeys::new(2));
+    let relay = TestRelay::start(roomy_config()).await;
+    let (room, other_room) = (RoomKeys::seeded(1), RoomKeys::seeded(2));
     let mut alice = relay.connect().await;
     assert_eq!(alice.create(&room, 600).await, 1);
     let mut bob = relay.connect().await;
@@ -63,8 +63,8 @@ async fn a_broadcast_reaches_every_other_member_once_in_order_and_no_other_room(
 
 #[tokio::test]
 async fn direct_reaches_only_its_target() {
-    let relay = Relay::start(roomy_config()).await;
-    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::new(3)).await;
+    let relay = TestRelay::start(roomy_config()).await;
+    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::seeded(3)).await;
 
     let whisper = Payload::new(b"for carol only".to_vec()).unwrap();
     bob.send(&ClientFrame::Direct {
@@ -107,8 +107,8 @@ async fn direct_reaches_only_its_target() {
 
 #[tokio::test]
 async fn joins_need_the_right_token_and_one_room_per_connection() {
-    let relay = Relay::start(roomy_config()).await;
-    let room = RoomKeys::new(4);
+    let relay = TestRelay::start(roomy_config()).await;
+    let room = RoomKeys::seeded(4);
     let mut alice = relay.connect().await;
     alice.create(&room, 600).await;
     alice.send(&room.join()).await;
@@ -117,7 +117,7 @@ async fn joins_need_the_right_token_and_one_room_per_connection() {
     let mut mallory = relay.connect().await;
     mallory.send(&room.join_with(AuthToken([0; AUTH_TOKEN_LEN]))).await;
     assert_eq!(mallory.error().await, "bad_token");
-    mallory.send(&RoomKeys::new(99).join()).await;
+    mallory.send(&RoomKeys::seeded(99).join()).await;
     assert_eq!(mallory.error().await, "room_not_found");
     mallory.broadcast(b"not in a room").await;
     assert_eq!(mallory.error().await, "not_in_room");
@@ -139,8 +139,8 @@ async fn joins_need_the_right_token_and_one_room_per_connection() {
 
 #[tokio::test]
 async fn purge_disconnects_everyone_and_the_id_stays_dead() {
-    let relay = Relay::start(roomy_config()).await;
-    let room = RoomKeys::new(5);
+    let relay = TestRelay::start(roomy_config()).await;
+    let room = RoomKeys::seeded(5);
     let [mut alice, mut bob] = relay.populated_room(&room).await;
 
     bob.send(&ClientFrame::Purge).await;
@@ -162,8 +162,8 @@ async fn purge_disconnects_everyone_and_the_id_stays_dead() {
 
 #[tokio::test]
 async fn kick_tells_the_kicked_and_the_others() {
-    let relay = Relay::start(roomy_config()).await;
-    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::new(6)).await;
+    let relay = TestRelay::start(roomy_config()).await;
+    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::seeded(6)).await;
 
     alice.send(&ClientFrame::Kick { member: 1 }).await;
     assert_eq!(alice.error().await, "bad_request");
@@ -194,13 +194,13 @@ async fn kick_tells_the_kicked_and_the_others() {
 
 #[tokio::test]
 async fn expiry_sends_the_warnings_then_purges() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         max_lifetime: 3,
         expiry_warnings: vec![2, 1],
         ..roomy_config()
     })
     .await;
-    let room = RoomKeys::new(7);
+    let room = RoomKeys::seeded(7);
     let mut alice = relay.connect().await;
     alice.send(&room.create(3600)).await;
     assert!(matches!(alice.frame().await, RelayFrame::Created { expires_in: 3, .. }));
@@ -229,8 +229,8 @@ async fn expiry_sends_the_warnings_then_purges() {
 
 #[tokio::test]
 async fn frames_from_each_sender_keep_their_order_at_every_recipient() {
-    let relay = Relay::start(roomy_config()).await;
-    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::new(8)).await;
+    let relay = TestRelay::start(roomy_config()).await;
+    let [mut alice, mut bob, mut carol] = relay.populated_room(&RoomKeys::seeded(8)).await;
     const EACH: u8 = 100;
     for i in 0..EACH {
         alice.broadcast(&[i]).await;
@@ -262,19 +262,19 @@ async fn frames_from_each_sender_keep_their_order_at_every_recipient() {
 
 #[tokio::test]
 async fn a_lock_admits_only_the_new_token_gives_joiners_the_new_descriptor_and_is_limited() {
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         locks_per_minute: 2,
         ..roomy_config()
     })
     .await;
-    let (room, other_room) = (RoomKeys::new(40), RoomKeys::new(42));
+    let (room, other_room) = (RoomKeys::seeded(40), RoomKeys::seeded(42));
     let [mut alice, mut bob] = relay.populated_room(&room).await;
     let [mut other] = relay.populated_room(&other_room).await;
     // The new token and verifier, as the members who stay derive them from a fresh link secret.
-    let locked = RoomKeys::new(41);
+    let locked = RoomKeys::seeded(41);
     let sealed = Descriptor::new(b"descriptor under the new room key".to_vec()).unwrap();
     let lock = |keys: &RoomKeys| ClientFrame::Lock {
-        verifier: keys.verifier.clone(),
+        verifier: keys.verifier(),
         descriptor: sealed.clone(),
     };
 
@@ -306,10 +306,10 @@ async fn a_lock_admits_only_the_new_token_gives_joiners_the_new_descriptor_and_i
     assert_eq!(alice.frame().await, RelayFrame::MemberJoined { member: 3 });
 
     // Two locks a minute here: the third is refused and leaves the second's verifier in place.
-    let again = RoomKeys::new(43);
+    let again = RoomKeys::seeded(43);
     alice.send(&lock(&again)).await;
     assert_eq!(alice.frame().await, RelayFrame::Locked);
-    alice.send(&lock(&RoomKeys::new(44))).await;
+    alice.send(&lock(&RoomKeys::seeded(44))).await;
     assert_eq!(alice.error().await, "rate_limited");
     let mut later = relay.connect().await;
     later.send(&room.join_with(locked.token.clone())).await;

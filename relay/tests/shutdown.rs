@@ -1,15 +1,14 @@
 //! Graceful shutdown: every member is told the relay is restarting (close 1012), and `run` returns, within a deadline
 //! even when a peer never reads what it asked for.
 
-mod common;
-
-use common::{Relay, RoomKeys, roomy_config};
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::relay::{TestRelay, roomy_config};
 
 #[tokio::test]
 async fn shutdown_closes_every_member_with_1012_and_run_returns() {
-    let relay = Relay::start(roomy_config()).await;
+    let relay = TestRelay::start(roomy_config()).await;
     let addr = relay.addr;
-    let [alice, bob] = relay.populated_room(&RoomKeys::new(1)).await;
+    let [alice, bob] = relay.populated_room(&RoomKeys::seeded(1)).await;
     // A connection that has not joined yet is closed the same way.
     let lurker = relay.connect().await;
 
@@ -27,7 +26,7 @@ async fn shutdown_does_not_wait_for_a_download_that_is_never_read() {
     let web = std::env::temp_dir().join(format!("sanctum-shutdown-web-{}", std::process::id()));
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("big.bin"), vec![7u8; 32 << 20]).unwrap();
-    let relay = Relay::start(sanctum_relay::Config {
+    let relay = TestRelay::start(sanctum_relay::Config {
         web_dir: Some(web.clone()),
         ..roomy_config()
     })

@@ -1,14 +1,10 @@
 //! The web app's files: the precompressed variant that Accept-Encoding takes, and the security headers on every one.
 
-mod common;
-
 use std::path::PathBuf;
 
 use sanctum_relay::Config;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use common::Relay;
+use sanctum_testkit::relay::TestRelay;
 
 /// A web directory with one script and a gzip and a brotli variant whose bodies say which one was served.
 struct WebDir(PathBuf);
@@ -38,44 +34,10 @@ impl Drop for WebDir {
 }
 
 /// A response's status line, lowercase header names with their values, and body.
-struct Response {
-    status: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-async fn get(relay: &Relay, path: &str, accept_encoding: Option<&str>) -> Response {
-    let mut stream = TcpStream::connect(relay.addr).await.expect("connect");
-    let encoding = accept_encoding.map_or(String::new(), |value| format!("Accept-Encoding: {value}\r\n"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{encoding}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write request");
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).await.expect("read response");
-    let text = String::from_utf8(bytes).expect("the fixtures are text");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.lines();
-    let status = lines.next().unwrap_or_default().to_owned();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
 #[tokio::test]
 async fn accept_encoding_picks_the_precompressed_variant_and_every_response_keeps_the_security_headers() {
     let web = WebDir::new();
-    let relay = Relay::start(Config {
+    let relay = TestRelay::start(Config {
         web_dir: Some(web.0.clone()),
         ..Config::default()
     })
@@ -98,9 +60,10 @@ async fn accept_encoding_picks_the_precompressed_variant_and_every_response_keep
         ("/config.json", Some("br, gzip"), None, "{}"),
     ];
     for (path, accept, encoding, body) in cases {
-        let response = get(&relay, path, accept).await;
+        let headers: Vec<(&str, &str)> = accept.map(|value| ("accept-encoding", value)).into_iter().collect();
+        let response = relay.http("GET", path, &headers).await;
         let what = format!("{path} with {accept:?}");
-        assert!(response.status.contains(" 200 "), "{what}: {}", response.status);
+        assert_eq!(response.status, 200, "{what}");
         assert_eq!(response.header("content-encoding"), encoding, "{what}");
         assert_eq!(response.body, body, "{what}");
         assert_eq!(response.header("vary"), Some("accept-encoding"), "{what}");

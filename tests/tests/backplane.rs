@@ -7,9 +7,13 @@ use sanctum_protocol::{
     ClientFrame, CloseCode, Descriptor, ErrorCode, LeftReason, MemberId, PROTOCOL_VERSION, PurgeReason, RelayFrame,
 };
 use sanctum_relay::Config;
-use sanctum_tests::raw_ws::{Event, Options, RawWs};
-use sanctum_tests::redis_server::RedisServer;
-use sanctum_tests::relay_harness::{RoomKeys, TestRelay, connect, create, http_get, join, payload};
+use sanctum_testkit::http::http_get;
+use sanctum_testkit::keys::{RoomKeys, payload};
+use sanctum_testkit::member::{connect, create, join};
+use sanctum_testkit::process::{RelayProcess, relay_binary};
+use sanctum_testkit::raw_ws::{Event, Options, RawWs};
+use sanctum_testkit::redis::RedisServer;
+use sanctum_testkit::relay::TestRelay;
 use tokio::time::{Instant, sleep};
 
 /// A relay configuration that shares rooms through `redis`.
@@ -24,8 +28,8 @@ fn shared(redis: &RedisServer) -> Config {
 async fn two_relays(redis: &RedisServer, config: impl Fn(&mut Config)) -> (TestRelay, TestRelay) {
     let mut c = shared(redis);
     config(&mut c);
-    let a = TestRelay::start(c.clone()).await.unwrap();
-    let b = TestRelay::start(c).await.unwrap();
+    let a = TestRelay::start(c.clone()).await;
+    let b = TestRelay::start(c).await;
     (a, b)
 }
 
@@ -68,7 +72,7 @@ async fn members_on_two_relays_chat_and_whisper_in_order() {
     let mut bob = ws(&b).await;
     let mut carol = ws(&a).await;
     assert_eq!(create(&mut alice, &keys, 600).await.unwrap(), 1);
-    bob.send(&keys.join_frame()).await.unwrap();
+    bob.send(&keys.join()).await.unwrap();
     let RelayFrame::Joined {
         member,
         members,
@@ -269,7 +273,7 @@ async fn a_lock_on_one_relay_changes_the_token_and_descriptor_on_both_and_its_ra
     assert_eq!(owner.frame().await.unwrap(), RelayFrame::Locked);
     // On the other relay the old token is refused, and the new one gets the new descriptor.
     let mut late = ws(&b).await;
-    late.send(&keys.join_frame()).await.unwrap();
+    late.send(&keys.join()).await.unwrap();
     assert_eq!(error_code(&mut late).await, ErrorCode::BadToken);
     late.send(&ClientFrame::Join {
         v: PROTOCOL_VERSION,
@@ -330,7 +334,7 @@ async fn each_relay_bounds_the_rooms_one_address_creates_until_their_expiry() {
         let mut long = ws(relay).await;
         create(&mut long, &RoomKeys::fresh(), 600).await.unwrap();
         let mut third = ws(relay).await;
-        third.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+        third.send(&RoomKeys::fresh().create(600)).await.unwrap();
         assert_eq!(error_code(&mut third).await, ErrorCode::RateLimited);
         held.push((short, long, third));
     }
@@ -338,7 +342,7 @@ async fn each_relay_bounds_the_rooms_one_address_creates_until_their_expiry() {
     // A purged room keeps its place until its original expiry, as its tombstone does on one relay.
     long.send(&ClientFrame::Purge).await.unwrap();
     assert_eq!(long.closed().await.unwrap(), Some(CloseCode::Purged.code()));
-    third.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+    third.send(&RoomKeys::fresh().create(600)).await.unwrap();
     assert_eq!(error_code(third).await, ErrorCode::RateLimited);
     // The short room's expiry frees its place on the relay it was created through.
     until(short, |f| {
@@ -347,10 +351,10 @@ async fn each_relay_bounds_the_rooms_one_address_creates_until_their_expiry() {
         }
     })
     .await;
-    third.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+    third.send(&RoomKeys::fresh().create(600)).await.unwrap();
     assert!(matches!(third.frame().await.unwrap(), RelayFrame::Created { .. }));
     let (_, _, other) = &mut held[1];
-    other.send(&RoomKeys::fresh().create_frame(600)).await.unwrap();
+    other.send(&RoomKeys::fresh().create(600)).await.unwrap();
     assert_eq!(error_code(other).await, ErrorCode::RateLimited);
 }
 
@@ -376,7 +380,7 @@ async fn a_purge_on_one_relay_ends_every_member_and_the_link_on_both() {
     }
     for relay in [&a, &b] {
         let mut late = ws(relay).await;
-        late.send(&keys.join_frame()).await.unwrap();
+        late.send(&keys.join()).await.unwrap();
         assert!(matches!(
             late.frame().await.unwrap(),
             RelayFrame::Error {
@@ -384,7 +388,7 @@ async fn a_purge_on_one_relay_ends_every_member_and_the_link_on_both() {
                 ..
             }
         ));
-        late.send(&keys.create_frame(60)).await.unwrap();
+        late.send(&keys.create(60)).await.unwrap();
         assert!(matches!(
             late.frame().await.unwrap(),
             RelayFrame::Error {
@@ -421,7 +425,7 @@ async fn warnings_and_expiry_reach_members_on_both_relays() {
     let mut again = ws(&b).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        again.send(&keys.create_frame(60)).await.unwrap();
+        again.send(&keys.create(60)).await.unwrap();
         match again.frame().await.unwrap() {
             RelayFrame::Created { .. } => break,
             RelayFrame::Error {
@@ -446,7 +450,7 @@ async fn the_member_cap_holds_across_both_relays() {
     join(&mut third, &keys).await.unwrap();
     for relay in [&a, &b] {
         let mut fourth = ws(relay).await;
-        fourth.send(&keys.join_frame()).await.unwrap();
+        fourth.send(&keys.join()).await.unwrap();
         assert!(matches!(
             fourth.frame().await.unwrap(),
             RelayFrame::Error {
@@ -487,7 +491,7 @@ async fn a_redis_that_would_persist_is_refused_unless_allowed() {
         redis_allow_persistence: true,
         ..shared(&redis)
     };
-    let relay = TestRelay::start(config).await.unwrap();
+    let relay = TestRelay::start(config).await;
     let mut member = ws(&relay).await;
     create(&mut member, &RoomKeys::fresh(), 60).await.unwrap();
 }
@@ -512,7 +516,7 @@ async fn a_lost_redis_closes_room_connections_and_refuses_joins_until_it_is_back
         let metrics = relay.metrics().await.unwrap();
         assert_eq!(metrics.get("sanctum_backplane_up"), 0.0);
         let mut newcomer = ws(relay).await;
-        newcomer.send(&RoomKeys::fresh().create_frame(60)).await.unwrap();
+        newcomer.send(&RoomKeys::fresh().create(60)).await.unwrap();
         assert!(matches!(
             newcomer.frame().await.unwrap(),
             RelayFrame::Error {
@@ -532,7 +536,7 @@ async fn a_lost_redis_closes_room_connections_and_refuses_joins_until_it_is_back
         }
         assert!(relay.metrics().await.unwrap().get("sanctum_backplane_reconnects_total") >= 1.0);
         let mut back = ws(relay).await;
-        back.send(&keys.join_frame()).await.unwrap();
+        back.send(&keys.join()).await.unwrap();
         assert!(matches!(
             back.frame().await.unwrap(),
             RelayFrame::Error {
@@ -553,57 +557,19 @@ async fn a_lost_redis_closes_room_connections_and_refuses_joins_until_it_is_back
     ));
 }
 
-/// The relay binary beside this test's own, built (a no-op when it is up to date) so that it is never stale.
-fn relay_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-p", "sanctum-relay", "--bin", "sanctum-relay"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build of the relay binary");
-    dir.join("sanctum-relay")
-}
-
-/// A relay process, killed when dropped, so that a failing test leaves none behind.
-struct RelayProcess(std::process::Child);
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A relay process on a free port sharing rooms through `redis`, and the address it listens on.
-fn relay_process(redis: &RedisServer) -> (RelayProcess, std::net::SocketAddr) {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(relay_binary())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &redis.url(),
-            "--redis-heartbeat",
-            "2",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap();
-    (RelayProcess(child), addr)
+/// A relay process on a free port sharing rooms through `redis`, with a 2 s heartbeat.
+async fn relay_process(redis: &RedisServer) -> RelayProcess {
+    let url = redis.url();
+    let args = ["--listen", "127.0.0.1:0", "--redis", &url, "--redis-heartbeat", "2"];
+    RelayProcess::start(&relay_binary(), &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_members_of_a_relay_killed_with_sigkill_disappear_within_the_heartbeat() {
     let redis = RedisServer::start().await.unwrap();
-    let (_survivor, survivor_addr) = relay_process(&redis);
-    let (mut victim, victim_addr) = relay_process(&redis);
+    let survivor = relay_process(&redis).await;
+    let mut victim = relay_process(&redis).await;
+    let (survivor_addr, victim_addr) = (survivor.addr, victim.addr);
     let keys = RoomKeys::fresh();
     let mut alice = connect(survivor_addr, &Options::default()).await.unwrap();
     let mut bob = connect(victim_addr, &Options::default()).await.unwrap();
@@ -613,7 +579,7 @@ async fn the_members_of_a_relay_killed_with_sigkill_disappear_within_the_heartbe
     joined(&mut alice, 2).await;
 
     // SIGKILL, by process id: the relay gets no chance to say goodbye.
-    victim.0.kill().unwrap();
+    victim.child.kill().unwrap();
     let killed = Instant::now();
     let left = until(&mut alice, |f| matches!(f, RelayFrame::MemberLeft { .. })).await;
     let took = killed.elapsed();
@@ -636,25 +602,16 @@ async fn the_members_of_a_relay_killed_with_sigkill_disappear_within_the_heartbe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_clients_on_two_relays_chat_whisper_kick_and_purge() -> anyhow::Result<()> {
     use sanctum_client::rand_core::OsRng;
-    use sanctum_client::{EndReason, Event, LeaveReason, RoomLink, RoomSecrets};
-    use sanctum_tests::client::{Command, NativeClient, now_ms};
+    use sanctum_client::{Event, RoomLink, RoomSecrets};
+    use sanctum_testkit::native::{Command, kick, message, now_ms, purge, three_in_a_room};
 
-    let accepted = |alias: &'static str| move |e: &Event| matches!(e, Event::MemberAccepted(i) if i.alias == alias);
-    let message = |text: &'static str, whisper: bool| move |e: &Event| matches!(e, Event::Message { text: t, whisper: w, .. } if t == text && *w == whisper);
     let redis = RedisServer::start().await?;
     let (a, b) = two_relays(&redis, |_| {}).await;
     let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
     let secrets = RoomSecrets::derive(&link, "velvet orbit cactus thunder quietly")?;
-    let mut alice = NativeClient::start(a.addr, &secrets, "Quokka-Alice", Some("Lighthouse")).await?;
-    alice
-        .expect("alice in the room", |e| matches!(e, Event::Joined { .. }))
-        .await?;
-    let mut bob = NativeClient::start(b.addr, &secrets, "Pangolin-Bob", None).await?;
-    bob.expect("bob accepts alice", accepted("Quokka-Alice")).await?;
-    let mut carol = NativeClient::start(a.addr, &secrets, "Axolotl-Carol", None).await?;
-    carol.expect("carol accepts bob", accepted("Pangolin-Bob")).await?;
-    alice.expect("alice accepts carol", accepted("Axolotl-Carol")).await?;
-    bob.expect("bob accepts carol", accepted("Axolotl-Carol")).await?;
+    let aliases = ["Quokka-Alice", "Pangolin-Bob", "Axolotl-Carol"];
+    let [mut alice, mut bob, mut carol] =
+        three_in_a_room([a.addr, b.addr, a.addr], &secrets, aliases, "Lighthouse").await?;
 
     alice.command(Command::Text("the heron flies at midnight".into()));
     bob.expect(
@@ -674,60 +631,14 @@ async fn native_clients_on_two_relays_chat_whisper_kick_and_purge() -> anyhow::R
         .await?;
 
     // The kick goes from relay A to carol on relay A and bob on relay B; alice's next generation leaves carol out.
-    let carol_id = carol
-        .member()
-        .ok_or_else(|| anyhow::anyhow!("carol has no member id"))?;
-    alice.command(Command::Kick(carol_id));
-    carol
-        .expect("carol is kicked", |e| {
-            matches!(
-                e,
-                Event::Ended {
-                    reason: EndReason::Kicked { .. }
-                }
-            )
-        })
-        .await?;
-    bob.expect(
-        "bob sees carol kicked",
-        |e| matches!(e, Event::MemberLeft { reason: LeaveReason::Kicked { .. }, member, .. } if *member == carol_id),
-    )
-    .await?;
-    alice.command(Command::Text("after the kick".into()));
-    bob.expect("bob reads alice's new generation", message("after the kick", false))
-        .await?;
-    let (carol_events, _) = carol.finished().await;
+    let carol_events = kick(&mut alice, carol, &mut bob, "after the kick").await?;
     assert!(
         !carol_events
             .iter()
             .any(|e| matches!(e, Event::Message { text, .. } if text == "after the kick"))
     );
 
-    bob.command(Command::Purge);
-    alice
-        .expect("alice on the other relay sees the purge", |e| {
-            matches!(
-                e,
-                Event::Ended {
-                    reason: EndReason::Purged { .. }
-                }
-            )
-        })
-        .await?;
-    let _ = bob.finished().await;
-    let _ = alice.finished().await;
-    let mut late = NativeClient::start(a.addr, &secrets, "Latecomer", None).await?;
-    let refused = late
-        .expect("the purged room is refused", |e| matches!(e, Event::Ended { .. }))
-        .await?;
-    assert!(
-        matches!(
-            refused,
-            Event::Ended {
-                reason: EndReason::Refused { .. }
-            }
-        ),
-        "{refused:?}"
-    );
+    // The purge goes from relay B to alice on relay A, and a newcomer on relay A is refused.
+    purge(bob, alice, a.addr, &secrets).await?;
     Ok(())
 }

@@ -5,8 +5,10 @@ use sanctum_client::rand_core::OsRng;
 use sanctum_client::{EndReason, Event, LeaveReason, RoomLink, RoomSecrets, decode_resume};
 use sanctum_protocol::{ClientFrame, RelayFrame};
 use sanctum_relay::Config;
-use sanctum_tests::client::{Command, NativeClient, Wire, now_ms};
-use sanctum_tests::relay_harness::TestRelay;
+use sanctum_testkit::native::{
+    Command, NativeClient, Wire, accepted, joined, kick, message, now_ms, purge, three_in_a_room,
+};
+use sanctum_testkit::relay::TestRelay;
 
 const PASSWORD: &str = "velvet orbit cactus thunder quietly";
 const ROOM_NAME: &str = "Lighthouse Keepers Guild";
@@ -15,18 +17,6 @@ const GROUP_TEXT: &str = "the heron flies at midnight";
 const WHISPER_TEXT: &str = "meet me by the old mill";
 const FAREWELL: &str = "farewell, lanternfolk";
 const AFTER_REJOIN: &str = "welcome back to the lighthouse";
-
-fn joined(event: &Event) -> bool {
-    matches!(event, Event::Joined { .. })
-}
-
-fn accepted(alias: &'static str) -> impl Fn(&Event) -> bool {
-    move |event| matches!(event, Event::MemberAccepted(info) if info.alias == alias)
-}
-
-fn message(text: &'static str, whisper: bool) -> impl Fn(&Event) -> bool {
-    move |event| matches!(event, Event::Message { text: t, whisper: w, .. } if t == text && *w == whisper)
-}
 
 /// Every byte string an observer of the relay's traffic could search: the frame texts and the decoded payloads.
 fn observed(wires: &[Wire]) -> Vec<Vec<u8>> {
@@ -52,7 +42,7 @@ fn observed(wires: &[Wire]) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_clients_chat_whisper_leave_and_rejoin_through_a_real_relay() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
     let secrets = RoomSecrets::derive(&link, PASSWORD)?;
     let [alice_alias, bob_alias, carol_alias] = ALIASES;
@@ -172,18 +162,10 @@ fn check_wire(wires: &[Wire]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachments_kick_and_purge_through_a_real_relay() -> anyhow::Result<()> {
-    let relay = TestRelay::start(Config::default()).await?;
+    let relay = TestRelay::start(Config::default()).await;
     let link = RoomLink::generate(&mut OsRng, 600, now_ms())?;
     let secrets = RoomSecrets::derive(&link, PASSWORD)?;
-    let [alice_alias, bob_alias, carol_alias] = ALIASES;
-    let mut alice = NativeClient::start(relay.addr, &secrets, alice_alias, Some(ROOM_NAME)).await?;
-    alice.expect("alice in the room", joined).await?;
-    let mut bob = NativeClient::start(relay.addr, &secrets, bob_alias, None).await?;
-    bob.expect("bob accepts alice", accepted(alice_alias)).await?;
-    let mut carol = NativeClient::start(relay.addr, &secrets, carol_alias, None).await?;
-    carol.expect("carol accepts bob", accepted(bob_alias)).await?;
-    alice.expect("alice accepts carol", accepted(carol_alias)).await?;
-    bob.expect("bob accepts carol", accepted(carol_alias)).await?;
+    let [mut alice, mut bob, mut carol] = three_in_a_room([relay.addr; 3], &secrets, ALIASES, ROOM_NAME).await?;
 
     // Three chunks, two of them in the largest padding bucket: the relay's default frame limit carries them.
     let file: Vec<u8> = (0..(2 * sanctum_client::CHUNK_LEN + 4321))
@@ -202,64 +184,17 @@ async fn attachments_kick_and_purge_through_a_real_relay() -> anyhow::Result<()>
     }
 
     // Alice kicks carol: carol's session ends, bob drops her and keeps talking with alice.
-    let carol_id = carol
-        .member()
-        .ok_or_else(|| anyhow::anyhow!("carol has no member id"))?;
-    alice.command(Command::Kick(carol_id));
-    carol
-        .expect("carol is kicked", |e| {
-            matches!(
-                e,
-                Event::Ended {
-                    reason: EndReason::Kicked { .. }
-                }
-            )
-        })
-        .await?;
-    bob.expect(
-        "bob sees carol kicked",
-        |e| matches!(e, Event::MemberLeft { reason: LeaveReason::Kicked { .. }, member, .. } if *member == carol_id),
-    )
-    .await?;
-    alice.command(Command::Text(GROUP_TEXT.into()));
-    bob.expect("bob reads alice after the kick", message(GROUP_TEXT, false))
-        .await?;
-    let (carol_events, _) = carol.finished().await;
+    let carol_events = kick(&mut alice, carol, &mut bob, GROUP_TEXT).await?;
     assert!(!carol_events.iter().any(|e| matches!(e, Event::Message { .. })));
 
     // Bob purges: both sessions end, and the relay refuses the room from then on.
-    bob.command(Command::Purge);
-    alice
-        .expect("alice sees the purge", |e| {
-            matches!(
-                e,
-                Event::Ended {
-                    reason: EndReason::Purged { .. }
-                }
-            )
-        })
-        .await?;
-    let (bob_events, _) = bob.finished().await;
+    let bob_events = purge(bob, alice, relay.addr, &secrets).await?;
     assert!(bob_events.iter().any(|e| matches!(
         e,
         Event::Ended {
             reason: EndReason::Purged { .. }
         }
     )));
-    let _ = alice.finished().await;
-    let mut late = NativeClient::start(relay.addr, &secrets, "Latecomer", None).await?;
-    let refused = late
-        .expect("the purged room is refused", |e| matches!(e, Event::Ended { .. }))
-        .await?;
-    assert!(
-        matches!(
-            refused,
-            Event::Ended {
-                reason: EndReason::Refused { .. }
-            }
-        ),
-        "{refused:?}"
-    );
     relay.stop().await?;
     Ok(())
 }

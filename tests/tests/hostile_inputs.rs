@@ -17,10 +17,12 @@ use sanctum_protocol::{
     RoomState,
 };
 use sanctum_relay::Config;
-use sanctum_tests::raw_ws::{self, Event, Options, RawWs, UpgradeError, opcode};
-use sanctum_tests::relay_harness::{
-    Canary, Pumped, RoomKeys, TestRelay, connect, create, from_address, http_get, join, payload,
-};
+use sanctum_testkit::canary::Canary;
+use sanctum_testkit::http::http_get;
+use sanctum_testkit::keys::{RoomKeys, payload};
+use sanctum_testkit::member::{Pumped, connect, create, from_address, join};
+use sanctum_testkit::raw_ws::{self, Event, Options, RawWs, UpgradeError, opcode};
+use sanctum_testkit::relay::TestRelay;
 use tokio::io::AsyncWriteExt;
 
 /// The frame limit of the relays under test: the default, 64 KiB.
@@ -188,7 +190,7 @@ async fn as_member(ctx: Ctx, frame: ClientFrame) -> io::Result<Outcome> {
 /// A create frame's JSON with one field replaced by raw JSON text.
 fn create_with(field: &str, raw: &str) -> String {
     let keys = RoomKeys::fresh();
-    let mut value: serde_json::Value = serde_json::from_str(&keys.create_frame(60).encode()).unwrap_or_default();
+    let mut value: serde_json::Value = serde_json::from_str(&keys.create(60).encode()).unwrap_or_default();
     value[field] = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
     value.to_string()
 }
@@ -196,7 +198,7 @@ fn create_with(field: &str, raw: &str) -> String {
 /// A join frame's JSON with one field replaced by raw JSON text.
 fn join_with(field: &str, raw: &str) -> String {
     let keys = RoomKeys::fresh();
-    let mut value: serde_json::Value = serde_json::from_str(&keys.join_frame().encode()).unwrap_or_default();
+    let mut value: serde_json::Value = serde_json::from_str(&keys.join().encode()).unwrap_or_default();
     value[field] = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
     value.to_string()
 }
@@ -271,7 +273,7 @@ fn main_rows() -> Vec<Case> {
             "a create frame cut in the middle",
             Error(BadFrame),
             |ctx| {
-                let text = RoomKeys::fresh().create_frame(60).encode();
+                let text = RoomKeys::fresh().create(60).encode();
                 text_alone(ctx, text[..text.len() / 2].to_owned())
             },
         ),
@@ -538,9 +540,9 @@ fn main_rows() -> Vec<Case> {
                     lifetime,
                     descriptor,
                     ..
-                } = keys.create_frame(60)
+                } = keys.create(60)
                 else {
-                    unreachable!("create_frame makes a create")
+                    unreachable!("create makes a create")
                 };
                 frame_alone(
                     ctx,
@@ -574,7 +576,7 @@ fn main_rows() -> Vec<Case> {
             "zero_lifetime",
             "a create with a lifetime of 0 seconds",
             Error(BadRequest),
-            |ctx| frame_alone(ctx, RoomKeys::fresh().create_frame(0)),
+            |ctx| frame_alone(ctx, RoomKeys::fresh().create(0)),
         ),
         case(
             "broadcast_before_join",
@@ -625,7 +627,7 @@ fn main_rows() -> Vec<Case> {
             "join_before_create",
             "a join of a room that does not exist yet",
             Error(RoomNotFound),
-            |ctx| frame_alone(ctx, RoomKeys::fresh().join_frame()),
+            |ctx| frame_alone(ctx, RoomKeys::fresh().join()),
         ),
         case(
             "wrong_token",
@@ -649,7 +651,7 @@ fn main_rows() -> Vec<Case> {
             Error(RoomExists),
             |ctx| async move {
                 let (mut owner, keys) = own_room(&ctx, 0).await?;
-                let outcome = frame_alone(ctx, keys.create_frame(60)).await?;
+                let outcome = frame_alone(ctx, keys.create(60)).await?;
                 purge(&mut owner).await?;
                 Ok(outcome)
             },
@@ -658,14 +660,14 @@ fn main_rows() -> Vec<Case> {
             "create_twice",
             "a second create on a connection already in a room",
             Error(AlreadyInRoom),
-            |ctx| as_member(ctx, RoomKeys::fresh().create_frame(60)),
+            |ctx| as_member(ctx, RoomKeys::fresh().create(60)),
         ),
         case(
             "join_while_member",
             "a join of the canary room by a member of another room",
             Error(AlreadyInRoom),
             |ctx| {
-                let canary = ctx.canary.join_frame();
+                let canary = ctx.canary.join();
                 as_member(ctx, canary)
             },
         ),
@@ -781,7 +783,7 @@ fn main_rows() -> Vec<Case> {
                     RelayFrame::Locked => {}
                     other => return Err(io::Error::other(format!("expected locked, got {other:?}"))),
                 }
-                let outcome = frame_alone(ctx, keys.join_frame()).await?;
+                let outcome = frame_alone(ctx, keys.join()).await?;
                 purge(&mut owner).await?;
                 Ok(outcome)
             },
@@ -793,7 +795,7 @@ fn main_rows() -> Vec<Case> {
             |ctx| async move {
                 let (mut owner, keys) = own_room(&ctx, 0).await?;
                 purge(&mut owner).await?;
-                frame_alone(ctx, keys.join_frame()).await
+                frame_alone(ctx, keys.join()).await
             },
         ),
         case(
@@ -803,7 +805,7 @@ fn main_rows() -> Vec<Case> {
             |ctx| async move {
                 let (mut owner, keys) = own_room(&ctx, 0).await?;
                 purge(&mut owner).await?;
-                frame_alone(ctx, keys.create_frame(60)).await
+                frame_alone(ctx, keys.create(60)).await
             },
         ),
         case(
@@ -818,7 +820,7 @@ fn main_rows() -> Vec<Case> {
                     join(&mut ws, &keys).await?;
                     others.push(ws);
                 }
-                let outcome = frame_alone(ctx, keys.join_frame()).await?;
+                let outcome = frame_alone(ctx, keys.join()).await?;
                 purge(&mut owner).await?;
                 Ok(outcome)
             },
@@ -833,7 +835,7 @@ fn main_rows() -> Vec<Case> {
                 // Each join and each departure is one event, the creator's own admission included.
                 for k in 1..=MAX_MEMBERSHIP_EVENTS {
                     let mut ws = ctx.connect(k).await?;
-                    ws.send(&keys.join_frame()).await?;
+                    ws.send(&keys.join()).await?;
                     match ws.frame().await? {
                         RelayFrame::Joined { .. } => {
                             ws.send(&ClientFrame::Leave).await?;
@@ -860,7 +862,7 @@ fn main_rows() -> Vec<Case> {
                 for _ in 0..CREATES_PER_MINUTE + 2 {
                     let keys = RoomKeys::fresh();
                     let mut ws = ctx.connect(0).await?;
-                    ws.send(&keys.create_frame(60)).await?;
+                    ws.send(&keys.create(60)).await?;
                     match ws.frame().await? {
                         RelayFrame::Created { .. } => rooms.push(ws),
                         RelayFrame::Error { code, .. } => codes.push(code),
@@ -897,7 +899,7 @@ fn main_rows() -> Vec<Case> {
                     ws.send(&wrong).await?;
                     codes.push(observe(&mut ws).await?);
                 }
-                ws.send(&keys.join_frame()).await?;
+                ws.send(&keys.join()).await?;
                 let last = observe(&mut ws).await?;
                 purge(&mut owner).await?;
                 Ok(
@@ -1174,7 +1176,7 @@ struct MetricsProbe(SocketAddr);
 impl MetricsProbe {
     async fn slow_readers(&self) -> io::Result<f64> {
         let (_, body) = http_get(self.0, "/metrics").await?;
-        Ok(sanctum_tests::relay_harness::Metrics::parse(&body).get("sanctum_slow_readers_total"))
+        Ok(sanctum_testkit::metrics::Metrics::parse(&body).get("sanctum_slow_readers_total"))
     }
 }
 
@@ -1339,7 +1341,7 @@ fn capacity_rows() -> Vec<Case> {
             Error(TooManyRooms),
             |ctx| async move {
                 let (mut owner, _) = own_room(&ctx, 0).await?;
-                let outcome = frame_alone(ctx, RoomKeys::fresh().create_frame(60)).await?;
+                let outcome = frame_alone(ctx, RoomKeys::fresh().create(60)).await?;
                 purge(&mut owner).await?;
                 Ok(outcome)
             },
@@ -1384,7 +1386,7 @@ fn per_address_rows() -> Vec<Case> {
             for _ in 0..=ROOMS_PER_ADDRESS {
                 let mut ws = ctx.connect(0).await?;
                 // Two seconds: the empty rooms end soon after the row, as the gauges check.
-                ws.send(&RoomKeys::fresh().create_frame(2)).await?;
+                ws.send(&RoomKeys::fresh().create(2)).await?;
                 match ws.frame().await? {
                     RelayFrame::Created { .. } => {
                         created += 1;
@@ -1512,7 +1514,7 @@ async fn every_hostile_input_gets_its_documented_answer_and_touches_nothing_else
     let mut rows = 0;
     for (name, config, cases) in tables() {
         let count = cases.len();
-        let relay = TestRelay::start(config).await.expect("the relay starts");
+        let relay = TestRelay::start(config).await;
         for failure in run_table(&relay, cases, first_row).await {
             failures.push(format!("[{name}] {failure}"));
         }
@@ -1585,7 +1587,7 @@ fn the_threat_model_lists_the_same_table() {
 /// guarantees hold with the backplane too, and the canary room, spread over both relays, is never disturbed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_main_table_holds_on_a_relay_sharing_rooms_through_redis() {
-    let redis = sanctum_tests::redis_server::RedisServer::start()
+    let redis = sanctum_testkit::redis::RedisServer::start()
         .await
         .expect("redis-server starts");
     let config = Config {
@@ -1593,8 +1595,8 @@ async fn the_main_table_holds_on_a_relay_sharing_rooms_through_redis() {
         redis_heartbeat: Duration::from_secs(2),
         ..main_config()
     };
-    let other = TestRelay::start(config.clone()).await.expect("the second relay starts");
-    let relay = TestRelay::start(config).await.expect("the relay starts");
+    let other = TestRelay::start(config.clone()).await;
+    let relay = TestRelay::start(config).await;
     // A member of the other relay in a room of its own, which no row may disturb either.
     let mut bystander = Canary::start(other.addr, "10.255.255.2")
         .await

@@ -14,7 +14,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sanctum_protocol::{ClientFrame, Payload, RelayFrame};
 use sanctum_relay::Config;
-use sanctum_tests::relay_harness::{RoomKeys, TestRelay};
+use sanctum_testkit::keys::RoomKeys;
+use sanctum_testkit::relay::TestRelay;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Join};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio_tungstenite::tungstenite::Message;
@@ -254,8 +255,7 @@ async fn the_guides_nginx_example_serves_a_room_over_tls() {
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let nginx = Nginx::start(relay.addr, http_port, https_port).await;
 
     // Plain HTTP only redirects.
@@ -284,10 +284,10 @@ async fn the_guides_nginx_example_serves_a_room_over_tls() {
     // A room through the proxy: create, join, a broadcast and a whisper.
     let room = RoomKeys::fresh();
     let mut alice = open(&nginx, &origin).await.expect("the upgrade through nginx");
-    alice.send(&room.create_frame(60)).await;
+    alice.send(&room.create(60)).await;
     assert!(matches!(alice.next().await, RelayFrame::Created { member: 1, .. }));
     let mut bob = open(&nginx, &origin).await.expect("the upgrade through nginx");
-    bob.send(&room.join_frame()).await;
+    bob.send(&room.join()).await;
     assert!(matches!(bob.next().await, RelayFrame::Joined { member: 2, .. }));
     assert!(matches!(alice.next().await, RelayFrame::MemberJoined { member: 2 }));
     let payload = Payload::new(b"through the proxy".to_vec()).unwrap();

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sanctum_protocol::{ClientFrame, MemberId, RelayFrame};
-use sanctum_tests::raw_ws::{Event, Options};
-use sanctum_tests::relay_harness::{Pumped, RoomKeys, connect, create, join, payload};
+use sanctum_testkit::keys::{RoomKeys, payload};
+use sanctum_testkit::member::{Pumped, connect, create, join};
+use sanctum_testkit::raw_ws::{Event, Options};
 use tokio::time::{Instant, interval, sleep};
 
 /// Room slots when the command line does not say.

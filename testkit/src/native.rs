@@ -6,18 +6,17 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use sanctum_client::rand_core::OsRng;
-use sanctum_client::{Event, RoomSecrets, Session};
+use sanctum_client::{EndReason, Event, LeaveReason, RoomSecrets, Session};
 use sanctum_protocol::{MemberId, RelayFrame};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The longest a test waits for one expected event before failing instead of hanging.
-pub const EVENT_DEADLINE: Duration = Duration::from_secs(20);
+use crate::EVENT_DEADLINE;
 
 /// What the test asks a client to do.
 #[derive(Debug)]
@@ -189,4 +188,120 @@ impl NativeClient {
         let wire = self.wire.lock().map(|w| w.clone()).unwrap_or_default();
         (seen, wire)
     }
+}
+
+/// Whether `event` says the client is in the room.
+pub fn joined(event: &Event) -> bool {
+    matches!(event, Event::Joined { .. })
+}
+
+/// Whether `event` says the client accepted the member called `alias`.
+pub fn accepted(alias: &'static str) -> impl Fn(&Event) -> bool {
+    move |event| matches!(event, Event::MemberAccepted(info) if info.alias == alias)
+}
+
+/// Whether `event` is the message `text`, whispered or sent to the room as `whisper` says.
+pub fn message(text: &'static str, whisper: bool) -> impl Fn(&Event) -> bool {
+    move |event| matches!(event, Event::Message { text: t, whisper: w, .. } if t == text && *w == whisper)
+}
+
+/// Three clients in one room: the first creates it as `room_name` on `addrs[0]`, the second and third join on
+/// `addrs[1]` and `addrs[2]`; returned once each has accepted the others, each waiting on the newest acceptance.
+pub async fn three_in_a_room(
+    addrs: [SocketAddr; 3],
+    secrets: &RoomSecrets,
+    aliases: [&'static str; 3],
+    room_name: &str,
+) -> anyhow::Result<[NativeClient; 3]> {
+    let [first, second, third] = aliases;
+    let mut alice = NativeClient::start(addrs[0], secrets, first, Some(room_name)).await?;
+    alice.expect(&format!("{first} in the room"), joined).await?;
+    let mut bob = NativeClient::start(addrs[1], secrets, second, None).await?;
+    bob.expect(&format!("{second} accepts {first}"), accepted(first))
+        .await?;
+    let mut carol = NativeClient::start(addrs[2], secrets, third, None).await?;
+    carol
+        .expect(&format!("{third} accepts {second}"), accepted(second))
+        .await?;
+    alice
+        .expect(&format!("{first} accepts {third}"), accepted(third))
+        .await?;
+    bob.expect(&format!("{second} accepts {third}"), accepted(third))
+        .await?;
+    Ok([alice, bob, carol])
+}
+
+/// `kicker` kicks `kicked`: its session ends as kicked, `witness` sees it leave as kicked, and `text`, sent by
+/// `kicker` afterwards in a generation without it, reaches `witness`. Returns every event `kicked` saw, for the
+/// caller to check that `text` is not among them.
+pub async fn kick(
+    kicker: &mut NativeClient,
+    kicked: NativeClient,
+    witness: &mut NativeClient,
+    text: &'static str,
+) -> anyhow::Result<Vec<Event>> {
+    let mut kicked = kicked;
+    let kicked_id = kicked
+        .member()
+        .ok_or_else(|| anyhow::anyhow!("the kicked client has no member id"))?;
+    kicker.command(Command::Kick(kicked_id));
+    kicked
+        .expect("the kicked client is kicked", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Kicked { .. }
+                }
+            )
+        })
+        .await?;
+    witness
+        .expect(
+            "the witness sees the kick",
+            |e| matches!(e, Event::MemberLeft { reason: LeaveReason::Kicked { .. }, member, .. } if *member == kicked_id),
+        )
+        .await?;
+    kicker.command(Command::Text(text.into()));
+    witness
+        .expect("the witness reads the kicker's new generation", message(text, false))
+        .await?;
+    let (events, _) = kicked.finished().await;
+    Ok(events)
+}
+
+/// `purger` purges the room: `other` sees it purged, both finish, and a newcomer with `secrets` at `addr` is refused.
+/// Returns every event `purger` saw.
+pub async fn purge(
+    purger: NativeClient,
+    mut other: NativeClient,
+    addr: SocketAddr,
+    secrets: &RoomSecrets,
+) -> anyhow::Result<Vec<Event>> {
+    purger.command(Command::Purge);
+    other
+        .expect("the other member sees the purge", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Purged { .. }
+                }
+            )
+        })
+        .await?;
+    let (purger_events, _) = purger.finished().await;
+    let _ = other.finished().await;
+    let mut late = NativeClient::start(addr, secrets, "Latecomer", None).await?;
+    let refused = late
+        .expect("the purged room is refused", |e| matches!(e, Event::Ended { .. }))
+        .await?;
+    anyhow::ensure!(
+        matches!(
+            refused,
+            Event::Ended {
+                reason: EndReason::Refused { .. }
+            }
+        ),
+        "{refused:?}"
+    );
+    Ok(purger_events)
 }

@@ -4,17 +4,16 @@
 //! upgrade request, a fragmented message, or a connection that never answers pings and never reads.
 //! This client frames messages itself (RFC 6455 §5), answers pings only when asked to, and reads only when called,
 //! so a test controls exactly what reaches the relay and when.
+//! The well-behaved client is [`crate::client::Client`].
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use sanctum_protocol::{ClientFrame, RelayFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// How long any single read waits before the test fails instead of hanging.
-pub const READ_DEADLINE: Duration = Duration::from_secs(20);
+use crate::EVENT_DEADLINE;
 
 /// WebSocket opcodes (RFC 6455 §5.2).
 pub mod opcode {
@@ -105,7 +104,10 @@ pub async fn tcp(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
     if let Some(size) = options.receive_buffer {
         socket.set_recv_buffer_size(size)?;
     }
-    socket.connect(addr).await
+    let stream = socket.connect(addr).await?;
+    // Each write is one frame a test means to send now, never one to be held back for the next.
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Reads an HTTP response head from `stream` and returns its status code and the raw head.
@@ -122,7 +124,7 @@ pub async fn read_response_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) ->
             return Ok((status, head));
         }
         let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(READ_DEADLINE, stream.read(&mut chunk))
+        let n = tokio::time::timeout(EVENT_DEADLINE, stream.read(&mut chunk))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no HTTP response"))??;
         if n == 0 {
@@ -191,10 +193,10 @@ impl RawWs {
         self.send_raw(opcode::CLOSE, true, &code.to_be_bytes()).await
     }
 
-    /// Reads the next event, waiting at most [`READ_DEADLINE`]; a stuck relay fails the test rather than hanging it.
+    /// Reads the next event, waiting at most [`EVENT_DEADLINE`]; a stuck relay fails the test rather than hanging it.
     pub async fn next(&mut self) -> io::Result<Event> {
         loop {
-            let event = match tokio::time::timeout(READ_DEADLINE, self.read_frame()).await {
+            let event = match tokio::time::timeout(EVENT_DEADLINE, self.read_frame()).await {
                 Ok(result) => result?,
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no frame from the relay")),
             };

@@ -1,0 +1,31 @@
+//! The one test kit: every helper that the relay's tests, the cross-crate tests in `tests/` and the load generator
+//! share, kept here once, as rust-analyzer keeps `crates/test-utils`.
+//!
+//! - [`keys`]: a room's id, token and verifier, and the frames that create and join it.
+//! - [`client`]: a well-behaved WebSocket client; [`raw_ws`]: a hand-framed one for tests that must misbehave;
+//!   [`member`]: connect, create and join on a hand-framed connection, and a connection pumped by its own task;
+//!   [`canary`]: two members who show that a hostile input touched no one else.
+//! - [`http`]: one HTTP/1.1 request on a bare socket; [`metrics`]: the relay's Prometheus text, parsed.
+//! - [`relay`] (feature `relay`): a relay inside the test process; [`process`]: the relay binary as a process.
+//! - [`redis`]: a memory-only `redis-server` of the test's own.
+//! - [`native`] (feature `native`): the real client core over a real WebSocket.
+
+use std::time::Duration;
+
+pub mod canary;
+pub mod client;
+pub mod http;
+pub mod keys;
+pub mod member;
+pub mod metrics;
+#[cfg(feature = "native")]
+pub mod native;
+pub mod process;
+pub mod raw_ws;
+pub mod redis;
+#[cfg(feature = "relay")]
+pub mod relay;
+
+/// The longest any single expected event (a frame, a close, a response, a gauge settling) may take before a test
+/// fails instead of hanging.
+pub const EVENT_DEADLINE: Duration = Duration::from_secs(20);
