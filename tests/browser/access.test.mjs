@@ -7,16 +7,16 @@ import {
   createRoom,
   joinRoom,
   log,
-  openMember,
+  relayWithMembers,
   say,
   seeMembers,
   seeMessage,
-  startRelay,
   waitScreen,
 } from './harness.mjs';
 
 const HOLD_MS = 3000;
 
+let world;
 let relay;
 let alice;
 let bob;
@@ -24,18 +24,11 @@ let carol;
 let link;
 
 before(async () => {
-  relay = await startRelay();
-  [alice, bob, carol] = await Promise.all([
-    openMember(),
-    openMember({ config: { relay: null, testDeriveHoldMs: HOLD_MS } }),
-    openMember(),
-  ]);
+  world = await relayWithMembers({ members: [{}, { config: { relay: null, testDeriveHoldMs: HOLD_MS } }, {}] });
+  ({ relay, members: [alice, bob, carol] } = world);
 });
 
-after(async () => {
-  await Promise.all([alice, bob, carol].map((member) => member?.close()));
-  await relay?.stop();
-});
+after(() => world?.close());
 
 test('creating a room refuses a weak password with an explanation and a strength meter', async () => {
   const page = alice.page;

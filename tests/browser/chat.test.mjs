@@ -9,11 +9,10 @@ import {
   createRoom,
   joinRoom,
   log,
-  openMember,
+  relayWithMembers,
   say,
   seeMembers,
   seeMessage,
-  startRelay,
   violations,
   waitScreen,
 } from './harness.mjs';
@@ -25,6 +24,7 @@ const SCREENSHOT = fileURLToPath(new URL(
   import.meta.url,
 ));
 
+let world;
 let relay;
 let alice;
 let bob;
@@ -32,14 +32,11 @@ let carol;
 let link;
 
 before(async () => {
-  relay = await startRelay();
-  [alice, bob, carol] = await Promise.all([openMember(), openMember(), openMember()]);
+  world = await relayWithMembers({ members: [{}, {}, {}] });
+  ({ relay, members: [alice, bob, carol] } = world);
 });
 
-after(async () => {
-  await Promise.all([alice, bob, carol].map((member) => member?.close()));
-  await relay?.stop();
-});
+after(() => world?.close());
 
 test('create a room, join it from the link, and the fragment leaves the address bar', async () => {
   link = await createRoom(alice.page, relay.origin, { alias: 'alice', room: 'Night shift' });

@@ -13,11 +13,11 @@ import {
   noise,
   openMember,
   recordNotifications,
+  relayWithMembers,
   say,
   seeMembers,
   seeMessage,
   setHidden,
-  startRelay,
   violations,
   waitScreen,
 } from './harness.mjs';
@@ -28,6 +28,7 @@ mkdirSync(SHOTS, { recursive: true });
 const shot = (name) => `${SHOTS}/${name}.png`;
 const MIB = 1024 * 1024;
 
+let world;
 let relay;
 let alice;
 let bob;
@@ -35,12 +36,14 @@ let carol;
 let link;
 
 before(async () => {
-  relay = await startRelay();
-  [alice, bob, carol] = await Promise.all([
-    openMember({ config: { relay: null, keptAttachmentBytes: 300 * 1024 } }),
-    openMember(),
-    openMember({ viewport: { width: 390, height: 780 }, touch: true }),
-  ]);
+  world = await relayWithMembers({
+    members: [
+      { config: { relay: null, keptAttachmentBytes: 300 * 1024 } },
+      {},
+      { viewport: { width: 390, height: 780 }, touch: true },
+    ],
+  });
+  ({ relay, members: [alice, bob, carol] } = world);
   await recordNotifications(bob, relay.origin);
   link = await createRoom(alice.page, relay.origin, { alias: 'alice', room: 'Night shift' });
   await joinRoom(bob.page, link, { alias: 'bob' });
@@ -48,10 +51,7 @@ before(async () => {
   for (const member of [alice, bob, carol]) await seeMembers(member.page, 3);
 });
 
-after(async () => {
-  await Promise.all([alice, bob, carol].map((member) => member?.close()));
-  await relay?.stop();
-});
+after(() => world?.close());
 
 test('Markdown becomes formatting through the sanitizer, HTML tags still work, and the hint and /help say what works', async () => {
   const hint = alice.page.locator('#composer-hint');

@@ -255,6 +255,30 @@ export async function openMember({
   };
 }
 
+/**
+ * The set-up most test files share: a relay started with `flags`, then one member per entry of `members` (each
+ * entry the options of `openMember`), opened together; `close` closes every member and stops the relay.
+ * @param {{flags?: string[], members?: object[]}} [options]
+ */
+export async function relayWithMembers({ flags = [], members = [] } = {}) {
+  const relay = await startRelay(flags);
+  const opened = await Promise.allSettled(members.map((options) => openMember(options)));
+  const world = {
+    relay,
+    members: opened.map((result) => (result.status === 'fulfilled' ? result.value : null)),
+    async close() {
+      await Promise.all(world.members.map((member) => member?.close()));
+      await relay.stop();
+    },
+  };
+  const failed = opened.find((result) => result.status === 'rejected');
+  if (failed) {
+    await world.close();
+    throw failed.reason;
+  }
+  return world;
+}
+
 /** Waits until the screen with this name is the one shown. */
 export async function waitScreen(page, name, timeout = SEEN) {
   await page.locator(`#screen-${name}`).waitFor({ state: 'visible', timeout });
