@@ -41,9 +41,9 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) -> Result
     Ok(())
 }
 
-/// The manifest's text for the files under `web`: sorted, one entry a line, no timestamps, so the same files always
-/// give the same bytes.
-pub(crate) fn render(web: &Path) -> Result<String> {
+/// The manifest's text for the files under `web`, built by `rustc` (as `rustc --version` names it): sorted, one entry
+/// a line, no timestamps, so the same files from the same compiler always give the same bytes.
+pub(crate) fn render(web: &Path, rustc: &str) -> Result<String> {
     let mut files = BTreeMap::new();
     walk(web, web, &mut files)?;
     let lines: Vec<String> = files
@@ -57,14 +57,15 @@ pub(crate) fn render(web: &Path) -> Result<String> {
         })
         .collect();
     Ok(format!(
-        "{{\n  \"version\": 1,\n  \"algorithm\": \"sha256\",\n  \"files\": {{\n{}\n  }}\n}}\n",
+        "{{\n  \"version\": 1,\n  \"algorithm\": \"sha256\",\n  \"rustc\": {},\n  \"files\": {{\n{}\n  }}\n}}\n",
+        serde_json::Value::from(rustc),
         lines.join(",\n")
     ))
 }
 
 /// Writes web/manifest.json and returns the short digest the page shows: the first 16 hex digits of its SHA-256.
-pub(crate) fn write(web: &Path) -> Result<String> {
-    let text = render(web)?;
+pub(crate) fn write(web: &Path, rustc: &str) -> Result<String> {
+    let text = render(web, rustc)?;
     let path = web.join(MANIFEST);
     fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     Ok(hex(&Sha256::digest(text.as_bytes()))[..16].to_owned())
@@ -85,11 +86,16 @@ mod tests {
         // Compressed variants are not listed: they are encodings of listed files.
         fs::write(dir.join("index.html.br"), b"br").unwrap();
         fs::write(dir.join("pkg/a.wasm.gz"), b"gz").unwrap();
-        let first = render(&dir).unwrap();
-        let digest = write(&dir).unwrap();
-        assert_eq!(render(&dir).unwrap(), first, "the manifest does not list itself");
+        let rustc = "rustc 1.91.0 (f8297e351 2025-10-28)";
+        let first = render(&dir, rustc).unwrap();
+        let digest = write(&dir, rustc).unwrap();
+        assert_eq!(render(&dir, rustc).unwrap(), first, "the manifest does not list itself");
         assert_eq!(digest.len(), 16);
         let value: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(
+            value["rustc"], rustc,
+            "the compiler is recorded, so that another one is seen"
+        );
         let files = value["files"].as_object().unwrap();
         assert_eq!(files.keys().collect::<Vec<_>>(), ["index.html", "pkg/a.wasm"]);
         assert_eq!(files["pkg/a.wasm"], hex(&Sha256::digest(b"\0asm")));

@@ -1,10 +1,10 @@
 //! `cargo xtask test --only reproducible`: a second, clean `build-web` from a copy of the checkout in another
 //! directory, with its own target directory, gives the same `web/manifest.json`, so every served file is the same.
 //!
-//! Cargo names workspace sources by relative paths and the lockfile fixes every dependency, so the wasm modules depend
-//! neither on where the checkout lives nor on where its target directory is. Dependencies' sources under `CARGO_HOME`
-//! are named by absolute paths, so builds on other machines match only with the same `CARGO_HOME` and toolchain
-//! (`docs/threat-model.md`).
+//! `build-web` remaps the checkout, the target directory, `CARGO_HOME` and the toolchain's sysroot to fixed names
+//! (`--remap-path-prefix`), and the lockfiles fix every dependency, so the wasm modules depend on none of those paths:
+//! this step also fails when either build's wasm still holds one of them. Builds on other machines match with the same
+//! compiler, which the manifest records (`docs/threat-model.md`).
 
 use std::fs;
 use std::path::Path;
@@ -26,8 +26,10 @@ pub(crate) fn check() -> Result<()> {
         fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
     }
     let copy = scratch.join("another-checkout");
-    let result =
-        build_copy(&copy, &scratch.join("target")).and_then(|()| compare(&first, &copy.join("web").join(MANIFEST)));
+    let target = scratch.join("target");
+    let result = build_copy(&copy, &target)
+        .and_then(|()| compare(&first, &copy.join("web").join(MANIFEST)))
+        .and_then(|()| no_build_paths(&copy, &target));
     let _ = fs::remove_dir_all(&scratch);
     result
 }
@@ -69,6 +71,19 @@ fn build_copy(copy: &Path, target: &Path) -> Result<()> {
         copy.display(),
         human(started.elapsed())
     );
+    Ok(())
+}
+
+/// Fails when a wasm module of either build names a directory it was built in: this checkout, its target directory,
+/// `CARGO_HOME` or the toolchain, or the copy and its target directory.
+fn no_build_paths(copy: &Path, copy_target: &Path) -> Result<()> {
+    let extra = [copy.to_path_buf(), copy_target.to_path_buf()];
+    let mut left = crate::web::build_paths_left(&root().join("web/pkg"), &extra)?;
+    left.extend(crate::web::build_paths_left(&copy.join("web/pkg"), &extra)?);
+    if !left.is_empty() {
+        bail!("absolute build paths remain in the wasm modules: {left:?}");
+    }
+    println!("reproducible: no wasm module names a directory it was built in");
     Ok(())
 }
 

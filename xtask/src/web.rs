@@ -94,7 +94,7 @@ pub(crate) fn build_web() -> Result<()> {
     }
     vendor(&web)?;
     precompress(&web)?;
-    let digest = crate::manifest::write(&web)?;
+    let digest = crate::manifest::write(&web, &rustc_version()?)?;
     println!("build-web: web/manifest.json lists every served file; its digest is {digest}");
     Ok(())
 }
@@ -105,7 +105,7 @@ pub(crate) fn build_web() -> Result<()> {
 /// Several modules may share `out_dir`; the caller empties it first, so that no file from an older build lingers.
 pub(crate) fn build_module(module: Module, features: &[&str], out_dir: &Path) -> Result<PathBuf> {
     let mut build = cargo();
-    build.args([
+    build.arg("--config").arg(remap_config()?).args([
         "build",
         "-p",
         module.package,
@@ -149,6 +149,86 @@ pub(crate) fn build_module(module: Module, features: &[&str], out_dir: &Path) ->
     let bound = out_dir.join(format!("{}_bg.wasm", module.name));
     wasm_opt(&bound, module.wasm_opt)?;
     Ok(bound)
+}
+
+/// The absolute paths a build of the wasm modules would otherwise write into them (in panic locations), each with the
+/// fixed name it is written as instead, so that the modules do not depend on where the checkout, the target directory,
+/// `CARGO_HOME` or the toolchain live.
+///
+/// The longest path comes last: rustc applies the last prefix that matches, and a target directory inside the
+/// checkout must be named as the target directory whichever checkout it is in.
+pub(crate) fn build_paths() -> Result<Vec<(PathBuf, &'static str)>> {
+    let mut paths = vec![
+        (root().to_path_buf(), "/sanctum"),
+        (target_dir().to_path_buf(), "/target"),
+        (cargo_home()?, "/cargo"),
+        (sysroot()?, "/rust"),
+    ];
+    paths.sort_by_key(|(path, _)| path.as_os_str().len());
+    Ok(paths)
+}
+
+/// Where Cargo keeps the registry's and git dependencies' sources.
+fn cargo_home() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    let home = std::env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cargo"))
+}
+
+/// The toolchain's sysroot, as rustc of `rust-toolchain.toml` reports it.
+fn sysroot() -> Result<PathBuf> {
+    let out = crate::shell::output(command("rustc").args(["--print", "sysroot"]))?;
+    Ok(PathBuf::from(out.trim()))
+}
+
+/// The compiler `rust-toolchain.toml` selects, as `rustc --version` names it; the manifest records it, since the
+/// channel is `stable` rather than one version and another compiler builds other wasm bytes.
+pub(crate) fn rustc_version() -> Result<String> {
+    Ok(crate::shell::output(command("rustc").arg("--version"))?
+        .trim()
+        .to_owned())
+}
+
+/// A `--config` value that adds `--remap-path-prefix` for every [`build_paths`] to the wasm target's rustflags.
+///
+/// A `RUSTFLAGS` variable would replace the `+simd128` of `.cargo/config.toml` for this target; Cargo joins a
+/// `--config` array to the file's array instead, so both apply.
+fn remap_config() -> Result<String> {
+    let flags: Vec<String> = build_paths()?
+        .into_iter()
+        .map(|(from, to)| {
+            let flag = format!("--remap-path-prefix={}={to}", from.display());
+            serde_json::Value::from(flag).to_string()
+        })
+        .collect();
+    Ok(format!("target.wasm32-unknown-unknown.rustflags=[{}]", flags.join(",")))
+}
+
+/// The build paths, of [`build_paths`] and `extra`, that occur in any wasm module under `pkg`, as `file: path` lines.
+pub(crate) fn build_paths_left(pkg: &Path, extra: &[PathBuf]) -> Result<Vec<String>> {
+    let mut paths: Vec<PathBuf> = build_paths()?.into_iter().map(|(path, _)| path).collect();
+    paths.extend_from_slice(extra);
+    let mut found = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(pkg)
+        .with_context(|| format!("reading {}", pkg.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(fs::DirEntry::file_name);
+    for entry in entries {
+        let file = entry.path();
+        if file.extension().is_none_or(|e| e != "wasm") {
+            continue;
+        }
+        let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        for path in &paths {
+            let needle = path.as_os_str().as_encoded_bytes();
+            if !needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(format!("{}: {}", file.display(), path.display()));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Optimises a wasm file in place with wasm-opt from the npm `binaryen` package (Debian's binaryen is too old for the
@@ -299,6 +379,29 @@ mod tests {
         ] {
             assert!(vendor_entries(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn build_paths_left_in_a_wasm_module_are_found() {
+        let dir = std::env::temp_dir().join(format!("sanctum-build-paths-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let home = dir.join("home/.cargo");
+        let panic = format!("{}/registry/src/index.crates.io-0/a-1.0.0/src/lib.rs", home.display());
+        fs::write(dir.join("a_bg.wasm"), [b"\0asm".as_slice(), panic.as_bytes()].concat()).unwrap();
+        // Only the wasm modules are searched; the JavaScript glue names no build path.
+        fs::write(dir.join("a.js"), panic.as_bytes()).unwrap();
+        fs::write(
+            dir.join("b_bg.wasm"),
+            b"\0asm/cargo/registry/src/index.crates.io-0/a-1.0.0/src/lib.rs",
+        )
+        .unwrap();
+        let left = build_paths_left(&dir, std::slice::from_ref(&home)).unwrap();
+        assert_eq!(
+            left,
+            [format!("{}: {}", dir.join("a_bg.wasm").display(), home.display())]
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
