@@ -34,11 +34,12 @@ export const SEEN = 15_000;
 /**
  * Starts `sanctum-relay` on 127.0.0.1 port 0 serving the web app, and resolves once it prints its address.
  * @param {string[]} flags extra command-line flags, e.g. ['--max-lifetime', '8', '--expiry-warnings', '5,3']
- * @param {{listen?: string}} [options] the address to listen on, to restart a relay on the port it had
+ * @param {{listen?: string, webDir?: string}} [options] the address to listen on, to restart a relay on the port it
+ *   had, and the web directory to serve instead of SANCTUM_WEB_DIR
  */
-export async function startRelay(flags = [], { listen = '127.0.0.1:0' } = {}) {
+export async function startRelay(flags = [], { listen = '127.0.0.1:0', webDir = WEB_DIR } = {}) {
   if (!RELAY_BIN || !WEB_DIR) throw new Error('set SANCTUM_RELAY_BIN and SANCTUM_WEB_DIR (cargo xtask test does)');
-  const args = ['--listen', listen, '--metrics-listen', '127.0.0.1:0', '--web-dir', WEB_DIR, ...flags];
+  const args = ['--listen', listen, '--metrics-listen', '127.0.0.1:0', '--web-dir', webDir, ...flags];
   const child = spawn(RELAY_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: undefined },

@@ -169,9 +169,9 @@ fn browser(options: &Options) -> Result<Outcome> {
     if !chromium.is_file() {
         bail!("{} is missing; run `cargo xtask install`", chromium.display());
     }
-    // The relay serves a file's compressed variant when there is one: write them again, so that a source edited
-    // since the last build-web is never hidden behind an older variant.
-    web::precompress(&root().join("web"))?;
+    // The relay serves a file's compressed variant when there is one, and the page pins each module's digest: write
+    // them again, so that a source edited since the last build-web is never hidden behind an older variant or digest.
+    web::finish(&root().join("web"))?;
     run(command("node")
         .args(["--test", "--test-concurrency=1", "tests/browser/"])
         .env("SANCTUM_RELAY_BIN", relay)

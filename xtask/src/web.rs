@@ -1,5 +1,6 @@
 //! `cargo xtask build-web`: the three wasm modules and their JavaScript glue in web/pkg/, the vendored npm files in
-//! web/vendor/, and the gzip and brotli variants of every served file that the relay picks by Accept-Encoding.
+//! web/vendor/, Subresource Integrity in web/index.html, and the gzip and brotli variants of every served file that the
+//! relay picks by Accept-Encoding.
 
 use std::{
     fs,
@@ -93,8 +94,18 @@ pub(crate) fn build_web() -> Result<()> {
         );
     }
     vendor(&web)?;
-    precompress(&web)?;
-    let digest = crate::manifest::write(&web, &rustc_version()?)?;
+    finish(&web)
+}
+
+/// What follows every change to the served files: the integrity in `index.html`, then the compressed variants of the
+/// files as they now are, then the manifest of them all.
+///
+/// After vendoring, since the page imports a vendored module; the browser tests run it again, so that a source edited
+/// since the last build-web is never served behind an older variant or an older integrity value.
+pub(crate) fn finish(web: &Path) -> Result<()> {
+    pin_modules(web)?;
+    precompress(web)?;
+    let digest = crate::manifest::write(web, &rustc_version()?)?;
     println!("build-web: web/manifest.json lists every served file; its digest is {digest}");
     Ok(())
 }
@@ -254,8 +265,16 @@ fn wasm_opt(wasm: &Path, level: &str) -> Result<()> {
 /// (Node's zlib: gzip at level 9, brotli at quality 11), after removing every older variant.
 ///
 /// `config.json` is left out: operators edit it in place, and a stale compressed copy would be served instead.
-pub(crate) fn precompress(web: &Path) -> Result<()> {
+fn precompress(web: &Path) -> Result<()> {
     let out = crate::shell::output(command("node").arg("xtask/precompress.mjs").arg(web))?;
+    print!("{out}");
+    Ok(())
+}
+
+/// Writes the integrity of the page's module script, stylesheet and every module it imports statically into
+/// `index.html`, by `xtask/integrity.mjs` (es-module-lexer finds the imports).
+fn pin_modules(web: &Path) -> Result<()> {
+    let out = crate::shell::output(command("node").arg("xtask/integrity.mjs").arg(web))?;
     print!("{out}");
     Ok(())
 }
