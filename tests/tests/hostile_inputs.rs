@@ -219,7 +219,7 @@ fn lock_with(field: &str, raw: &str) -> String {
     value.to_string()
 }
 
-/// base64url without padding/// base64url without padding, written here so that the table does not depend on the encoder it tests.
+/// base64url without padding, written here so that the table does not depend on the encoder it tests.
 fn b64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
