@@ -45,10 +45,15 @@ const state = {
   /** The uploads under way by the page's id, for their progress and Cancel. */
   /** @type {Map<number, {update: (bytes: number) => void, end: (why?: string | null) => void}>} */
   transfers: new Map(),
+  /** Attachments arriving from other members, by sender (a sender has at most one at a time), with their progress. */
+  /** @type {Map<number, {name: string, size: number, article: HTMLElement, update: (bytes: number) => void, end: (why?: string | null) => void}>} */
+  incoming: new Map(),
   nextUpload: 1,
   keep: true,
   progressTimer: null,
   maxAttachment: 0,
+  /** The core's limit on a farewell, in bytes of UTF-8. */
+  maxFarewellBytes: 0,
   shownWarnings: new Set(),
 };
 
@@ -111,6 +116,7 @@ function newSession() {
     [Event.Attachment]: onAttachment,
     [Event.Missed]: onMissed,
     [Event.AttachmentDropped]: onAttachmentDropped,
+    [Event.AttachmentProgress]: onAttachmentProgress,
     [Event.MemberAccepted]: onMemberAccepted,
     [Event.MemberLeft]: onMemberLeft,
     [Event.CouldNotVerify]: onCouldNotVerify,
@@ -630,6 +636,7 @@ function onEntered(result) {
   state.link = result.link ?? state.link;
   state.roomName = result.room.name || ui.defaultRoomName;
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
+  state.maxFarewellBytes = result.limits?.maxFarewellBytes ?? 0;
   showAttachmentLimit();
   state.shownWarnings.clear();
   state.known.clear();
@@ -642,6 +649,7 @@ function onEntered(result) {
   }
   storage.clearEnded();
   view.clearLog();
+  state.incoming.clear();
   view.setFacts({ room: state.roomName, alias: result.self.alias, fingerprint: result.self.fingerprint });
   $('chat-title').textContent = state.roomName;
   notify.setTitle(`${state.roomName} · ${ui.appName}`);
@@ -723,19 +731,57 @@ function onMissed({ alias, count }) {
 }
 
 /** @param {import('./events.js').AttachmentDropped} event */
-function onAttachmentDropped({ alias, reason }) {
+function onAttachmentDropped({ from, alias, reason }) {
+  stopIncoming(from, words.receiveDropped);
   view.appendNotice(words.attachmentDropped(alias, reason), 'warn');
 }
 
+/**
+ * One more chunk of a member's attachment arrived: its progress shows in the log, bytes and percent, until the
+ * attachment is complete (and replaces it) or stops.
+ * @param {import('./events.js').AttachmentProgress} event
+ */
+function onAttachmentProgress({ from, alias, name, received, size, whisper }) {
+  let incoming = state.incoming.get(from);
+  if (!incoming || incoming.name !== name || incoming.size !== size) {
+    stopIncoming(from, words.receiveStopped);
+    incoming = { name, size, ...view.appendIncoming({ from: sender(from, alias), whisper, to: whisper ? selfView() : null, name, size }) };
+    state.incoming.set(from, incoming);
+  }
+  incoming.update(received);
+}
+
+/**
+ * Ends the progress shown for a member's attachment that will not complete, saying why.
+ * @param {number} from
+ * @param {string} why
+ */
+function stopIncoming(from, why) {
+  const incoming = state.incoming.get(from);
+  if (!incoming) return;
+  state.incoming.delete(from);
+  incoming.end(why);
+  incoming.article.classList.remove('incoming');
+}
+
 /** @param {import('./events.js').Attachment} event */
-async function onAttachment({ from, alias, name, mime, bytes, sent_at: time, clock_differs: clockDiffers, whisper }) {
+async function onAttachment({ from, alias, name, mime, caption, bytes, sent_at: time, clock_differs: clockDiffers, whisper }) {
+  // The progress shown for this file gives way to it; progress for another file (abandoned by this new one) stops.
+  let incoming = state.incoming.get(from);
+  if (incoming && (incoming.name !== name || incoming.size !== bytes.byteLength)) {
+    stopIncoming(from, words.receiveStopped);
+    incoming = undefined;
+  }
+  state.incoming.delete(from);
   const shown = await view.appendAttachment({
+    replacing: incoming?.article ?? null,
     from: sender(from, alias),
     mine: false,
     whisper,
     to: whisper ? selfView() : null,
     name,
     type: mime,
+    caption,
     bytes,
     time,
     clockDiffers,
@@ -772,6 +818,7 @@ function onMemberAccepted(info) {
 
 /** @param {import('./events.js').MemberLeft} event */
 function onMemberLeft({ member, alias, reason }) {
+  stopIncoming(member, words.receiveStopped);
   const known = sender(member, alias);
   state.known.set(member, { ...known, alias });
   let text;
@@ -917,6 +964,7 @@ function wipeEverything({ ended = false } = {}) {
   state.kept = [];
   state.keptBytes = 0;
   state.transfers.clear();
+  state.incoming.clear();
   state.self = null;
   state.members = [];
   state.known.clear();
@@ -1043,6 +1091,12 @@ async function confirmLeave(farewell) {
   const { ok, value } = await view.confirmDialog({
     ...ui.confirmLeave,
     input: farewell,
+    // The core refuses a goodbye whose farewell is longer than its limit, and the others would then see only the
+    // relay's report that this member left: say so before leaving instead.
+    check: (text) => {
+      const bytes = new TextEncoder().encode(text.trim()).length;
+      return state.maxFarewellBytes && bytes > state.maxFarewellBytes ? ui.farewellTooLong(bytes, state.maxFarewellBytes) : null;
+    },
   });
   if (!ok || !state.self) return;
   try {
@@ -1084,6 +1138,14 @@ async function confirmPurge() {
 
 async function sendFiles(files) {
   if (!state.self) return;
+  // Text waiting in the message box goes with the first file as its caption, as a photo and its words go together
+  // in other chats; a command is left where it is.
+  const box = $('message');
+  let caption = box.value.trim() && !parseCommand(box.value) ? box.value : '';
+  if (caption) {
+    box.value = '';
+    autoGrow();
+  }
   for (const file of files) {
     if (state.maxAttachment && file.size > state.maxAttachment) {
       view.appendNotice(ui.fileRefused(file.name, explain(FailureCode.ATTACHMENT_TOO_LARGE)), 'warn');
@@ -1092,13 +1154,15 @@ async function sendFiles(files) {
     // A file dropped while whispering is whispered: sealed to that member only.
     const to = state.whisperTo;
     const id = state.nextUpload++;
+    const fileCaption = caption;
+    caption = '';
     /** @type {{url: string, article: HTMLElement, transfer: any} | null} */
     let shown = null;
     try {
       const bytes = await file.arrayBuffer();
-      const sending = state.session.attach(file.name, file.type, bytes, to?.id ?? null, id);
+      const sending = state.session.attach(file.name, file.type, bytes, to?.id ?? null, id, fileCaption);
       const own = {
-        from: selfView(), mine: true, whisper: Boolean(to), to, name: file.name, type: file.type, bytes, time: Date.now(),
+        from: selfView(), mine: true, whisper: Boolean(to), to, name: file.name, type: file.type, bytes, caption: fileCaption, time: Date.now(),
         onCancel: () => state.session.cancelUpload(id).catch(() => {}),
       };
       shown = await view.appendAttachment(own);

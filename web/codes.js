@@ -10,6 +10,7 @@ export const Event = Object.freeze({
   MemberLeft: 'MemberLeft',
   Message: 'Message',
   Attachment: 'Attachment',
+  AttachmentProgress: 'AttachmentProgress',
   Missed: 'Missed',
   AttachmentDropped: 'AttachmentDropped',
   Expiring: 'Expiring',

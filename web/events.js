@@ -36,8 +36,13 @@
  */
 /** @typedef {{type: 'Message', from: number, alias: string, text: string, whisper: boolean} & Timing} Message */
 /**
- * @typedef {{type: 'Attachment', from: number, alias: string, name: string, mime: string, bytes: Uint8Array,
+ * @typedef {{type: 'Attachment', from: number, alias: string, name: string, mime: string, caption: string, bytes: Uint8Array,
  *   whisper: boolean} & Timing} Attachment
+ */
+/**
+ * One more chunk of an attachment arrived: `received` of `size` bytes (every chunk but the last).
+ * @typedef {{type: 'AttachmentProgress', from: number, alias: string, name: string, received: number, size: number,
+ *   whisper: boolean}} AttachmentProgress
  */
 /** @typedef {{type: 'Missed', from: number, alias: string, count: number}} Missed */
 /** @typedef {{type: 'AttachmentDropped', from: number, alias: string, reason: 'Crowded' | 'BadName'}} AttachmentDropped */
@@ -47,7 +52,7 @@
 /** @typedef {{type: 'Ended', reason: EndReason}} Ended */
 
 /**
- * @typedef {Joined | MemberAccepted | MemberLeft | Message | Attachment | Missed | AttachmentDropped | Expiring
+ * @typedef {Joined | MemberAccepted | MemberLeft | Message | Attachment | AttachmentProgress | Missed | AttachmentDropped | Expiring
  *   | CouldNotVerify | RelayError | Ended} CoreEvent
  */
 
@@ -60,7 +65,7 @@
 /**
  * What create, join and resume resolve with.
  * @typedef {{link?: string, resume: string, room: {name: string, expiresAt: number}, self: Identity,
- *   members: MemberInfo[], limits: {maxAttachment: number, maxFramesPerSecond: number, frameBurst: number}}} Entered
+ *   members: MemberInfo[], limits: {maxAttachment: number, maxFarewellBytes: number, maxFramesPerSecond: number, frameBurst: number}}} Entered
  */
 
 export {};

@@ -198,9 +198,10 @@ export class RoomSession {
    * @param {ArrayBuffer} bytes
    * @param {number | null} [to]
    * @param {number} [id] the page's id for the upload, named by its progress events and by `cancelUpload`
+   * @param {string} [caption] text shown with the file, formatted like a message
    */
-  attach(name, type, bytes, to = null, id = 0) {
-    return this.#inRoom('attach', { id, name, type, bytes, to });
+  attach(name, type, bytes, to = null, id = 0, caption = '') {
+    return this.#inRoom('attach', { id, name, type, bytes, to, caption });
   }
 
   /**

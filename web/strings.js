@@ -75,10 +75,15 @@ export const say = Object.freeze({
   relayReported: (alias, said) =>
     `The relay says ${alias} ${said === 'Kicked' ? 'was removed' : said === 'Left' ? 'left' : 'lost their connection'}`,
   /** @param {string} alias @param {number} count */
-  missed: (alias, count) => `${count} message${count === 1 ? '' : 's'} from ${alias} did not reach you.`,
+  missed: (alias, count) =>
+    `${count === 1 ? 'A message' : `${count} messages`} from ${alias} did not reach you: the relay did not deliver ${count === 1 ? 'it' : 'them'}, and ${count === 1 ? 'it is' : 'they are'} not shown.`,
   /** @param {string} alias @param {string} reason */
   attachmentDropped: (alias, reason) =>
-    `A file from ${alias} was dropped: ${reason === 'BadName' ? 'its name hides characters' : 'too many at once'}.`,
+    reason === 'BadName'
+      ? `A file from ${alias} was refused: its name holds invisible or direction-changing characters that could disguise it.`
+      : `A file from ${alias} was dropped before it was complete: too many files were arriving at once. Ask ${alias} to send it again.`,
+  receiveDropped: 'Stopped: dropped before it was complete.',
+  receiveStopped: 'Stopped: the rest never arrived.',
   /** @param {string} _problem */
   aliasProblem: (_problem) => 'Choose 1 to 32 characters, no spaces or hidden ones.',
   clockDiffers: 'sender clock differs',
@@ -196,6 +201,9 @@ export const ui = Object.freeze({
     const advice = feedback ? ` ${feedback}` : '';
     return acceptable ? `${base} Good enough for a room.${advice}` : `${base} Too easy to guess for a room.${advice}`;
   },
+  /** @param {number} bytes @param {number} limit */
+  farewellTooLong: (bytes, limit) =>
+    `Too long to send: ${bytes.toLocaleString('en')} bytes, and a farewell holds at most ${limit.toLocaleString('en')}. Shorten it, or leave it empty.`,
   /** @param {string} why */
   notSent: (why) => `Not sent: ${why}`,
   /** @param {string} why */

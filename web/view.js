@@ -357,21 +357,24 @@ export function formatSize(bytes) {
 }
 
 /**
- * A transfer's progress under its attachment: a bar, bytes and percent in words, and a Cancel button.
+ * A transfer's progress under its attachment: a bar, bytes and percent in words, and a Cancel button when sending.
  * @param {number} size the file's size in bytes
- * @param {() => void} onCancel
+ * @param {(() => void) | null} onCancel
+ * @param {string} [label] what the bar is, for screen readers
  */
-function transferRow(size, onCancel) {
+function transferRow(size, onCancel, label = `Sending, ${formatSize(size)}`) {
   const row = el('div', 'transfer');
   const bar = /** @type {HTMLProgressElement} */ (el('progress'));
   bar.max = size || 1;
   bar.value = 0;
   const words = el('span', 'transfer-text');
-  const cancel = el('button', 'ghost small', 'Cancel');
-  cancel.type = 'button';
-  cancel.addEventListener('click', onCancel);
-  row.append(bar, words, cancel);
-  const label = `Sending, ${formatSize(size)}`;
+  row.append(bar, words);
+  if (onCancel) {
+    const cancel = el('button', 'ghost small', 'Cancel');
+    cancel.type = 'button';
+    cancel.addEventListener('click', onCancel);
+    row.append(cancel);
+  }
   bar.setAttribute('aria-label', label);
   const transfer = {
     /** @param {number} bytes sent so far */
@@ -388,6 +391,26 @@ function transferRow(size, onCancel) {
   };
   transfer.update(0);
   return { row, transfer };
+}
+
+/**
+ * Shows an attachment still arriving from another member: its name, and a progress row of bytes and percent that
+ * `update` moves; the finished attachment replaces it (see `appendAttachment`'s `replacing`).
+ * @param {{from: {id: number, alias: string}, whisper: boolean, to: unknown, name: string, size: number, caption?: string}} message
+ * @returns {{article: HTMLElement, update: (bytes: number) => void, end: (why?: string | null) => void}}
+ */
+export function appendIncoming(message) {
+  const { article, bubble } = messageShell({ ...message, mine: false, time: Date.now() });
+  article.classList.add('incoming');
+  const box = el('div', 'attachment');
+  const file = el('div', 'file');
+  file.append(el('span', 'file-name', message.name), el('span', 'file-size', formatSize(message.size)));
+  const { row, transfer } = transferRow(message.size, null, `Receiving ${message.name}, ${formatSize(message.size)}`);
+  box.append(file, row);
+  bubble.append(box);
+  groupWithPrevious(article, message);
+  appendToLog(article);
+  return { article, update: transfer.update, end: transfer.end };
 }
 
 /**
@@ -451,14 +474,28 @@ export async function appendAttachment(message) {
   download.download = name;
   download.setAttribute('aria-label', `Download ${name}`);
   box.append(download);
+  if (message.caption) {
+    // The caption is a message's text shown with its file: formatted through the same sanitizer.
+    const caption = el('div', 'caption');
+    caption.append(formatted(message.caption));
+    if (!formatter) unformatted.push([caption, message.caption]);
+    bubble.append(caption);
+  }
   let transfer = null;
   if (message.onCancel) {
     const progress = transferRow(message.bytes.byteLength, message.onCancel);
     transfer = progress.transfer;
     box.append(progress.row);
   }
-  groupWithPrevious(article, message);
-  appendToLog(article, { force: message.mine });
+  if (message.replacing?.isConnected) {
+    // The finished attachment takes the place of its progress, so the log does not jump.
+    article.className = message.replacing.className.replace(/\bincoming\b/, '').trim();
+    Object.assign(article.dataset, message.replacing.dataset);
+    message.replacing.replaceWith(article);
+  } else {
+    groupWithPrevious(article, message);
+    appendToLog(article, { force: message.mine });
+  }
   return { url, article, transfer };
 }
 
@@ -542,23 +579,50 @@ export function setComposerStatus(text) {
 
 /**
  * Asks for confirmation in the page's <dialog>; resolves with {ok, value}.
- * @param {{title: string, text: string, ok: string, danger?: boolean, input?: string}} options
+ * @param {{title: string, text: string, ok: string, danger?: boolean, input?: string, check?: (value: string) => string | null}} options
  */
-export function confirmDialog({ title, text, ok, danger = false, input = null }) {
+export function confirmDialog({ title, text, ok, danger = false, input = null, check = null }) {
   const dialog = $('confirm-dialog');
+  const field = $('confirm-input');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = ok;
   $('confirm-ok').classList.toggle('danger-button', danger);
   $('confirm-extra').hidden = input === null;
-  $('confirm-input').value = input ?? '';
+  field.value = input ?? '';
   dialog.returnValue = '';
+  // `check(value)` says what is wrong with the typed value (or null): shown while typing, and OK does not close.
+  const problem = () => (input !== null && check ? check(field.value) : null);
+  const show = () => {
+    const why = problem();
+    $('confirm-error').textContent = why ?? '';
+    if (why) field.setAttribute('aria-invalid', 'true');
+    else field.removeAttribute('aria-invalid');
+    return why;
+  };
+  const form = dialog.querySelector('form');
+  /** @param {SubmitEvent} event */
+  const onSubmit = (event) => {
+    if (/** @type {HTMLButtonElement | null} */ (event.submitter)?.value === 'ok' && show()) {
+      event.preventDefault();
+      field.focus();
+    }
+  };
+  show();
+  field.addEventListener('input', show);
+  form.addEventListener('submit', onSubmit);
   return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve({ ok: dialog.returnValue === 'ok', value: $('confirm-input').value }), {
-      once: true,
-    });
+    dialog.addEventListener(
+      'close',
+      () => {
+        field.removeEventListener('input', show);
+        form.removeEventListener('submit', onSubmit);
+        resolve({ ok: dialog.returnValue === 'ok' && !problem(), value: field.value });
+      },
+      { once: true },
+    );
     dialog.showModal();
-    (input === null ? $('confirm-cancel') : $('confirm-input')).focus();
+    (input === null ? $('confirm-cancel') : field).focus();
   });
 }
 

@@ -7,7 +7,7 @@
 //
 // Every frame leaves through one scheduler (see "Sending" below): control frames first, then texts, then attachment
 // chunks, paced under the frame rate the relay announces in its welcome.
-import init, { Client, alias_problem, check_link, max_attachment, new_link, parse_room_status, parse_welcome, peek_frame } from './pkg/sanctum.js';
+import init, { Client, alias_problem, check_link, max_attachment, max_farewell_bytes, new_link, parse_room_status, parse_welcome, peek_frame } from './pkg/sanctum.js';
 import { CloseCode, ErrorCode, Event, FailureCode } from './codes.js';
 
 /**
@@ -17,7 +17,7 @@ import { CloseCode, ErrorCode, Event, FailureCode } from './codes.js';
  * @typedef {{v: number, max_frame: number, max_lifetime: number, max_members: number, max_frames_per_second: number, frame_burst: number}} Welcome
  * @typedef {{resolve: (value: any) => void, reject: (error: Error) => void}} Waiter
  * @typedef {Waiter & {seal: (client: Client) => Output}} TextIntent
- * @typedef {Waiter & {id: number, to: number | null, name: string, type: string, size: number, bytes: Uint8Array | null, upload: Upload | null}} UploadIntent
+ * @typedef {Waiter & {id: number, to: number | null, name: string, type: string, caption: string, size: number, bytes: Uint8Array | null, upload: Upload | null}} UploadIntent
  */
 
 // The module is compiled once here and handed to each derivation Worker, which then neither fetches nor compiles it again.
@@ -437,7 +437,7 @@ function entryResult(joined) {
     room: { name: joined.room_name, expiresAt: joined.expires_at * 1000 },
     self: c.identity(),
     members: c.members(),
-    limits: { maxAttachment: max_attachment(), maxFramesPerSecond: welcome?.max_frames_per_second ?? 0, frameBurst: welcome?.frame_burst ?? 0 },
+    limits: { maxAttachment: max_attachment(), maxFarewellBytes: max_farewell_bytes(), maxFramesPerSecond: welcome?.max_frames_per_second ?? 0, frameBurst: welcome?.frame_burst ?? 0 },
   };
 }
 
@@ -719,7 +719,7 @@ function nextFrame(ws) {
   const sealed = sealWith(upload, (c) => {
     if (upload.upload === null) {
       const bytes = /** @type {Uint8Array} */ (upload.bytes);
-      upload.upload = c.attach(upload.to ?? undefined, upload.name, upload.type, bytes, Date.now());
+      upload.upload = c.attach(upload.to ?? undefined, upload.name, upload.type, upload.caption, bytes, Date.now());
       upload.bytes = null;
       return { send: c.take_frames() };
     }
@@ -804,7 +804,7 @@ function sendText(seal) {
  * Queues a file for the room, or whispered to one member; resolves once its last chunk is handed to the socket.
  * @param {Record<string, any>} args
  */
-function attach({ id, name, type, bytes, to }) {
+function attach({ id, name, type, bytes, to, caption }) {
   requireRoom();
   return new Promise((resolve, reject) => {
     const file = new Uint8Array(bytes);
@@ -813,6 +813,7 @@ function attach({ id, name, type, bytes, to }) {
       to: to === null || to === undefined ? null : Number(to),
       name: String(name ?? 'file'),
       type: String(type ?? ''),
+      caption: String(caption ?? ''),
       size: file.byteLength,
       bytes: file,
       upload: null,

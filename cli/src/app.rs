@@ -320,11 +320,26 @@ impl App {
                 alias,
                 name,
                 mime,
+                caption,
                 bytes,
                 timing,
                 whisper,
                 ..
-            } => self.hold(alias, name, mime, bytes, timing.sent_at, *whisper),
+            } => {
+                self.hold(alias, name, mime, bytes, timing.sent_at, *whisper);
+                // A caption reads like a message from the same sender, right under its file.
+                if !caption.is_empty() {
+                    self.push(Entry::Message {
+                        at_ms: timing.sent_at,
+                        alias: text::escape(alias),
+                        whisper: whisper.then(|| "to you".to_owned()),
+                        lines: text::format(caption),
+                        own: false,
+                    });
+                }
+            }
+            // The terminal shows a file once it is complete and checked; it has no progress line to update.
+            Event::AttachmentProgress { .. } => {}
             Event::Missed { alias, count, .. } => self.notice(
                 now_ms,
                 Level::Warning,
@@ -806,6 +821,7 @@ mod tests {
             alias: "bob".into(),
             name: "a\u{1b}[31m.txt".into(),
             mime: "text/plain".into(),
+            caption: String::new(),
             bytes: b"abc".to_vec(),
             timing: sanctum_client::Timing::new(0, 0),
             whisper: false,

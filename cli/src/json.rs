@@ -167,6 +167,7 @@ impl<W: std::io::Write> Json<W> {
                 alias,
                 name,
                 mime,
+                caption,
                 bytes,
                 timing,
                 whisper,
@@ -180,6 +181,7 @@ impl<W: std::io::Write> Json<W> {
                     "alias": alias,
                     "name": name,
                     "mime": mime,
+                    "caption": caption,
                     "size": bytes.len(),
                     "sha256": sha256,
                     "sent_at": timing.sent_at,
@@ -188,6 +190,22 @@ impl<W: std::io::Write> Json<W> {
                     "whisper": whisper,
                 })
             }
+            Event::AttachmentProgress {
+                from,
+                alias,
+                name,
+                received,
+                size,
+                whisper,
+            } => json!({
+                "event": "attachment_progress",
+                "from": from,
+                "alias": alias,
+                "name": name,
+                "received": received,
+                "size": size,
+                "whisper": whisper,
+            }),
             Event::Missed { from, alias, count } => {
                 json!({"event": "missed", "from": from, "alias": alias, "count": count})
             }

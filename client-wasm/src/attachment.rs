@@ -39,6 +39,8 @@ pub(crate) struct AttachmentStart {
     pub(crate) size: u64,
     pub(crate) chunks: u32,
     pub(crate) digest: [u8; 32],
+    /// Text shown with the attachment (an image's caption), with the formatting of a message; often empty.
+    pub(crate) caption: String,
 }
 
 /// The digest that commits to a whole attachment.
@@ -74,6 +76,7 @@ pub(crate) fn start_for(
         size: bytes.len() as u64,
         chunks,
         digest: digest(&id, bytes),
+        caption: String::new(),
     })
 }
 
@@ -187,6 +190,11 @@ impl Incoming {
     /// Bytes this attachment will hold when complete, counted against [`MAX_INCOMING_BYTES`] from its start.
     pub(crate) fn reserved(&self) -> usize {
         usize::try_from(self.start.size).unwrap_or(MAX_ATTACHMENT_LEN)
+    }
+
+    /// Bytes received so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.data.len() as u64
     }
 
     /// Adds the next chunk; returns the whole attachment once the last chunk arrives and the digest matches.

@@ -13,12 +13,13 @@ use crate::schedule::ScheduleError;
 use crate::session::{Event, SessionError};
 
 /// The name of every [`Event`] variant, as the Worker passes it to the page.
-pub const EVENT_NAMES: [&str; 11] = [
+pub const EVENT_NAMES: [&str; 12] = [
     "Joined",
     "MemberAccepted",
     "MemberLeft",
     "Message",
     "Attachment",
+    "AttachmentProgress",
     "Missed",
     "AttachmentDropped",
     "Expiring",
@@ -35,6 +36,7 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::MemberLeft { .. } => "MemberLeft",
         Event::Message { .. } => "Message",
         Event::Attachment { .. } => "Attachment",
+        Event::AttachmentProgress { .. } => "AttachmentProgress",
         Event::Missed { .. } => "Missed",
         Event::AttachmentDropped { .. } => "AttachmentDropped",
         Event::Expiring { .. } => "Expiring",
@@ -213,8 +215,17 @@ mod tests {
                 alias: String::new(),
                 name: String::new(),
                 mime: String::new(),
+                caption: String::new(),
                 bytes: Vec::new(),
                 timing: Timing::new(0, 0),
+                whisper: false,
+            },
+            Event::AttachmentProgress {
+                from: 1,
+                alias: String::new(),
+                name: String::new(),
+                received: 1,
+                size: 2,
                 whisper: false,
             },
             Event::Missed {

@@ -91,6 +91,7 @@ pub fn attachment(bytes: &[u8]) {
         size: size as u64,
         chunks: u32::try_from(attachment::chunk_count(size)).unwrap_or(u32::MAX),
         digest,
+        caption: String::new(),
     };
     let message = Message {
         sent_at: 1,

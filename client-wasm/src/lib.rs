@@ -40,7 +40,7 @@ pub use chain::{ChainError, MAX_SKIP};
 pub use codec::CodecError;
 pub use link::{LINK_SECRET_LEN, LINK_VERSION, LinkError, MAX_LINK_LEN, RoomLink};
 pub use message::{
-    MAX_ALIAS_LEN, MAX_FAREWELL_LEN, MAX_FILE_NAME_LEN, MAX_MIME_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
+    MAX_ALIAS_LEN, MAX_CAPTION_LEN, MAX_FAREWELL_LEN, MAX_FILE_NAME_LEN, MAX_MIME_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
     SESSION_NONCE_LEN,
 };
 pub use padding::{BUCKETS, MAX_INNER_LEN, PaddingError};

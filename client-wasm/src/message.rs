@@ -24,6 +24,9 @@ pub const SESSION_NONCE_LEN: usize = 32;
 pub const MAX_FILE_NAME_LEN: usize = 255;
 /// Longest attachment media type, in bytes of UTF-8.
 pub const MAX_MIME_LEN: usize = 127;
+/// Longest attachment caption, in bytes of UTF-8: with the start's other fields at their longest (455 bytes), the
+/// start still fits where the longest text does, so no limit of the padding or the frame changes.
+pub const MAX_CAPTION_LEN: usize = MAX_TEXT_LEN - 512;
 
 const TAG_TEXT: u8 = 1;
 const TAG_GOODBYE: u8 = 2;
@@ -235,7 +238,8 @@ pub(crate) enum Content {
     Kick(SessionKey),
     /// `4`: the room is purged; every member wipes its view and leaves.
     Purge,
-    /// `5 || id 16 || name str16 || mime str16 || size u64 || chunks u32 || digest 32`: an attachment begins.
+    /// `5 || id 16 || name str16 || mime str16 || size u64 || chunks u32 || digest 32 || caption bytes32`: an
+    /// attachment begins.
     AttachmentStart(AttachmentStart),
     /// `6 || id 16 || index u32 || data bytes32`: one chunk of an attachment, in order.
     AttachmentChunk { id: [u8; 16], index: u32, data: Vec<u8> },
@@ -277,7 +281,8 @@ impl Message {
                     .str16(&start.mime, MAX_MIME_LEN)?
                     .u64(start.size)
                     .u32(start.chunks)
-                    .raw(&start.digest);
+                    .raw(&start.digest)
+                    .bytes32(start.caption.as_bytes(), MAX_CAPTION_LEN)?;
             }
             Content::AttachmentChunk { id, index, data } => {
                 w.raw(id).u32(*index).bytes32(data, CHUNK_LEN)?;
@@ -305,6 +310,7 @@ impl Message {
                 size: r.u64()?,
                 chunks: r.u32()?,
                 digest: r.array()?,
+                caption: text(&mut r, MAX_CAPTION_LEN)?,
             }),
             TAG_ATTACHMENT_CHUNK => Content::AttachmentChunk {
                 id: r.array()?,
@@ -353,6 +359,7 @@ mod tests {
                     size: u64::MAX,
                     chunks: u32::MAX,
                     digest: [2; 32],
+                    caption: "c".repeat(MAX_CAPTION_LEN),
                 }),
             },
         ]
@@ -400,6 +407,34 @@ mod tests {
         let bytes = handout.encode().unwrap();
         assert!(bytes.len() + SIGNATURE_LEN <= MAX_INNER_LEN);
         assert_eq!(HandoutBody::decode(&bytes).unwrap().cause, handout.cause);
+    }
+
+    #[test]
+    fn a_caption_longer_than_its_limit_is_refused_both_ways() {
+        let start = |caption: String| Message {
+            sent_at: 0,
+            content: Content::AttachmentStart(AttachmentStart {
+                id: [1; 16],
+                name: "a.png".into(),
+                mime: "image/png".into(),
+                size: 1,
+                chunks: 1,
+                digest: [2; 32],
+                caption,
+            }),
+        };
+        assert!(start("c".repeat(MAX_CAPTION_LEN + 1)).encode().is_err());
+        let bytes = start("c".repeat(MAX_CAPTION_LEN)).encode().unwrap();
+        // The same start with one more caption byte, its length field raised to match.
+        let mut longer = bytes[..bytes.len() - MAX_CAPTION_LEN - 4].to_vec();
+        longer.extend_from_slice(&u32::try_from(MAX_CAPTION_LEN + 1).unwrap().to_be_bytes());
+        longer.extend(std::iter::repeat_n(b'c', MAX_CAPTION_LEN + 1));
+        assert!(Message::decode(&longer).is_err());
+        // A caption that is not UTF-8 is refused.
+        let mut bad = start("ab".into()).encode().unwrap().to_vec();
+        let last = bad.len() - 1;
+        bad[last] = 0xff;
+        assert!(Message::decode(&bad).is_err());
     }
 
     #[test]

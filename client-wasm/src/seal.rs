@@ -15,8 +15,9 @@ use crate::label;
 use crate::padding::{self, BUCKETS};
 use crate::sign::{self, SIGNATURE_LEN, SessionKey};
 
-/// Version byte of every item: 2 since answers carry a challenge, confirms exist and hand-outs carry their cause.
-pub const ITEM_VERSION: u8 = 2;
+/// Version byte of every item: 3 since an attachment start carries a caption (2 brought the challenge in answers,
+/// confirms, and the cause in hand-outs).
+pub const ITEM_VERSION: u8 = 3;
 /// Length of an item's cleartext header.
 pub const HEADER_LEN: usize = 10;
 /// Length of the XChaCha20-Poly1305 nonce.

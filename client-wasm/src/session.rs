@@ -391,7 +391,24 @@ impl Session {
         bytes: &[u8],
         now_ms: u64,
     ) -> Result<Upload, SessionError> {
+        self.start_attachment_with_caption(to, name, mime, "", bytes, now_ms)
+    }
+
+    /// Starts an attachment like [`Session::start_attachment`], with a caption (text with the formatting of a
+    /// message, shown with the attachment) of at most [`crate::MAX_CAPTION_LEN`] bytes.
+    pub fn start_attachment_with_caption(
+        &mut self,
+        to: Option<MemberId>,
+        name: &str,
+        mime: &str,
+        caption: &str,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Upload, SessionError> {
         self.require_active(now_ms)?;
+        if caption.len() > crate::MAX_CAPTION_LEN {
+            return Err(SessionError::TooLong);
+        }
         if to.is_some_and(|member| !self.peers.contains_key(&member)) {
             return Err(SessionError::UnknownMember);
         }
@@ -400,7 +417,8 @@ impl Session {
         }
         let mut id = [0u8; 16];
         self.rng.fill_bytes(&mut id);
-        let start = attachment::start_for(id, name, mime, bytes)?;
+        let mut start = attachment::start_for(id, name, mime, bytes)?;
+        caption.clone_into(&mut start.caption);
         let upload = Upload::new(&start, to, bytes, now_ms);
         self.send_content(to, now_ms, Content::AttachmentStart(start))?;
         Ok(upload)

@@ -727,7 +727,8 @@ fn layouts_match_the_document() {
         ),
     ];
     for (file, kind, generation, counter, key, sender, recipient) in cases {
-        let header = [&[2u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
+        // Item version 3, written out: the document, not the constant, is what this checks.
+        let header = [&[3u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
         let item = bytes(&file["item"]);
         assert_eq!(item[..10], header[..], "kind {kind}");
         assert_eq!(item[10..34], bytes(&file["aead_nonce"])[..], "kind {kind}");

@@ -172,6 +172,13 @@ pub fn max_attachment() -> f64 {
     MAX_ATTACHMENT_LEN as f64
 }
 
+/// The longest farewell a goodbye carries, in bytes of UTF-8: the core refuses a goodbye with a longer one, so the page
+/// checks against this before leaving instead of repeating the number.
+#[wasm_bindgen]
+pub fn max_farewell_bytes() -> u32 {
+    crate::MAX_FAREWELL_LEN as u32
+}
+
 /// Stretches the password with Argon2id and returns the room's secrets as a resume blob, for the parent Worker only.
 ///
 /// This runs in the short-lived derivation Worker, whose wasm memory (Argon2's 64 MiB) goes away with it.
@@ -341,19 +348,21 @@ impl Client {
         Ok(self.output(Vec::new()))
     }
 
-    /// Starts an attachment for the room, or whispered to `to` when it is a member id; seals its start item, which
-    /// `take_frames` then returns. Each chunk is sealed by `send_chunk` when the Worker's scheduler reaches it.
+    /// Starts an attachment for the room, or whispered to `to` when it is a member id, with a caption (empty for
+    /// none); seals its start item, which `take_frames` then returns. Each chunk is sealed by `send_chunk` when the
+    /// Worker's scheduler reaches it.
     pub fn attach(
         &mut self,
         to: Option<MemberId>,
         name: &str,
         mime: &str,
+        caption: &str,
         bytes: &[u8],
         now_ms: f64,
     ) -> Result<Upload> {
         let inner = self
             .inner
-            .start_attachment(to, name, mime, bytes, millis(now_ms))
+            .start_attachment_with_caption(to, name, mime, caption, bytes, millis(now_ms))
             .map_err(fail)?;
         Ok(Upload { inner })
     }
@@ -488,6 +497,7 @@ fn event(event: Event) -> JsValue {
             alias,
             name,
             mime,
+            caption,
             bytes,
             timing,
             whisper,
@@ -496,7 +506,22 @@ fn event(event: Event) -> JsValue {
             .set("alias", alias)
             .set("name", name)
             .set("mime", mime)
+            .set("caption", caption)
             .set("bytes", Uint8Array::from(&bytes[..]))
+            .set("whisper", whisper),
+        Event::AttachmentProgress {
+            from,
+            alias,
+            name,
+            received,
+            size,
+            whisper,
+        } => fields
+            .set("from", from)
+            .set("alias", alias)
+            .set("name", name)
+            .set("received", received as f64)
+            .set("size", size as f64)
             .set("whisper", whisper),
         Event::Missed { from, alias, count } => fields.set("from", from).set("alias", alias).set("count", count),
         Event::AttachmentDropped { from, alias, reason } => fields.set("from", from).set("alias", alias).set(

@@ -36,7 +36,9 @@ let carol;
 let link;
 
 before(async () => {
+  // A slower frame rate than the default keeps files in flight long enough to look at their progress on a busy machine.
   world = await relayWithMembers({
+    flags: ['--frames-per-second', '10'],
     members: [
       { config: { relay: null, keptAttachmentBytes: 300 * 1024 } },
       {},
@@ -104,7 +106,7 @@ test('Markdown becomes formatting through the sanitizer, HTML tags still work, a
   assert.deepEqual(stray, []);
   await bubble.scrollIntoViewIfNeeded();
   await bob.page.locator('#message').blur();
-  await bob.page.screenshot({ path: shot('markdown-message') });
+  await bubble.locator('xpath=ancestor::article[1]').screenshot({ path: shot('markdown-message') });
 
   await say(alice.page, '/help');
   const help = log(alice.page).locator('.notice.help');
@@ -245,11 +247,15 @@ test('attachments: the limit before picking, a larger file refused unsent, progr
   await say(page, 'after the cancelled file');
   await seeMessage(bob.page, 'after the cancelled file');
   await bob.page.waitForTimeout(1500);
-  assert.equal(await log(bob.page).locator('.file-name', { hasText: 'big.bin' }).count(), 0, 'a cancelled file arrived');
+  assert.equal(await log(bob.page).locator('.download[aria-label="Download big.bin"]').count(), 0, 'a cancelled file arrived');
 
   // Sending works again after a cancel, and the progress row goes once the file is sent.
   await page.locator('#file-input').setInputFiles({ name: 'small.txt', mimeType: 'text/plain', buffer: Buffer.from('small file') });
   await log(bob.page).locator('.file-name', { hasText: 'small.txt' }).waitFor();
+  // At the receiver, the cancelled file's progress says it stopped once the next file from its sender began.
+  const abandoned = log(bob.page).locator('.msg', { has: bob.page.locator('.file-name', { hasText: 'big.bin' }) });
+  if (await abandoned.count()) await abandoned.locator('.transfer-text', { hasText: 'Stopped' }).waitFor();
+  assert.equal(await log(bob.page).locator('.msg.incoming').count(), 0);
   const small = log(page).locator('.msg.mine', { has: page.locator('.file-name', { hasText: 'small.txt' }) });
   await small.locator('.transfer').waitFor({ state: 'detached' });
   assert.deepEqual(alice.errors, []);
@@ -259,7 +265,7 @@ test('completed attachments are kept up to a bound, and the oldest is released t
   // Alice's tab keeps 300 KiB of files (config.json's keptAttachmentBytes); three files of 120 KiB pass it.
   for (const name of ['first.bin', 'second.bin', 'third.bin']) {
     await bob.page.locator('#file-input').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: noise(120 * 1024, name.length) });
-    await log(alice.page).locator('.file-name', { hasText: name }).waitFor();
+    await log(alice.page).locator('.msg:not(.incoming) .file-name', { hasText: name }).waitFor();
   }
   const released = log(alice.page).locator('.attachment .released', { hasText: 'first.bin' });
   await released.waitFor();
@@ -267,6 +273,56 @@ test('completed attachments are kept up to a bound, and the oldest is released t
   assert.equal(await log(alice.page).locator('.attachment .released', { hasText: /second|third/ }).count(), 0);
   assert.equal(await log(alice.page).locator('.download[aria-label="Download first.bin"]').count(), 0);
   assert.equal(await log(alice.page).locator('.download[aria-label="Download third.bin"]').count(), 1);
+});
+
+test('receiving: a file on its way shows bytes and percent, readable in both themes, and then the file itself', async () => {
+  const page = alice.page;
+  await bob.page.locator('#file-input').setInputFiles({ name: 'incoming.bin', mimeType: 'application/octet-stream', buffer: noise(3 * MIB, 7) });
+  const arriving = log(page).locator('.msg.incoming', { has: page.locator('.file-name', { hasText: 'incoming.bin' }) });
+  const words = arriving.locator('.transfer-text');
+  await page.waitForFunction(() =>
+    /^[1-9][\d.]* (KiB|MiB) of 3\.0 MiB · [1-9]\d?%$/.test(document.querySelector('#log .msg.incoming .transfer-text')?.textContent ?? ''));
+  assert.match(await arriving.locator('progress').getAttribute('aria-label'), /^Receiving incoming\.bin, 3\.0 MiB$/);
+  // The progress moves as chunks arrive.
+  const first = await words.textContent();
+  await page.waitForFunction((before) => document.querySelector('#log .msg.incoming .transfer-text')?.textContent !== before, first);
+  // Bob stops sending: alice's progress stays where it was, so it can be looked at in both themes without a race.
+  await log(bob.page).locator('.msg.mine', { has: bob.page.locator('.file-name', { hasText: 'incoming.bin' }) })
+    .getByRole('button', { name: 'Cancel' }).click();
+  await bob.page.locator('#log .transfer-text', { hasText: 'Cancelled' }).waitFor();
+  assert.match(await words.textContent(), /^[\d.]+ (KiB|MiB) of 3\.0 MiB · \d+%$/);
+  for (const scheme of ['dark', 'light']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await arriving.scrollIntoViewIfNeeded();
+    await page.locator('#message').blur();
+    await arriving.screenshot({ path: shot(`attachment-receiving-${scheme}`) });
+    const contrast = await new AxeBuilder({ page }).include('#log .msg.incoming').withRules(['color-contrast']).analyze();
+    assert.deepEqual(contrast.violations.map((v) => v.id), [], scheme);
+  }
+  // Bob's next file: the stalled one says it stopped, and the new one, once complete and checked, takes its progress's place.
+  await bob.page.locator('#file-input').setInputFiles({ name: 'whole.bin', mimeType: 'application/octet-stream', buffer: noise(MIB, 8) });
+  const stalled = log(page).locator('.msg', { has: page.locator('.file-name', { hasText: 'incoming.bin' }) });
+  await stalled.locator('.transfer-text', { hasText: 'Stopped: the rest never arrived.' }).waitFor();
+  await log(page).locator('.download[aria-label="Download whole.bin"]').waitFor({ timeout: 60_000 });
+  assert.equal(await log(page).locator('.msg.incoming').count(), 0);
+  assert.equal(await log(page).locator('.file-name', { hasText: 'whole.bin' }).count(), 1);
+  assert.equal(await log(page).locator('.download[aria-label="Download incoming.bin"]').count(), 0);
+});
+
+test('a caption typed before attaching travels with the image and is formatted like a message', async () => {
+  const box = bob.page.getByLabel('Message', { exact: true });
+  await box.fill('**Sunset** from the _roof_');
+  // A 1×1 PNG.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  await bob.page.locator('#file-input').setInputFiles({ name: 'sunset.png', mimeType: 'image/png', buffer: png });
+  // The text went with the file, not as a message of its own.
+  assert.equal(await box.inputValue(), '');
+  for (const page of [alice.page, bob.page]) {
+    const shown = log(page).locator('.msg', { has: page.locator('img[alt="sunset.png"]') });
+    await shown.locator('.caption strong', { hasText: 'Sunset' }).waitFor();
+    assert.equal(await shown.locator('.caption em').textContent(), 'roof');
+  }
+  assert.equal(await log(alice.page).locator('.msg .bubble > p', { hasText: 'Sunset from the' }).count(), 0);
 });
 
 test('whisper mode says it stays on, Escape leaves it, and the composer shows where the focus is', async () => {
@@ -325,6 +381,17 @@ test('on a phone: grouped messages, the members panel closes on Escape or a tap 
   await page.getByRole('button', { name: 'Send', exact: true }).tap();
   await seeMessage(alice.page, 'from a phone');
   assert.equal(await box.inputValue(), '');
+
+  // The composer hint is one line on a phone, and nothing of it is cut off.
+  const hint = await page.locator('#composer-hint').evaluate((node) => ({
+    height: node.getBoundingClientRect().height,
+    line: parseFloat(getComputedStyle(node).lineHeight) || parseFloat(getComputedStyle(node).fontSize) * 1.5,
+    overflows: node.scrollWidth > node.clientWidth,
+    text: node.innerText,
+  }));
+  assert.ok(hint.height < hint.line * 1.5, `the hint takes ${hint.height} px, more than one line: ${JSON.stringify(hint)}`);
+  assert.ok(!hint.overflows, `the hint is cut off: ${JSON.stringify(hint)}`);
+  assert.match(hint.text, /\*\*bold\*\*.*\/help.*files up to 8\.0 MiB/);
 
   for (const text of ['Are we still on for tonight?', 'I can bring the keys', 'and the **maps**']) await say(alice.page, text);
   for (const text of ['Yes, 9 sharp', 'See you there']) await say(bob.page, text);

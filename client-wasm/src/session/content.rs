@@ -130,7 +130,14 @@ impl Session {
             return Err(Rejected::Forged);
         }
         match incoming.push(id, index, data) {
-            Ok(None) => {}
+            Ok(None) => events.push(Event::AttachmentProgress {
+                from,
+                alias,
+                name: incoming.start.name.clone(),
+                received: incoming.received(),
+                size: incoming.start.size,
+                whisper,
+            }),
             Ok(Some(bytes)) => {
                 if let Some(done) = peer.incoming.take() {
                     events.push(Event::Attachment {
@@ -138,6 +145,7 @@ impl Session {
                         alias,
                         name: done.start.name,
                         mime: done.start.mime,
+                        caption: done.start.caption,
                         bytes,
                         timing: Timing::new(done.sent_at, now_ms),
                         whisper,

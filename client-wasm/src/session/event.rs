@@ -152,11 +152,30 @@ pub enum Event {
         name: String,
         /// Media type, untrusted.
         mime: String,
+        /// Text shown with it, untrusted like a message's (the app sanitizes it); empty when there is none.
+        caption: String,
         /// The bytes.
         bytes: Vec<u8>,
         /// When the sender started sending it, and when its last chunk arrived.
         timing: Timing,
         /// Whether only this session received it.
+        whisper: bool,
+    },
+    /// One more chunk of an attachment from this member arrived: `received` of `size` bytes so far. Raised once for
+    /// every chunk but the last (whose arrival raises [`Event::Attachment`] once the digest matched, or nothing), so
+    /// the app can show progress; no byte of the file comes with it.
+    AttachmentProgress {
+        /// The sender's member id; a sender has at most one attachment arriving at a time.
+        from: MemberId,
+        /// The sender's alias.
+        alias: String,
+        /// File name, untrusted.
+        name: String,
+        /// Bytes received so far.
+        received: u64,
+        /// The size the start announced.
+        size: u64,
+        /// Whether only this session receives it.
         whisper: bool,
     },
     /// Items from this member never arrived: their counters were skipped (withheld by the relay, or lost in a full

@@ -146,7 +146,13 @@ pub(super) fn bodies() -> Value {
     };
     let file: Vec<u8> = (0..(CHUNK_LEN + 100)).map(|i| (i % 251) as u8).collect();
     let id = [0x1d; 16];
-    let start = attachment::start_for(id, "map.png", "image/png", &file).ok();
+    let caption = "**The map**, as promised: é";
+    let start = attachment::start_for(id, "map.png", "image/png", &file)
+        .ok()
+        .map(|mut start| {
+            caption.clone_into(&mut start.caption);
+            start
+        });
     let chunks: Vec<Value> = file
         .chunks(CHUNK_LEN)
         .enumerate()
@@ -162,7 +168,7 @@ pub(super) fn bodies() -> Value {
         })
         .collect();
     json!({
-        "description": "Message bodies (sent_at 1899999000000): goodbye, kick, purge, and an attachment of bytes i mod 251 for i < 32612, in a start and two chunks; a confirm body.",
+        "description": "Message bodies (sent_at 1899999000000): goodbye, kick, purge, and an attachment of bytes i mod 251 for i < 32612, in a start (with a caption) and two chunks; a confirm body.",
         "sent_at": 1_899_999_000_000u64,
         "goodbye": { "farewell": "see you", "body": bytes_of(Content::Goodbye("see you".into())) },
         "kick": { "session_key": h(&party(0xc1).2), "body": bytes_of(Content::Kick(party(0xc1).2)) },
@@ -171,6 +177,7 @@ pub(super) fn bodies() -> Value {
             "id": h(&id),
             "name": "map.png",
             "mime": "image/png",
+            "caption": caption,
             "size": file.len(),
             "file_sha256": h(&Sha256::digest(&file)),
             "digest": h(&attachment::digest(&id, &file)),
@@ -641,6 +648,7 @@ fn bodies_match_their_layouts() {
         .finalize();
     assert_eq!(h(&digest), a["digest"]);
     let str16 = |s: &str| [&(s.len() as u16).to_be_bytes()[..], s.as_bytes()].concat();
+    let caption = a["caption"].as_str().unwrap_or_default();
     let start = [
         &[5u8][..],
         &sent_at,
@@ -650,6 +658,8 @@ fn bodies_match_their_layouts() {
         &(file.len() as u64).to_be_bytes(),
         &(file.len().div_ceil(32512) as u32).to_be_bytes(),
         &digest,
+        &(caption.len() as u32).to_be_bytes(),
+        caption.as_bytes(),
     ]
     .concat();
     assert_eq!(start, bytes(&a["start_body"]));

@@ -267,3 +267,96 @@ fn a_senders_clock_cannot_hide_or_postdate_a_message() {
         ]
     );
 }
+
+#[test]
+fn each_chunk_of_an_incoming_attachment_is_reported_with_the_bytes_received_so_far() {
+    let (mut room, a, b, c) = three();
+    let size = 3 * CHUNK_LEN + 100;
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 241) as u8).collect();
+    room.clients[a]
+        .send_attachment("map.pdf", "application/pdf", &bytes, NOW)
+        .unwrap();
+    room.run();
+    let from = room.member(a);
+    for x in [b, c] {
+        let progress: Vec<(u64, u64)> = room.events[x]
+            .iter()
+            .filter_map(|e| match e {
+                Event::AttachmentProgress {
+                    from: f,
+                    name,
+                    received,
+                    size,
+                    whisper: false,
+                    ..
+                } if *f == from && name == "map.pdf" => Some((*received, *size)),
+                _ => None,
+            })
+            .collect();
+        let whole = size as u64;
+        let step = CHUNK_LEN as u64;
+        assert_eq!(
+            progress,
+            vec![(step, whole), (2 * step, whole), (3 * step, whole)],
+            "{x}"
+        );
+        // Progress comes before the attachment, never after it.
+        let last_progress = room.events[x]
+            .iter()
+            .rposition(|e| matches!(e, Event::AttachmentProgress { .. }))
+            .unwrap();
+        let done = room.events[x]
+            .iter()
+            .position(|e| matches!(e, Event::Attachment { .. }))
+            .unwrap();
+        assert!(last_progress < done, "{x}");
+    }
+    // The sender hears nothing of its own attachment's arrival.
+    assert!(
+        !room.events[a]
+            .iter()
+            .any(|e| matches!(e, Event::AttachmentProgress { .. }))
+    );
+}
+
+#[test]
+fn an_attachment_carries_its_caption_to_every_receiver() {
+    let (mut room, a, b, c) = three();
+    let bytes = b"\x89PNG pretend image".to_vec();
+    let mut upload = room.clients[a]
+        .start_attachment_with_caption(None, "cat.png", "image/png", "**Look** at _this_ cat", &bytes, NOW)
+        .unwrap();
+    while room.clients[a].send_chunk(&mut upload, NOW).unwrap() {}
+    room.run();
+    for x in [b, c] {
+        let got = room.events[x].iter().find_map(|e| match e {
+            Event::Attachment {
+                name, caption, bytes, ..
+            } => Some((name.clone(), caption.clone(), bytes.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            got,
+            Some(("cat.png".into(), "**Look** at _this_ cat".into(), bytes.clone())),
+            "{x}"
+        );
+    }
+    // Without a caption, the field is empty.
+    room.clients[a]
+        .send_attachment("plain.txt", "text/plain", b"no words", NOW)
+        .unwrap();
+    room.run();
+    assert!(
+        room.events[b]
+            .iter()
+            .any(|e| matches!(e, Event::Attachment { name, caption, .. } if name == "plain.txt" && caption.is_empty()))
+    );
+    // A caption past its bound is refused before anything is sealed.
+    let too_long = "c".repeat(crate::MAX_CAPTION_LEN + 1);
+    assert_eq!(
+        room.clients[a]
+            .start_attachment_with_caption(None, "cat.png", "image/png", &too_long, &bytes, NOW)
+            .err(),
+        Some(SessionError::TooLong)
+    );
+}
