@@ -76,7 +76,7 @@ export const say = Object.freeze({
     `The relay says ${alias} ${said === 'Kicked' ? 'was removed' : said === 'Left' ? 'left' : 'lost their connection'}`,
   /** @param {string} alias @param {number} count */
   missed: (alias, count) =>
-    `${count === 1 ? 'A message' : `${count} messages`} from ${alias} did not reach you: the relay did not deliver ${count === 1 ? 'it' : 'them'}, and ${count === 1 ? 'it is' : 'they are'} not shown.`,
+    `${count === 1 ? 'A message' : `${count} messages`} from ${alias} did not reach you and cannot be shown: the relay did not deliver ${count === 1 ? 'it' : 'them'} in time, or too many arrived out of order.`,
   /** @param {string} alias @param {string} reason */
   attachmentDropped: (alias, reason) =>
     reason === 'BadName'

@@ -48,7 +48,7 @@ test('a message the relay withheld is announced to the reader in words, apart fr
   await notice.waitFor();
   assert.equal(
     await notice.textContent(),
-    'A message from bob did not reach you: the relay did not deliver it, and it is not shown.',
+    'A message from bob did not reach you and cannot be shown: the relay did not deliver it in time, or too many arrived out of order.',
   );
   assert.equal(await log(alice.page).locator('.msg', { hasText: 'second, withheld' }).count(), 0);
   // A warning notice, readable in both themes.
