@@ -7,6 +7,12 @@
 export const Event = Object.freeze({
   Joined: 'Joined',
   MemberAccepted: 'MemberAccepted',
+  MemberPresent: 'MemberPresent',
+  Reconnected: 'Reconnected',
+  OwnerChanged: 'OwnerChanged',
+  NotAllowed: 'NotAllowed',
+  Locked: 'Locked',
+  LockConfirmed: 'LockConfirmed',
   MemberLeft: 'MemberLeft',
   Message: 'Message',
   Attachment: 'Attachment',
@@ -58,6 +64,8 @@ export const FailureCode = Object.freeze({
   ATTACHMENT_TOO_LARGE: 'attachment_too_large',
   ATTACHMENT_INVALID: 'attachment_invalid',
   EXHAUSTED: 'exhausted',
+  NOT_ALLOWED: 'not_allowed',
+  LOCK_INVALID: 'lock_invalid',
 });
 
 /** The relay's WebSocket close codes. */

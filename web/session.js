@@ -218,6 +218,25 @@ export class RoomSession {
   }
 
   /**
+   * Hands ownership of the room to `member` (the owner only).
+   * @param {number} member
+   */
+  transfer(member) {
+    return this.#inRoom('transfer', { member });
+  }
+
+  /**
+   * Remove and lock (the owner only): removes `member` when given, and moves the room to a new link opened by
+   * `password`; resolves with the new link and the new resume blob.
+   * @param {number | null} member
+   * @param {string} password
+   * @returns {Promise<import('./events.js').LockResult>}
+   */
+  lock(member, password) {
+    return this.#inRoom('lock', { member, password });
+  }
+
+  /**
    * Purges the room; resolves with {confirmed}: whether the relay confirmed it.
    * @returns {Promise<{confirmed: boolean}>}
    */

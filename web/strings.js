@@ -43,6 +43,8 @@ const WORDS = {
   room_name_invalid: 'Choose a room name of at most 128 characters.',
   attachment_invalid: 'That file could not be sent.',
   exhausted: 'This session has sent all the messages it can. Leave and join again to go on.',
+  not_allowed: 'Only the room\'s owner may do that.',
+  lock_invalid: 'The new link does not belong to this room. Try locking it again.',
   resume_invalid: 'The saved session could not be read. Open the link again.',
   bad_password: 'Enter a password of at most 1024 characters.',
   derive: 'The password could not be stretched: this device may be short of memory.',

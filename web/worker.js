@@ -133,6 +133,10 @@ async function handle(op, args) {
       return cancelUpload(Number(args.id));
     case 'kick':
       return controlAction((c) => c.kick(Number(args.member), Date.now()));
+    case 'transfer':
+      return controlAction((c) => c.transfer(Number(args.member), Date.now()));
+    case 'lock':
+      return lock(args);
     case 'purge':
       return purge();
     case 'leave':
@@ -168,14 +172,14 @@ async function enterRoom(attempt) {
 let attempting = false;
 
 /** @param {Record<string, any>} args */
-async function create({ alias, roomName, password, lifetime }) {
+async function create({ alias, roomName, password, lifetime, everyoneKicks }) {
   // The relay's welcome says its longest lifetime; the link must carry the expiry the relay will grant.
   const greeting = await connect({ quiet: true });
   const granted = Math.max(1, Math.min(Number(lifetime) || 3600, greeting.max_lifetime));
   const fragment = new_link(granted, Date.now());
   const link = `${new URL('./', self.location.href).href}#${fragment}`;
   const secrets = await derive(link, password);
-  client = Client.create(secrets, String(alias), String(roomName ?? ''), Date.now());
+  client = Client.create(secrets, String(alias), String(roomName ?? ''), Boolean(everyoneKicks), Date.now());
   const result = await enter(client.create_frame(Date.now()));
   return { ...result, link };
 }
@@ -521,9 +525,20 @@ function dispatch(event) {
     case Event.Attachment:
       emit(event.type, event, [event.bytes.buffer]);
       return false;
+    case Event.Locked:
+      // The room's secrets changed: the page replaces the resume blob it keeps with this one.
+      if (client && !entering) emit(event.type, { ...event, resume: client.resume_blob() });
+      return false;
     default:
       if (!entering) emit(event.type, event);
-      return event.type === Event.MemberAccepted || event.type === Event.MemberLeft;
+      // An owner change moves the owner flag and who may kick whom in the member list.
+      return (
+        event.type === Event.MemberAccepted ||
+        event.type === Event.MemberPresent ||
+        event.type === Event.Reconnected ||
+        event.type === Event.MemberLeft ||
+        event.type === Event.OwnerChanged
+      );
   }
 }
 
@@ -845,6 +860,22 @@ function cancelUpload(id) {
 function controlAction(step) {
   apply(step(requireRoom()));
   return true;
+}
+
+/**
+ * Remove and lock (the owner only): the derivation Worker runs the key schedule on a fresh link of this room (same
+ * room id and expiry, new link secret) with the new password, then the core removes `member` (when given), hands the
+ * new secrets to every remaining member and the relay the new verifier. Resolves with the new link to share and the
+ * new resume blob.
+ * @param {Record<string, any>} args
+ */
+async function lock({ member, password }) {
+  const fragment = requireRoom().fresh_link();
+  const link = `${new URL('./', self.location.href).href}#${fragment}`;
+  const secrets = await derive(link, password);
+  const kick = member === undefined || member === null ? undefined : Number(member);
+  controlAction((c) => c.lock(kick, secrets, Date.now()));
+  return { link, resume: requireRoom().resume_blob() };
 }
 
 /**

@@ -6,7 +6,7 @@
 use chrono::{FixedOffset, TimeZone};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::text::Line;
-use sanctum_client::{AttachmentDrop, EndReason, Event, LeaveReason, MemberInfo};
+use sanctum_client::{AttachmentDrop, Attempt, EndReason, Event, LeaveReason, MemberInfo};
 use sanctum_protocol::{LeftReason, MemberId};
 use zeroize::Zeroizing;
 
@@ -273,6 +273,67 @@ impl App {
                         format!("Two members use the alias {alias}: compare fingerprints with /members before trusting either."),
                     );
                 }
+            }
+            Event::MemberPresent(info) => {
+                let alias = text::escape(&info.alias);
+                self.notice(
+                    now_ms,
+                    Level::Info,
+                    format!("{alias} is here (fingerprint {}).", info.fingerprint),
+                );
+            }
+            Event::Reconnected {
+                alias,
+                old_fingerprint,
+                new_fingerprint,
+                ..
+            } => {
+                let alias = text::escape(alias);
+                self.notice(
+                    now_ms,
+                    Level::Warning,
+                    format!("{alias} reconnected (new key): fingerprint {old_fingerprint} is now {new_fingerprint}."),
+                );
+            }
+            Event::OwnerChanged { owner, by } => {
+                let text = match (owner, by) {
+                    (None, _) => {
+                        "The room's owner is gone: nobody can remove members now (anyone can still /purge).".into()
+                    }
+                    (Some(owner), Some(by)) => format!(
+                        "{} made {} the room's owner.",
+                        self.name_of(Some(*by)),
+                        self.name_of(Some(*owner))
+                    ),
+                    (Some(owner), None) => format!("{} owns the room.", self.name_of(Some(*owner))),
+                };
+                self.notice(now_ms, Level::Info, text);
+            }
+            Event::NotAllowed { alias, attempt, .. } => {
+                let alias = text::escape(alias);
+                let text = match attempt {
+                    Attempt::Kick { target } => format!(
+                        "{alias} tried to remove {} without the right to; every member refused it.",
+                        self.name_of(*target)
+                    ),
+                    Attempt::Transfer => {
+                        format!("{alias} tried to hand on ownership without owning the room; every member refused it.")
+                    }
+                    Attempt::Lock => {
+                        format!("{alias} tried to lock the room without owning it; you kept the room's keys.")
+                    }
+                };
+                self.notice(now_ms, Level::Warning, text);
+            }
+            Event::Locked { by } => {
+                let text = format!(
+                    "{} locked the room: the old link and password no longer open it.",
+                    self.name_of(*by)
+                );
+                self.notice(now_ms, Level::Info, text);
+            }
+            Event::LockConfirmed => {
+                self.notice(now_ms, Level::Info, "The relay took the new lock.");
             }
             Event::MemberLeft { member, alias, reason } => {
                 let alias = text::escape(alias);
@@ -576,8 +637,9 @@ impl App {
             } else {
                 ""
             };
+            let owner = if m.owner { " (owner)" } else { "" };
             lines.push(format!(
-                "#{} {}: {}{warn}",
+                "#{} {}{owner}: {}{warn}",
                 m.member,
                 text::escape(&m.alias),
                 m.fingerprint
@@ -698,6 +760,8 @@ mod tests {
             alias: alias.into(),
             fingerprint: "aaaa bbbb cccc dddd eeee".into(),
             duplicate_alias: duplicate,
+            owner: false,
+            kickable: true,
         }
     }
 

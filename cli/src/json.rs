@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sanctum_client::{AttachmentDrop, EndReason, Event, LeaveReason, MemberInfo, Session};
+use sanctum_client::{AttachmentDrop, Attempt, EndReason, Event, LeaveReason, MemberInfo, Session};
 use sanctum_protocol::{LeftReason, MemberId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,6 +46,8 @@ fn member_json(info: &MemberInfo) -> Value {
         "alias": info.alias,
         "fingerprint": info.fingerprint,
         "duplicate_alias": info.duplicate_alias,
+        "owner": info.owner,
+        "kickable": info.kickable,
     })
 }
 
@@ -123,6 +125,40 @@ impl<W: std::io::Write> Json<W> {
                 value["event"] = "member_joined".into();
                 value
             }
+            Event::MemberPresent(info) => {
+                let mut value = member_json(info);
+                value["event"] = "member_present".into();
+                value
+            }
+            Event::Reconnected {
+                member,
+                previous,
+                alias,
+                old_fingerprint,
+                new_fingerprint,
+            } => json!({
+                "event": "reconnected",
+                "member": member,
+                "previous": previous,
+                "alias": alias,
+                "old_fingerprint": old_fingerprint,
+                "new_fingerprint": new_fingerprint,
+            }),
+            Event::OwnerChanged { owner, by } => json!({"event": "owner_changed", "owner": owner, "by": by}),
+            Event::NotAllowed { from, alias, attempt } => {
+                let mut value = json!({"event": "not_allowed", "from": from, "alias": alias});
+                match attempt {
+                    Attempt::Kick { target } => {
+                        value["attempt"] = "kick".into();
+                        value["target"] = json!(target);
+                    }
+                    Attempt::Transfer => value["attempt"] = "transfer".into(),
+                    Attempt::Lock => value["attempt"] = "lock".into(),
+                }
+                value
+            }
+            Event::Locked { by } => json!({"event": "locked", "by": by}),
+            Event::LockConfirmed => json!({"event": "lock_confirmed"}),
             Event::MemberLeft { member, alias, reason } => {
                 let mut value = json!({"event": "member_left", "member": member, "alias": alias});
                 match reason {

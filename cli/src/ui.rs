@@ -240,6 +240,8 @@ mod tests {
             alias: "bob".into(),
             fingerprint: "aaaa bbbb cccc dddd eeee".into(),
             duplicate_alias: false,
+            owner: false,
+            kickable: true,
         };
         app.on_event(
             &Event::Joined {

@@ -13,9 +13,15 @@ use crate::schedule::ScheduleError;
 use crate::session::{Event, SessionError};
 
 /// The name of every [`Event`] variant, as the Worker passes it to the page.
-pub const EVENT_NAMES: [&str; 12] = [
+pub const EVENT_NAMES: [&str; 18] = [
     "Joined",
     "MemberAccepted",
+    "MemberPresent",
+    "Reconnected",
+    "OwnerChanged",
+    "NotAllowed",
+    "Locked",
+    "LockConfirmed",
     "MemberLeft",
     "Message",
     "Attachment",
@@ -33,6 +39,12 @@ pub fn event_name(event: &Event) -> &'static str {
     match event {
         Event::Joined { .. } => "Joined",
         Event::MemberAccepted(_) => "MemberAccepted",
+        Event::MemberPresent(_) => "MemberPresent",
+        Event::Reconnected { .. } => "Reconnected",
+        Event::OwnerChanged { .. } => "OwnerChanged",
+        Event::NotAllowed { .. } => "NotAllowed",
+        Event::Locked { .. } => "Locked",
+        Event::LockConfirmed => "LockConfirmed",
         Event::MemberLeft { .. } => "MemberLeft",
         Event::Message { .. } => "Message",
         Event::Attachment { .. } => "Attachment",
@@ -47,7 +59,7 @@ pub fn event_name(event: &Event) -> &'static str {
 }
 
 /// Every code an action of the core can fail with, as the page sees it.
-pub const FAILURE_CODES: [&str; 15] = [
+pub const FAILURE_CODES: [&str; 17] = [
     "link_expired",
     "link_invalid",
     "unsupported_version",
@@ -63,6 +75,8 @@ pub const FAILURE_CODES: [&str; 15] = [
     "attachment_too_large",
     "attachment_invalid",
     "exhausted",
+    "not_allowed",
+    "lock_invalid",
 ];
 
 /// A stable code for an error of the core, for the page's own words.
@@ -112,6 +126,8 @@ impl FailureCode for SessionError {
             Self::Attachment(AttachmentError::BadSize) => "attachment_too_large",
             Self::Attachment(_) => "attachment_invalid",
             Self::Exhausted => "exhausted",
+            Self::NotAllowed => "not_allowed",
+            Self::BadLock => "lock_invalid",
         }
     }
 }
@@ -195,7 +211,32 @@ mod tests {
                 alias: String::new(),
                 fingerprint: String::new(),
                 duplicate_alias: false,
+                owner: false,
+                kickable: false,
             }),
+            Event::MemberPresent(MemberInfo {
+                member: 1,
+                alias: String::new(),
+                fingerprint: String::new(),
+                duplicate_alias: false,
+                owner: false,
+                kickable: false,
+            }),
+            Event::Reconnected {
+                member: 2,
+                previous: Some(1),
+                alias: String::new(),
+                old_fingerprint: String::new(),
+                new_fingerprint: String::new(),
+            },
+            Event::OwnerChanged { owner: None, by: None },
+            Event::NotAllowed {
+                from: 1,
+                alias: String::new(),
+                attempt: crate::session::Attempt::Transfer,
+            },
+            Event::Locked { by: None },
+            Event::LockConfirmed,
             Event::MemberLeft {
                 member: 1,
                 alias: String::new(),
@@ -270,6 +311,8 @@ mod tests {
             SessionError::Attachment(AttachmentError::BadSize).failure_code(),
             SessionError::Attachment(AttachmentError::Corrupt).failure_code(),
             SessionError::Exhausted.failure_code(),
+            SessionError::NotAllowed.failure_code(),
+            SessionError::BadLock.failure_code(),
         ];
         for code in codes {
             assert!(FAILURE_CODES.contains(&code), "{code}");

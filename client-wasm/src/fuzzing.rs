@@ -9,7 +9,7 @@
 #![allow(clippy::panic)]
 
 use crate::attachment::{self, AttachmentStart, CHUNK_LEN, Incoming, MAX_ATTACHMENT_LEN};
-use crate::message::{Announce, AnswerBody, ConfirmBody, Content, DescriptorBody, HandoutBody, Message};
+use crate::message::{AnswerBody, ConfirmBody, Content, DescriptorBody, HandoutBody, HelloBody, LockBody, Message};
 use crate::padding;
 use crate::seal::Header;
 
@@ -23,8 +23,8 @@ pub fn decode_bodies(bytes: &[u8]) {
             "message {message:?}"
         );
     }
-    if let Ok(hello) = Announce::decode_hello(bytes) {
-        let encoded = hello.encode_hello();
+    if let Ok(hello) = HelloBody::decode(bytes) {
+        let encoded = hello.encode();
         assert_eq!(encoded.as_deref().map(|v| &v[..]).ok(), Some(bytes), "hello");
     }
     if let Ok(answer) = AnswerBody::decode(bytes) {
@@ -34,6 +34,9 @@ pub fn decode_bodies(bytes: &[u8]) {
     if let Ok(handout) = HandoutBody::decode(bytes) {
         let encoded = handout.encode();
         assert_eq!(encoded.as_deref().map(|v| &v[..]).ok(), Some(bytes), "hand-out");
+    }
+    if let Ok(lock) = LockBody::decode(bytes) {
+        assert_eq!(&lock.encode()[..], bytes, "lock");
     }
     if let Ok(confirm) = ConfirmBody::decode(bytes) {
         assert_eq!(&confirm.encode()[..], bytes, "confirm");

@@ -40,18 +40,18 @@ pub use chain::{ChainError, MAX_SKIP};
 pub use codec::CodecError;
 pub use link::{LINK_SECRET_LEN, LINK_VERSION, LinkError, MAX_LINK_LEN, RoomLink};
 pub use message::{
-    MAX_ALIAS_LEN, MAX_CAPTION_LEN, MAX_FAREWELL_LEN, MAX_FILE_NAME_LEN, MAX_MIME_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
-    SESSION_NONCE_LEN,
+    KickPolicy, MAX_ALIAS_LEN, MAX_CAPTION_LEN, MAX_FAREWELL_LEN, MAX_FILE_NAME_LEN, MAX_MIME_LEN,
+    MAX_OWNERSHIP_TRANSFERS, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN, SESSION_NONCE_LEN,
 };
 pub use padding::{BUCKETS, MAX_INNER_LEN, PaddingError};
 pub use pairwise::PairwiseError;
-pub use resume::{RESUME_VERSION, ResumeError, decode_resume, encode_resume};
+pub use resume::{RESUME_VERSION, ResumeError, Resumed, decode_resume, decode_resumed, encode_resume};
 pub use schedule::{
     ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, KEY_LEN, MAX_PASSWORD_LEN, RoomSecrets, ScheduleError,
 };
 pub use seal::{HEADER_LEN, ITEM_VERSION, Kind, MAX_ITEM_LEN, NONCE_LEN, OpenError, SealError, TAG_LEN};
 pub use session::{
-    AttachmentDrop, CLOCK_TOLERANCE_MS, EndReason, Event, LeaveReason, MAX_KNOWN_SESSIONS, MAX_PENDING_HELLOS,
+    AttachmentDrop, Attempt, CLOCK_TOLERANCE_MS, EndReason, Event, LeaveReason, MAX_KNOWN_SESSIONS, MAX_PENDING_HELLOS,
     MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER, MemberInfo, Session, SessionError, Timing, fingerprint,
 };
 pub use sign::{SIGNATURE_LEN, SignatureError};

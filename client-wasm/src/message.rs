@@ -34,18 +34,63 @@ const TAG_KICK: u8 = 3;
 const TAG_PURGE: u8 = 4;
 const TAG_ATTACHMENT_START: u8 = 5;
 const TAG_ATTACHMENT_CHUNK: u8 = 6;
+const TAG_TRANSFER: u8 = 7;
 
-/// The sealed descriptor's body: `name str16 || expires_at u64 BE (seconds)`.
+/// Most ownership transfers a room's answers carry since its descriptor; the owner can hand ownership on no more often.
+///
+/// A newcomer checks the whole list link by link, so the bound keeps an answer within one padding bucket.
+pub const MAX_OWNERSHIP_TRANSFERS: usize = 32;
+
+/// Who may kick: the room's owner alone, or every accepted member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KickPolicy {
+    /// Only the owner's signed kick is honoured (the default).
+    #[default]
+    Owner,
+    /// Every accepted member's signed kick is honoured.
+    Everyone,
+}
+
+impl KickPolicy {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::Owner => 0,
+            Self::Everyone => 1,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Result<Self, CodecError> {
+        match byte {
+            0 => Ok(Self::Owner),
+            1 => Ok(Self::Everyone),
+            _ => Err(CodecError::Malformed),
+        }
+    }
+}
+
+/// The sealed descriptor's body: `name str16 || expires_at u64 BE (seconds) || owner 32 ||
+/// policy u8 (0 owner only, 1 every member) || sequence u32 BE`.
+///
+/// The item is signed by `owner`, the session key of the member that sealed it; `sequence` is the number of ownership
+/// transfers before it (0 at creation), so the first transfer after it carries `sequence + 1` and no transfer signed
+/// before it can be replayed as one after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DescriptorBody {
     pub(crate) name: String,
     pub(crate) expires_at: u64,
+    pub(crate) owner: SessionKey,
+    pub(crate) policy: KickPolicy,
+    pub(crate) sequence: u32,
 }
 
 impl DescriptorBody {
     pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
         let mut w = Writer::new();
-        w.str16(&self.name, MAX_ROOM_NAME_LEN)?.u64(self.expires_at);
+        w.str16(&self.name, MAX_ROOM_NAME_LEN)?
+            .u64(self.expires_at)
+            .raw(&self.owner)
+            .u8(self.policy.to_byte())
+            .u32(self.sequence);
         Ok(w.finish())
     }
 
@@ -54,6 +99,9 @@ impl DescriptorBody {
         let body = Self {
             name: r.str16(MAX_ROOM_NAME_LEN)?,
             expires_at: r.u64()?,
+            owner: r.array()?,
+            policy: KickPolicy::from_byte(r.u8()?)?,
+            sequence: r.u32()?,
         };
         r.end()?;
         Ok(body)
@@ -91,30 +139,84 @@ impl Announce {
         })
     }
 
-    /// A hello's body is the announcement alone.
+    /// The body of a hello that claims no previous session.
+    #[cfg(test)]
     pub(crate) fn encode_hello(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
-        let mut w = Writer::new();
-        self.write(&mut w)?;
-        Ok(w.finish())
+        HelloBody {
+            announce: self.clone(),
+            continuity: None,
+        }
+        .encode()
     }
 
+    /// The announcement of a hello, whatever continuity it claims.
+    #[cfg(test)]
     pub(crate) fn decode_hello(bytes: &[u8]) -> Result<Self, CodecError> {
-        let mut r = Reader::new(bytes);
-        let hello = Self::read(&mut r)?;
-        r.end()?;
-        Ok(hello)
+        Ok(HelloBody::decode(bytes)?.announce)
     }
 }
 
-/// An answer's body: `announce || in_reply_to 32 || challenge 32`.
+/// A resumed session's proof that it continues an earlier one: the earlier session key, and its Ed25519 signature over
+/// `"sanctum v1 signature" || header(4, 2, 0, 1) || room_id || previous || 32 zero bytes || session_key || session_nonce`
+/// (see [`continuity_header`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Continuity {
+    pub(crate) previous: SessionKey,
+    pub(crate) signature: [u8; SIGNATURE_LEN],
+}
+
+/// The header bytes a continuity signature covers: a hello's kind at counter 1, which no sealed hello carries, so the
+/// signature can stand for nothing else.
+pub(crate) fn continuity_header() -> [u8; HEADER_LEN] {
+    crate::seal::Header::new(crate::seal::Kind::Hello, 0, 1).to_bytes()
+}
+
+/// A hello's body: `announce || u8(0)`, or `announce || u8(1) || previous 32 || signature 64` from a resumed session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HelloBody {
+    pub(crate) announce: Announce,
+    pub(crate) continuity: Option<Continuity>,
+}
+
+impl HelloBody {
+    pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, CodecError> {
+        let mut w = Writer::new();
+        self.announce.write(&mut w)?;
+        match &self.continuity {
+            None => w.u8(0),
+            Some(c) => w.u8(1).raw(&c.previous).raw(&c.signature),
+        };
+        Ok(w.finish())
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let announce = Announce::read(&mut r)?;
+        let continuity = match r.u8()? {
+            0 => None,
+            1 => Some(Continuity {
+                previous: r.array()?,
+                signature: r.array()?,
+            }),
+            _ => return Err(CodecError::Malformed),
+        };
+        r.end()?;
+        Ok(Self { announce, continuity })
+    }
+}
+
+/// An answer's body: `announce || in_reply_to 32 || challenge 32 || count u8 || transfer*count`.
 ///
 /// `in_reply_to` is the newcomer's session nonce, which proves the answer fresh to the newcomer; `challenge` is 32 fresh
 /// random bytes the answerer chose for this newcomer alone, which the newcomer signs back in its confirm.
+/// `transfers` are the signed ownership transfers since the descriptor, oldest first, each in the form of a hand-out's
+/// cause (at most [`MAX_OWNERSHIP_TRANSFERS`]), which the newcomer checks link by link from the descriptor's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AnswerBody {
     pub(crate) announce: Announce,
     pub(crate) in_reply_to: [u8; SESSION_NONCE_LEN],
     pub(crate) challenge: [u8; SESSION_NONCE_LEN],
+    pub(crate) transfers: Vec<Cause>,
 }
 
 impl AnswerBody {
@@ -122,6 +224,13 @@ impl AnswerBody {
         let mut w = Writer::new();
         self.announce.write(&mut w)?;
         w.raw(&self.in_reply_to).raw(&self.challenge);
+        if self.transfers.len() > MAX_OWNERSHIP_TRANSFERS {
+            return Err(CodecError::TooLong);
+        }
+        w.u8(u8::try_from(self.transfers.len()).map_err(|_| CodecError::TooLong)?);
+        for transfer in &self.transfers {
+            transfer.write(&mut w)?;
+        }
         Ok(w.finish())
     }
 
@@ -130,11 +239,17 @@ impl AnswerBody {
         let announce = Announce::read(&mut r)?;
         let in_reply_to = r.array()?;
         let challenge = r.array()?;
+        let count = usize::from(r.u8()?);
+        if count > MAX_OWNERSHIP_TRANSFERS {
+            return Err(CodecError::Malformed);
+        }
+        let transfers = (0..count).map(|_| Cause::read(&mut r)).collect::<Result<_, _>>()?;
         r.end()?;
         Ok(Self {
             announce,
             in_reply_to,
             challenge,
+            transfers,
         })
     }
 }
@@ -174,6 +289,26 @@ pub(crate) struct Cause {
 /// Longest body a cause carries: a goodbye with the longest farewell.
 pub(crate) const MAX_CAUSE_BODY_LEN: usize = 1 + 8 + 4 + MAX_FAREWELL_LEN;
 
+impl Cause {
+    /// `signer 32 || header 10 || body bytes32 || signature 64`.
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), CodecError> {
+        w.raw(&self.signer)
+            .raw(&self.header)
+            .bytes32(&self.body, MAX_CAUSE_BODY_LEN)?
+            .raw(&self.signature);
+        Ok(())
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Self {
+            signer: r.array()?,
+            header: r.array()?,
+            body: r.bytes32(MAX_CAUSE_BODY_LEN)?.to_vec(),
+            signature: r.array()?,
+        })
+    }
+}
+
 /// A hand-out's body: `generation u32 BE || counter u32 BE || chain_key 32 || u8(0)` or
 /// `... || u8(1) || cause`, the sender chain's current position and, for a new generation, what caused it.
 pub(crate) struct HandoutBody {
@@ -192,11 +327,8 @@ impl HandoutBody {
                 w.u8(0);
             }
             Some(cause) => {
-                w.u8(1)
-                    .raw(&cause.signer)
-                    .raw(&cause.header)
-                    .bytes32(&cause.body, MAX_CAUSE_BODY_LEN)?
-                    .raw(&cause.signature);
+                w.u8(1);
+                cause.write(&mut w)?;
             }
         }
         Ok(w.finish())
@@ -209,12 +341,7 @@ impl HandoutBody {
         let chain_key = Zeroizing::new(r.array()?);
         let cause = match r.u8()? {
             0 => None,
-            1 => Some(Cause {
-                signer: r.array()?,
-                header: r.array()?,
-                body: r.bytes32(MAX_CAUSE_BODY_LEN)?.to_vec(),
-                signature: r.array()?,
-            }),
+            1 => Some(Cause::read(&mut r)?),
             _ => return Err(CodecError::Malformed),
         };
         r.end()?;
@@ -224,6 +351,40 @@ impl HandoutBody {
             chain_key,
             cause,
         })
+    }
+}
+
+/// A lock's body, the room's new secrets for one member:
+/// `link_secret 32 || room_key 32 || channel_salt 32 || auth_token 32`.
+///
+/// The room id and the expiry stay; the new link is the old one with `link_secret` replaced.
+pub(crate) struct LockBody {
+    pub(crate) link_secret: Zeroizing<[u8; 32]>,
+    pub(crate) room_key: Zeroizing<[u8; 32]>,
+    pub(crate) channel_salt: Zeroizing<[u8; 32]>,
+    pub(crate) auth_token: Zeroizing<[u8; 32]>,
+}
+
+impl LockBody {
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        w.raw(&self.link_secret[..])
+            .raw(&self.room_key[..])
+            .raw(&self.channel_salt[..])
+            .raw(&self.auth_token[..]);
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(bytes);
+        let body = Self {
+            link_secret: Zeroizing::new(r.array()?),
+            room_key: Zeroizing::new(r.array()?),
+            channel_salt: Zeroizing::new(r.array()?),
+            auth_token: Zeroizing::new(r.array()?),
+        };
+        r.end()?;
+        Ok(body)
     }
 }
 
@@ -243,6 +404,9 @@ pub(crate) enum Content {
     AttachmentStart(AttachmentStart),
     /// `6 || id 16 || index u32 || data bytes32`: one chunk of an attachment, in order.
     AttachmentChunk { id: [u8; 16], index: u32, data: Vec<u8> },
+    /// `7 || new_owner 32 || sequence u32`: the owner hands ownership to `new_owner`; `sequence` counts the room's
+    /// transfers, one more than the descriptor's `sequence` for the first after it.
+    Transfer { to: SessionKey, sequence: u32 },
 }
 
 /// A whisper's or group message's body.
@@ -262,6 +426,7 @@ impl Message {
             Content::Purge => TAG_PURGE,
             Content::AttachmentStart(_) => TAG_ATTACHMENT_START,
             Content::AttachmentChunk { .. } => TAG_ATTACHMENT_CHUNK,
+            Content::Transfer { .. } => TAG_TRANSFER,
         };
         w.u8(tag).u64(self.sent_at);
         match &self.content {
@@ -286,6 +451,9 @@ impl Message {
             }
             Content::AttachmentChunk { id, index, data } => {
                 w.raw(id).u32(*index).bytes32(data, CHUNK_LEN)?;
+            }
+            Content::Transfer { to, sequence } => {
+                w.raw(to).u32(*sequence);
             }
         }
         Ok(w.finish())
@@ -316,6 +484,10 @@ impl Message {
                 id: r.array()?,
                 index: r.u32()?,
                 data: r.bytes32(CHUNK_LEN)?.to_vec(),
+            },
+            TAG_TRANSFER => Content::Transfer {
+                to: r.array()?,
+                sequence: r.u32()?,
             },
             _ => return Err(CodecError::Malformed),
         };
@@ -382,10 +554,35 @@ mod tests {
             },
             in_reply_to: [4; 32],
             challenge: [5; 32],
+            transfers: vec![
+                Cause {
+                    signer: [6; 32],
+                    header: [7; HEADER_LEN],
+                    body: Message {
+                        sent_at: u64::MAX,
+                        content: Content::Transfer {
+                            to: [8; 32],
+                            sequence: u32::MAX,
+                        },
+                    }
+                    .encode()
+                    .unwrap()
+                    .to_vec(),
+                    signature: [9; SIGNATURE_LEN],
+                };
+                MAX_OWNERSHIP_TRANSFERS
+            ],
         };
         let bytes = answer.encode().unwrap();
         assert!(bytes.len() + SIGNATURE_LEN <= MAX_INNER_LEN);
         assert_eq!(AnswerBody::decode(&bytes).unwrap(), answer);
+        let mut too_many = answer.clone();
+        too_many.transfers.push(answer.transfers[0].clone());
+        assert!(too_many.encode().is_err());
+        let mut count_too_high = bytes.to_vec();
+        count_too_high[bytes.len() - MAX_OWNERSHIP_TRANSFERS * answer.transfers[0].body.len().wrapping_add(110) - 1] =
+            33;
+        assert!(AnswerBody::decode(&count_too_high).is_err());
         let goodbye = Message {
             sent_at: u64::MAX,
             content: Content::Goodbye("x".repeat(MAX_FAREWELL_LEN)),
@@ -460,7 +657,10 @@ mod tests {
         assert!(
             DescriptorBody {
                 name: "n".repeat(MAX_ROOM_NAME_LEN + 1),
-                expires_at: 1
+                expires_at: 1,
+                owner: [1; 32],
+                policy: KickPolicy::Owner,
+                sequence: 0,
             }
             .encode()
             .is_err()
@@ -512,7 +712,7 @@ mod tests {
         #[test]
         fn announcements_round_trip(member in any::<u32>(), session in any::<[u8; 32]>(), nonce in any::<[u8; 32]>(), alias in ".{0,16}", challenge in any::<[u8; 32]>()) {
             let announce = Announce { member, session, dh: nonce, nonce, alias };
-            let answer = AnswerBody { announce: announce.clone(), in_reply_to: session, challenge };
+            let answer = AnswerBody { announce: announce.clone(), in_reply_to: session, challenge, transfers: Vec::new() };
             let bytes = answer.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(AnswerBody::decode(&bytes), Ok(answer));
             let bytes = announce.encode_hello().map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -527,6 +727,7 @@ mod tests {
             let _ = HandoutBody::decode(&bytes);
             let _ = ConfirmBody::decode(&bytes);
             let _ = DescriptorBody::decode(&bytes);
+            let _ = LockBody::decode(&bytes);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Wire layout of an item: `header (10 bytes) || nonce (24) || ciphertext || tag (16)`, where the header is
 //! `version u8 || kind u8 || generation u32 BE || counter u32 BE`.
 //! Associated data: `"sanctum v1 item" || header || room_id (16) || sender (32) || recipient (32)`.
-//! The plaintext before padding is `body || signature (64)` for signed kinds and `body` for the descriptor.
+//! The plaintext before padding is `body || signature (64)`: every kind is signed, the descriptor by the room's creator.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -15,9 +15,10 @@ use crate::label;
 use crate::padding::{self, BUCKETS};
 use crate::sign::{self, SIGNATURE_LEN, SessionKey};
 
-/// Version byte of every item: 3 since an attachment start carries a caption (2 brought the challenge in answers,
-/// confirms, and the cause in hand-outs).
-pub const ITEM_VERSION: u8 = 3;
+/// Version byte of every item: 4 since the descriptor names the owner and is signed, answers carry the ownership
+/// transfers, locks exist and a hello may carry continuity (3 brought the caption of an attachment start, 2 the
+/// challenge in answers, confirms, and the cause in hand-outs).
+pub const ITEM_VERSION: u8 = 4;
 /// Length of an item's cleartext header.
 pub const HEADER_LEN: usize = 10;
 /// Length of the XChaCha20-Poly1305 nonce.
@@ -33,7 +34,7 @@ pub(crate) const NOBODY: SessionKey = [0; 32];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
-    /// The room's descriptor, under the room key, unsigned.
+    /// The room's descriptor, under the room key, signed by the session that sealed it (the creator, or a locking owner).
     Descriptor = 1,
     /// A newcomer's broadcast hello, under the room key.
     Hello = 2,
@@ -47,6 +48,8 @@ pub enum Kind {
     Group = 6,
     /// A newcomer's signature over the challenge of one member's answer, under the room key, addressed to it.
     Confirm = 7,
+    /// The owner's new room secrets for one peer, when it locks the room, under the pairwise chain.
+    Lock = 8,
 }
 
 impl Kind {
@@ -59,13 +62,9 @@ impl Kind {
             5 => Self::Whisper,
             6 => Self::Group,
             7 => Self::Confirm,
+            8 => Self::Lock,
             _ => return None,
         })
-    }
-
-    /// Whether items of this kind carry a signature.
-    pub(crate) fn is_signed(self) -> bool {
-        self != Self::Descriptor
     }
 }
 
@@ -205,7 +204,7 @@ pub(crate) fn seal_with_nonce(
     Ok(item)
 }
 
-/// An opened item: its header and its unpadded plaintext (body, then signature for signed kinds).
+/// An opened item: its header and its unpadded plaintext (body, then signature).
 pub(crate) struct Opened {
     pub(crate) header: Header,
     inner: Zeroizing<Vec<u8>>,
@@ -214,27 +213,18 @@ pub(crate) struct Opened {
 impl Opened {
     /// The body, without the signature.
     pub(crate) fn body(&self) -> &[u8] {
-        if self.header.kind.is_signed() {
-            &self.inner[..self.inner.len() - SIGNATURE_LEN]
-        } else {
-            &self.inner
-        }
+        &self.inner[..self.inner.len() - SIGNATURE_LEN]
     }
 
-    /// The signature the item carried (zeros for the unsigned descriptor).
+    /// The signature the item carried.
     pub(crate) fn signature(&self) -> [u8; SIGNATURE_LEN] {
         let mut signature = [0u8; SIGNATURE_LEN];
-        if self.header.kind.is_signed() {
-            signature.copy_from_slice(&self.inner[self.inner.len() - SIGNATURE_LEN..]);
-        }
+        signature.copy_from_slice(&self.inner[self.inner.len() - SIGNATURE_LEN..]);
         signature
     }
 
     /// Checks the signature against `signer`, the session the receiver believes sent the item.
     pub(crate) fn verify(&self, signer: &SessionKey, binding: &Binding<'_>) -> Result<(), OpenError> {
-        if !self.header.kind.is_signed() {
-            return Err(OpenError);
-        }
         let split = self.inner.len() - SIGNATURE_LEN;
         let mut signature = [0u8; SIGNATURE_LEN];
         signature.copy_from_slice(&self.inner[split..]);
@@ -296,7 +286,7 @@ pub(crate) fn open(key: &[u8; 32], item: &[u8], binding: &Binding<'_>) -> Result
             .map_err(|_| OpenError)?,
     );
     let inner = padding::unpad(&padded).map_err(|_| OpenError)?;
-    if header.kind.is_signed() && inner.len() < SIGNATURE_LEN {
+    if inner.len() < SIGNATURE_LEN {
         return Err(OpenError);
     }
     Ok(Opened {
@@ -369,17 +359,23 @@ mod tests {
             Kind::Whisper,
             Kind::Group,
             Kind::Confirm,
+            Kind::Lock,
         ] {
             let b = binding(&me, &recipient);
-            let signer = kind.is_signed().then_some(&signer);
-            let item = seal(&KEY, Header::new(kind, 3, 4), &b, b"attack at dawn", signer, &mut rng).unwrap();
+            let item = seal(
+                &KEY,
+                Header::new(kind, 3, 4),
+                &b,
+                b"attack at dawn",
+                Some(&signer),
+                &mut rng,
+            )
+            .unwrap();
             let opened = open(&KEY, &item, &b).unwrap();
             assert_eq!(opened.body(), b"attack at dawn");
             assert_eq!(opened.header, Header::new(kind, 3, 4));
-            if kind.is_signed() {
-                assert!(opened.verify(&me, &b).is_ok());
-                assert!(opened.verify(&recipient, &b).is_err());
-            }
+            assert!(opened.verify(&me, &b).is_ok());
+            assert!(opened.verify(&recipient, &b).is_err());
             for i in 0..item.len() {
                 let mut bad = item.clone();
                 bad[i] ^= 0x01;
@@ -410,7 +406,16 @@ mod tests {
         assert!(open(&KEY, &[], &b).is_err());
         assert!(open(&KEY, &[1; 49], &b).is_err());
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        let mut item = seal(&KEY, Header::new(Kind::Descriptor, 0, 0), &b, b"x", None, &mut rng).unwrap();
+        let signer = SigningKey::from_bytes(&SENDER_SEED);
+        let mut item = seal(
+            &KEY,
+            Header::new(Kind::Descriptor, 0, 0),
+            &b,
+            b"x",
+            Some(&signer),
+            &mut rng,
+        )
+        .unwrap();
         item[1] = 99;
         assert!(open(&KEY, &item, &b).is_err());
         item[1] = 1;

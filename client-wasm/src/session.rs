@@ -9,28 +9,32 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ed25519_dalek::SigningKey;
 use rand_core::CryptoRngCore;
-use sanctum_protocol::{ClientFrame, Descriptor, MemberId, PROTOCOL_VERSION, Payload, PurgeReason, RelayFrame};
+use sanctum_protocol::{ClientFrame, MemberId, PROTOCOL_VERSION, Payload, PurgeReason, RelayFrame};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::attachment::{self, Incoming, Upload};
 use crate::chain::{ChainKey, RecvChain, SendChain};
-use crate::message::{Content, DescriptorBody, MAX_FAREWELL_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN, SESSION_NONCE_LEN};
+use crate::message::{Content, MAX_FAREWELL_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN, SESSION_NONCE_LEN};
 use crate::pairwise::Channel;
-use crate::resume::{ResumeError, encode_resume};
+use crate::resume::{ResumeError, encode_resume_with};
 use crate::schedule::RoomSecrets;
-use crate::seal::{Header, Kind, NOBODY};
 use crate::sign::SessionKey;
 
 mod content;
+mod continuity;
 mod event;
 mod items;
+mod lock;
 mod membership;
+mod roles;
 #[cfg(test)]
 mod testing;
 
-pub use event::{AttachmentDrop, CLOCK_TOLERANCE_MS, EndReason, Event, LeaveReason, MemberInfo, SessionError, Timing};
-use items::{ItemKey, Rejected};
+pub use event::{
+    AttachmentDrop, Attempt, CLOCK_TOLERANCE_MS, EndReason, Event, LeaveReason, MemberInfo, SessionError, Timing,
+};
+use items::Rejected;
 pub use items::{MAX_PENDING_ITEMS, MAX_PENDING_PER_MEMBER};
 use membership::printable;
 pub use membership::{MAX_KNOWN_SESSIONS, MAX_PENDING_HELLOS, fingerprint};
@@ -58,6 +62,9 @@ struct Peer {
     incoming_progress: u64,
     /// Whether both sides accepted each other: the peer is shown, handed this session's chain and every new generation.
     accepted: bool,
+    /// When this session accepted the peer, as a count of acceptances: the earliest-accepted member succeeds an owner
+    /// that leaves.
+    since: u64,
 }
 
 /// One tab's membership in one room: in memory only, and wiped when dropped or ended.
@@ -81,6 +88,17 @@ pub struct Session {
     seen: HashMap<SessionKey, MemberId>,
     /// Hellos answered but not yet confirmed, each with the challenge this session chose for it.
     hellos: VecDeque<membership::PendingHello>,
+    /// The room's owner and kick policy, with the transfers since the descriptor.
+    roles: roles::Roles,
+    /// How many peers this session accepted so far, to order them by when.
+    acceptances: u64,
+    /// The fingerprint of every session key in `seen`, to name an earlier session that reconnects.
+    fingerprints: HashMap<SessionKey, String>,
+    /// For a session resumed from a blob: the previous session's signed claim that this one continues it.
+    continuity: Option<crate::message::Cause>,
+    /// Whether this session was resumed from a blob that held the previous session's key: the members that answer
+    /// it were there already, and are shown as present rather than as joining.
+    resumed: bool,
     /// The caller's clock at the frame being handled, for receive times.
     now_ms: u64,
     /// Counts items as they arrive, to tell which unfinished attachment progressed least recently.
@@ -135,6 +153,11 @@ impl Session {
             peers: BTreeMap::new(),
             seen: HashMap::new(),
             hellos: VecDeque::new(),
+            roles: roles::Roles::default(),
+            acceptances: 0,
+            fingerprints: HashMap::new(),
+            continuity: None,
+            resumed: false,
             now_ms: 0,
             arrivals: 0,
             gone: HashSet::new(),
@@ -152,23 +175,9 @@ impl Session {
         }
         let expires_at = self.secrets.link().expires_at();
         let lifetime = u32::try_from(expires_at - now_ms / 1000).unwrap_or(u32::MAX);
-        let body = DescriptorBody {
-            name: room_name.to_owned(),
-            expires_at,
-        }
-        .encode()
-        .map_err(|_| SessionError::BadRoomName)?;
-        let sealed = self
-            .seal_item(
-                &ItemKey::Room,
-                Header::new(Kind::Descriptor, 0, 0),
-                &NOBODY,
-                &NOBODY,
-                &body,
-            )
-            .map_err(|_| SessionError::BadRoomName)?;
-        let descriptor = Descriptor::new(sealed.into_bytes()).map_err(|_| SessionError::BadRoomName)?;
         self.room_name = room_name.to_owned();
+        self.roles = roles::Roles::from_descriptor(self.session_key, self.roles.policy, 0);
+        let descriptor = self.seal_descriptor().map_err(|_| SessionError::BadRoomName)?;
         self.phase = Phase::Creating;
         Ok(ClientFrame::Create {
             v: PROTOCOL_VERSION,
@@ -242,9 +251,10 @@ impl Session {
         &self.secrets
     }
 
-    /// The resume blob for this room and alias (never session keys or messages).
+    /// The resume blob for this room and alias, with this session's signing key so that the session a refresh starts
+    /// can prove it continues this one (never X25519 keys, chains or messages).
     pub fn resume_blob(&self) -> Result<Zeroizing<String>, ResumeError> {
-        encode_resume(&self.secrets, &self.alias)
+        encode_resume_with(&self.secrets, &self.alias, Some(&self.signing))
     }
 
     /// Ends the session if the room's expiry has passed; call it on a timer (once a second is plenty).
@@ -337,6 +347,7 @@ impl Session {
                 self.end(reason, false, &mut events);
             }
             RelayFrame::Expiring { seconds } if self.phase == Phase::Active => events.push(Event::Expiring { seconds }),
+            RelayFrame::Locked if self.phase == Phase::Active => events.push(Event::LockConfirmed),
             RelayFrame::Error { code, message } => {
                 events.push(Event::RelayError { code, message });
                 if matches!(self.phase, Phase::Creating | Phase::Joining) {
@@ -441,9 +452,15 @@ impl Session {
     }
 
     /// Kicks a member: a signed kick every client honours, the relay's kick, and a new generation without it.
+    ///
+    /// Only a kick this session may make is sent ([`Session::may_kick`]): the owner's, or any member's but of the owner
+    /// when every member may kick.
     pub fn kick(&mut self, member: MemberId, now_ms: u64) -> Result<Vec<Event>, SessionError> {
         self.require_active(now_ms)?;
         let target = self.peers.get(&member).ok_or(SessionError::UnknownMember)?.session;
+        if !self.may_kick(member) {
+            return Err(SessionError::NotAllowed);
+        }
         let cause = self.broadcast_cause(now_ms, Content::Kick(target))?;
         self.outgoing.push(ClientFrame::Kick { member });
         let mut events = Vec::new();
@@ -464,13 +481,22 @@ impl Session {
     }
 
     /// Leaves the room with a signed goodbye carrying `farewell` (which may be empty).
+    ///
+    /// An owner first hands ownership to its successor, the earliest-accepted member it still accepts, with a signed
+    /// transfer just before the goodbye on its chain; with no one left, or no transfer left, the room has no owner.
     pub fn leave(&mut self, farewell: &str, now_ms: u64) -> Result<Vec<Event>, SessionError> {
         self.require_active(now_ms)?;
         if farewell.len() > MAX_FAREWELL_LEN {
             return Err(SessionError::TooLong);
         }
-        self.broadcast(now_ms, Content::Goodbye(farewell.to_owned()))?;
         let mut events = Vec::new();
+        if self.is_owner()
+            && let Some(successor) = self.successor()
+        {
+            // A room that has used up its transfers has no owner after this one: the goodbye still goes.
+            let _ = self.hand_ownership(successor, now_ms, &mut events);
+        }
+        self.broadcast(now_ms, Content::Goodbye(farewell.to_owned()))?;
         self.end(EndReason::Left, true, &mut events);
         Ok(events)
     }

@@ -253,9 +253,13 @@ fn fail_sealed_message() -> Value {
 }
 
 fn descriptor() -> Value {
+    let (signing, _, owner, _) = party(0xa1);
     let body = DescriptorBody {
         name: "book club".into(),
         expires_at: EXPIRES_AT,
+        owner,
+        policy: crate::message::KickPolicy::Owner,
+        sequence: 0,
     }
     .encode()
     .unwrap();
@@ -266,16 +270,22 @@ fn descriptor() -> Value {
         recipient: &NOBODY,
     };
     let header = Header::new(Kind::Descriptor, 0, 0);
-    let item = seal::seal_with_nonce(&ROOM_KEY, header, &binding, &body, None, &nonce).unwrap();
+    let item = seal::seal_with_nonce(&ROOM_KEY, header, &binding, &body, Some(&signing), &nonce).unwrap();
+    let signature = sign::sign(&signing, &header.to_bytes(), &ROOM_ID, &NOBODY, &body);
     json!({
-        "description": "A room descriptor sealed under the room key (unsigned): name \"book club\", the link's expiry.",
+        "description": "A room descriptor sealed under the room key and signed by its owner (the session of hello.json): name \"book club\", the link's expiry, only the owner kicks, no transfer before it.",
         "room_id": h(&ROOM_ID),
         "room_key": h(&ROOM_KEY),
         "room_name": "book club",
         "expires_at": EXPIRES_AT,
+        "signing_seed": h(&[0xa1; 32]),
+        "owner": h(&owner),
+        "policy": 0,
+        "sequence": 0,
         "aead_nonce": h(&nonce),
         "header": h(&header.to_bytes()),
         "body": h(&body),
+        "signature": h(&signature),
         "item": h(&item),
     })
 }
@@ -296,6 +306,7 @@ fn answer() -> Value {
         },
         in_reply_to: [0x5e; 32],
         challenge: CHALLENGE,
+        transfers: Vec::new(),
     }
     .encode()
     .unwrap();
@@ -397,6 +408,9 @@ fn all() -> Vec<(&'static str, Value)> {
         ("bodies.json", more::bodies()),
         ("whisper.json", more::whisper()),
         ("handout_with_cause.json", more::handout_with_cause()),
+        ("transfer.json", more::transfer()),
+        ("lock.json", more::lock()),
+        ("hello_continuity.json", more::hello_continuity()),
         ("padding.json", more::padding_buckets()),
         ("fingerprint.json", more::fingerprint()),
         ("fail_ed25519.json", more::fail_ed25519()),
@@ -479,10 +493,11 @@ fn new_items_open_verify_and_decode() {
         (body.name.as_str(), body.expires_at),
         (d["room_name"].as_str().unwrap(), EXPIRES_AT)
     );
-    assert_eq!(
-        opened.inner_for_test(),
-        &bytes(&d["body"])[..],
-        "the descriptor carries no signature"
+    assert_eq!(body.owner, unhex::<32>(&d["owner"]));
+    opened.verify(&body.owner, &binding).unwrap();
+    assert!(
+        opened.verify(&party(0xb1).2, &binding).is_err(),
+        "signed by its owner alone"
     );
 
     let a = load("answer.json");
@@ -632,11 +647,12 @@ fn layouts_match_the_document() {
         ]
         .concat()
     };
-    assert_eq!(announce(&hello), bytes(&hello["body"]));
+    assert_eq!([announce(&hello), vec![0]].concat(), bytes(&hello["body"]));
     let answer = load("answer.json");
     let mut body = announce(&answer);
     body.extend(bytes(&answer["in_reply_to"]));
     body.extend(bytes(&answer["challenge"]));
+    body.push(0);
     assert_eq!(body, bytes(&answer["body"]));
     let handout = load("handout.json");
     let body = [
@@ -651,6 +667,9 @@ fn layouts_match_the_document() {
     let body = [
         &str16(descriptor["room_name"].as_str().unwrap())[..],
         &descriptor["expires_at"].as_u64().unwrap().to_be_bytes(),
+        &bytes(&descriptor["owner"]),
+        &[descriptor["policy"].as_u64().unwrap() as u8],
+        &(descriptor["sequence"].as_u64().unwrap() as u32).to_be_bytes(),
     ]
     .concat();
     assert_eq!(body, bytes(&descriptor["body"]));
@@ -727,8 +746,8 @@ fn layouts_match_the_document() {
         ),
     ];
     for (file, kind, generation, counter, key, sender, recipient) in cases {
-        // Item version 3, written out: the document, not the constant, is what this checks.
-        let header = [&[3u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
+        // Item version 4, written out: the document, not the constant, is what this checks.
+        let header = [&[4u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
         let item = bytes(&file["item"]);
         assert_eq!(item[..10], header[..], "kind {kind}");
         assert_eq!(item[10..34], bytes(&file["aead_nonce"])[..], "kind {kind}");
@@ -754,15 +773,11 @@ fn layouts_match_the_document() {
         assert!(padded[4 + len..].iter().all(|&b| b == 0));
         let inner = &padded[4..4 + len];
         let body = bytes(&file["body"]);
-        if kind == 1 {
-            assert_eq!(inner, &body[..]);
-            continue;
-        }
         assert_eq!(inner[..inner.len() - 64], body[..], "kind {kind}");
-        let signer = if kind == 2 || kind == 3 {
-            bytes(&file["session_key"])
-        } else {
-            sender.clone()
+        let signer = match kind {
+            1 => bytes(&file["owner"]),
+            2 | 3 => bytes(&file["session_key"]),
+            _ => sender.clone(),
         };
         let context = [&b"sanctum v1 signature"[..], &header, &room, &signer, &recipient, &body].concat();
         let signature = ed25519_dalek::Signature::from_slice(&inner[inner.len() - 64..]).unwrap();

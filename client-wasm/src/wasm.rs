@@ -18,9 +18,10 @@ use wasm_bindgen::prelude::*;
 use crate::attachment::{MAX_ATTACHMENT_LEN, Upload as CoreUpload};
 use crate::contract::{FailureCode, event_name};
 use crate::link::RoomLink;
-use crate::resume::{decode_resume, encode_resume};
+use crate::message::KickPolicy;
+use crate::resume::{decode_resume, decode_resumed, encode_resume};
 use crate::schedule::RoomSecrets;
-use crate::session::{AttachmentDrop, EndReason, Event, LeaveReason, MemberInfo, Session, Timing};
+use crate::session::{AttachmentDrop, Attempt, EndReason, Event, LeaveReason, MemberInfo, Session, Timing};
 use crate::text::AliasError;
 
 #[cfg(feature = "bench")]
@@ -254,10 +255,18 @@ impl std::fmt::Debug for Client {
 
 #[wasm_bindgen]
 impl Client {
-    /// A session that will create the room, from the derivation Worker's secrets.
-    pub fn create(secrets: &str, alias: &str, room_name: &str, now_ms: f64) -> Result<Client> {
+    /// A session that will create the room, from the derivation Worker's secrets; it owns the room, and
+    /// `everyone_kicks` lets every member kick (anyone but the owner) instead of the owner alone.
+    pub fn create(secrets: &str, alias: &str, room_name: &str, everyone_kicks: bool, now_ms: f64) -> Result<Client> {
         let (secrets, _) = decode_resume(secrets, millis(now_ms)).map_err(fail)?;
-        Self::start(&secrets, alias, room_name)
+        let mut client = Self::start(&secrets, alias, room_name)?;
+        let policy = if everyone_kicks {
+            KickPolicy::Everyone
+        } else {
+            KickPolicy::Owner
+        };
+        client.inner.set_kick_policy(policy).map_err(fail)?;
+        Ok(client)
     }
 
     /// A session that will join the room, from the derivation Worker's secrets.
@@ -266,10 +275,15 @@ impl Client {
         Self::start(&secrets, alias, "")
     }
 
-    /// A new session in the room of a resume blob (after a refresh or a dropped connection), with the blob's alias.
+    /// A new session in the room of a resume blob (after a refresh or a dropped connection), with the blob's alias;
+    /// its hello is also signed by the previous session's key, so members who knew that session see it reconnect.
     pub fn resume(blob: &str, now_ms: f64) -> Result<Client> {
-        let (secrets, alias) = decode_resume(blob, millis(now_ms)).map_err(fail)?;
-        Self::start(&secrets, &alias, "")
+        let resumed = decode_resumed(blob, millis(now_ms)).map_err(fail)?;
+        let inner = Session::resume(resumed, OsRng).map_err(fail)?;
+        Ok(Client {
+            inner,
+            room_name: String::new(),
+        })
     }
 
     fn start(secrets: &RoomSecrets, alias: &str, room_name: &str) -> Result<Client> {
@@ -296,14 +310,17 @@ impl Client {
         Ok(self.inner.resume_blob().map_err(fail)?.to_string())
     }
 
-    /// This session: `{member, alias, fingerprint, duplicate_alias}`, with `member` null before the relay assigned one
-    /// and `duplicate_alias` set when an accepted member's alias looks like this one.
+    /// This session: `{member, alias, fingerprint, duplicate_alias, owner, everyone_kicks}`, with `member` null
+    /// before the relay assigned one, `duplicate_alias` set when an accepted member's alias looks like this one,
+    /// `owner` whether this session owns the room and `everyone_kicks` the room's kick policy.
     pub fn identity(&self) -> JsValue {
         Fields::new()
             .set("member", optional_member(self.inner.member_id()))
             .set("alias", self.inner.alias())
             .set("fingerprint", self.inner.fingerprint())
             .set("duplicate_alias", self.inner.own_alias_looks_alike())
+            .set("owner", self.inner.is_owner())
+            .set("everyone_kicks", self.inner.kick_policy() == KickPolicy::Everyone)
             .done()
     }
 
@@ -384,6 +401,27 @@ impl Client {
         Ok(self.output(events))
     }
 
+    /// Hands ownership of the room to `member`; only the owner may.
+    pub fn transfer(&mut self, member: MemberId, now_ms: f64) -> Result<JsValue> {
+        let events = self.inner.transfer(member, millis(now_ms)).map_err(fail)?;
+        Ok(self.output(events))
+    }
+
+    /// A fresh link for locking this room (same room id and expiry, new link secret), as a whole URL fragment without
+    /// `#`; the Worker runs the key schedule on it with the new password, then calls `lock`.
+    pub fn fresh_link(&mut self) -> String {
+        self.inner.fresh_link().to_fragment().to_string()
+    }
+
+    /// Removes `kick` (a member id, or undefined) and locks the room with `secrets`, the derivation Worker's answer for
+    /// the fresh link and the new password; only the owner may. Returns `{send, events}`; the page then takes a new
+    /// resume blob.
+    pub fn lock(&mut self, kick: Option<MemberId>, secrets: &str, now_ms: f64) -> Result<JsValue> {
+        let (secrets, _) = decode_resume(secrets, millis(now_ms)).map_err(fail)?;
+        let events = self.inner.lock(kick, &secrets, millis(now_ms)).map_err(fail)?;
+        Ok(self.output(events))
+    }
+
     /// Purges the room for everyone.
     pub fn purge(&mut self, now_ms: f64) -> Result<JsValue> {
         let events = self.inner.purge(millis(now_ms)).map_err(fail)?;
@@ -419,6 +457,8 @@ fn member_info(info: &MemberInfo) -> JsValue {
         .set("alias", info.alias.as_str())
         .set("fingerprint", info.fingerprint.as_str())
         .set("duplicate_alias", info.duplicate_alias)
+        .set("owner", info.owner)
+        .set("kickable", info.kickable)
         .done()
 }
 
@@ -472,11 +512,39 @@ fn event(event: Event) -> JsValue {
             .set("member", member)
             .set("expires_at", expires_at as f64)
             .set("room_name", room_name),
-        Event::MemberAccepted(info) => fields
+        Event::MemberAccepted(info) | Event::MemberPresent(info) => fields
             .set("member", info.member)
             .set("alias", info.alias)
             .set("fingerprint", info.fingerprint)
-            .set("duplicate_alias", info.duplicate_alias),
+            .set("duplicate_alias", info.duplicate_alias)
+            .set("owner", info.owner)
+            .set("kickable", info.kickable),
+        Event::Reconnected {
+            member,
+            previous,
+            alias,
+            old_fingerprint,
+            new_fingerprint,
+        } => fields
+            .set("member", member)
+            .set("previous", optional_member(previous))
+            .set("alias", alias)
+            .set("old_fingerprint", old_fingerprint)
+            .set("new_fingerprint", new_fingerprint),
+        Event::OwnerChanged { owner, by } => fields
+            .set("owner", optional_member(owner))
+            .set("by", optional_member(by)),
+        Event::NotAllowed { from, alias, attempt } => fields.set("from", from).set("alias", alias).set(
+            "attempt",
+            match attempt {
+                Attempt::Kick { target } => Fields::typed("Kick").set("target", optional_member(target)),
+                Attempt::Transfer => Fields::typed("Transfer"),
+                Attempt::Lock => Fields::typed("Lock"),
+            }
+            .done(),
+        ),
+        Event::Locked { by } => fields.set("by", optional_member(by)),
+        Event::LockConfirmed => fields,
         Event::MemberLeft { member, alias, reason } => fields
             .set("member", member)
             .set("alias", alias)

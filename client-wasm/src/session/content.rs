@@ -3,13 +3,13 @@
 use sanctum_protocol::MemberId;
 
 use super::items::Rejected;
-use super::{AttachmentDrop, EndReason, Event, LeaveReason, Session, Timing};
+use super::{AttachmentDrop, Attempt, EndReason, Event, LeaveReason, Session, Timing};
 use crate::attachment::{self, Incoming, MAX_INCOMING_BYTES};
 use crate::message::{Cause, Content, Message};
 
 impl Session {
     /// Acts on one opened group message; `cause` is its signed form, kept for goodbyes and kicks so the hand-outs of
-    /// the new generation they start can carry it.
+    /// the new generation they start can carry it, and for transfers so this session's answers can carry them.
     pub(super) fn dispatch(
         &mut self,
         from: MemberId,
@@ -29,7 +29,16 @@ impl Session {
             }),
             Content::Goodbye(farewell) => self.remove_peer(from, LeaveReason::Left { farewell }, cause, events),
             Content::Kick(target) => {
-                if target == self.session_key {
+                let signer = self.peers.get(&from).map(|peer| peer.session).unwrap_or_default();
+                if !self.kick_allowed(&signer, &target) {
+                    // Refused by every client, and shown: a signed item names its signer truthfully.
+                    let target = self.member_of_key(&target);
+                    events.push(Event::NotAllowed {
+                        from,
+                        alias,
+                        attempt: Attempt::Kick { target },
+                    });
+                } else if target == self.session_key {
                     self.end(EndReason::Kicked { by: from }, true, events);
                 } else if let Some(member) = self.peers.values().find(|p| p.session == target).map(|p| p.member) {
                     self.remove_peer(member, LeaveReason::Kicked { by: from }, cause, events);
@@ -40,6 +49,7 @@ impl Session {
                 }
             }
             Content::Purge => self.end(EndReason::Purged { by: Some(from) }, true, events),
+            Content::Transfer { .. } => self.on_transfer(from, alias, cause, events),
             Content::AttachmentStart(start) => self.on_attachment_start(from, start, sent_at, false, events)?,
             Content::AttachmentChunk { id, index, data } => {
                 self.on_attachment_chunk(from, alias, (&id, index, &data), false, events)?;

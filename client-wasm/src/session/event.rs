@@ -16,6 +16,25 @@ pub struct MemberInfo {
     pub fingerprint: String,
     /// Whether another member (or this session) uses the same alias.
     pub duplicate_alias: bool,
+    /// Whether this member owns the room.
+    pub owner: bool,
+    /// Whether this session may kick this member (it is the owner, or every member may kick and this one is not the
+    /// owner).
+    pub kickable: bool,
+}
+
+/// What a member tried without the right to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// A signed kick: of this session, of a member it accepts (`target`), or of a session it does not show (`None`).
+    Kick {
+        /// The member it named, when this session shows it (this session's own id when it named this session).
+        target: Option<MemberId>,
+    },
+    /// A signed ownership transfer that was not the next link from the current owner.
+    Transfer,
+    /// A lock (new room secrets) from a member that is not the owner; this session keeps the secrets it had.
+    Lock,
 }
 
 /// Why a member is gone.
@@ -120,6 +139,52 @@ pub enum Event {
     },
     /// A member's session was verified and now receives this session's keys.
     MemberAccepted(MemberInfo),
+    /// A member that was already in the room when this session (resumed after a refresh) joined again: shown as
+    /// present, not as joining. It receives this session's keys like an accepted member.
+    MemberPresent(MemberInfo),
+    /// A member this session had accepted reconnected as a new session with new keys (its hello was also signed by the
+    /// previous session's key): the app shows it like a safety-number notice. The previous session no longer receives
+    /// keys, and the owner's role, if it held it, moved to the new one.
+    Reconnected {
+        /// The new session's member id.
+        member: MemberId,
+        /// The previous session's member id.
+        previous: Option<MemberId>,
+        /// The alias the new session announced.
+        alias: String,
+        /// The previous session's fingerprint.
+        old_fingerprint: String,
+        /// The new session's fingerprint.
+        new_fingerprint: String,
+    },
+    /// The room's owner changed in this session's view: a signed transfer (`by` the previous owner), transfers learned
+    /// from the answers this session got (`by` is `None`), or the owner's session left the room (`owner` is `None`:
+    /// nobody holds the owner's rights, so nobody can kick unless every member may).
+    OwnerChanged {
+        /// The new owner's member id (this session's own when it is now the owner), or `None` when the owner is not a
+        /// member this session accepts.
+        owner: Option<MemberId>,
+        /// The member whose signed transfer made the change.
+        by: Option<MemberId>,
+    },
+    /// A member tried something only the owner may do (or the room's policy forbids); every client refuses it.
+    NotAllowed {
+        /// The member whose signed item it was.
+        from: MemberId,
+        /// Its alias.
+        alias: String,
+        /// What it tried.
+        attempt: Attempt,
+    },
+    /// The room was locked: by the owner's signed lock (`by`; this session's own id when it locked it). This
+    /// session moved to the new room secrets: the app takes a new resume blob, and the old link and password no
+    /// longer open the room once the relay took the new verifier.
+    Locked {
+        /// The owner that locked it.
+        by: Option<MemberId>,
+    },
+    /// The relay took this session's lock: the old link and password no longer open the room there.
+    LockConfirmed,
     /// A member is gone and no longer receives keys.
     MemberLeft {
         /// Its member id.
@@ -251,6 +316,13 @@ pub enum SessionError {
     /// The attachment was refused.
     #[error(transparent)]
     Attachment(#[from] AttachmentError),
+    /// Only the room's owner may do this (kick, unless every member may; hand ownership on), or the room has handed
+    /// ownership on as often as it can.
+    #[error("only the room's owner may do that")]
+    NotAllowed,
+    /// The new secrets of a lock do not belong to this room (another room id or expiry) or keep its link secret.
+    #[error("the new link must keep the room and its expiry and change its secret")]
+    BadLock,
     /// A chain ran out of counters; leaving and rejoining starts fresh ones.
     #[error("too many messages in this session")]
     Exhausted,

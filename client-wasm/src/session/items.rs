@@ -63,7 +63,7 @@ impl Session {
         }
     }
 
-    /// Seals one item, signed by this session unless it is the descriptor, ready for a frame.
+    /// Seals one item, signed by this session, ready for a frame.
     pub(super) fn seal_item(
         &mut self,
         key: &ItemKey,
@@ -81,9 +81,8 @@ impl Session {
             ItemKey::Room => self.secrets.room_key().expose(),
             ItemKey::Chain(key) => key.expose(),
         };
-        let signer = header.kind.is_signed().then_some(&self.signing);
-        let item =
-            seal::seal(key, header, &binding, body, signer, &mut *self.rng).map_err(|_| SessionError::TooLong)?;
+        let item = seal::seal(key, header, &binding, body, Some(&self.signing), &mut *self.rng)
+            .map_err(|_| SessionError::TooLong)?;
         Payload::new(item).map_err(|_| SessionError::TooLong)
     }
 
@@ -199,6 +198,7 @@ impl Session {
             (Kind::Handout, true) => self.on_handout(from, payload.as_bytes(), events),
             (Kind::Whisper, true) => self.on_whisper(from, payload.as_bytes(), events),
             (Kind::Group, false) => self.on_group(from, payload, events),
+            (Kind::Lock, true) => self.on_lock(from, payload.as_bytes(), events),
             _ => Err(Rejected::Forged),
         }
     }
@@ -317,7 +317,11 @@ impl Session {
         opened.verify(&peer.session, &binding)?;
         let message = Message::decode(opened.body())?;
         let alias = peer.alias.clone();
-        let cause = matches!(message.content, Content::Goodbye(_) | Content::Kick(_)).then(|| Cause {
+        let cause = matches!(
+            message.content,
+            Content::Goodbye(_) | Content::Kick(_) | Content::Transfer { .. }
+        )
+        .then(|| Cause {
             signer: peer.session,
             header: header.to_bytes(),
             body: opened.body().to_vec(),

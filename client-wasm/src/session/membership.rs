@@ -12,7 +12,8 @@ use super::{EndReason, Event, LeaveReason, MemberInfo, Peer, Phase, Session, Ses
 use crate::chain::{ChainKey, RecvChain, SendChain};
 use crate::label;
 use crate::message::{
-    Announce, AnswerBody, Cause, ConfirmBody, Content, DescriptorBody, HandoutBody, Message, SESSION_NONCE_LEN,
+    Announce, AnswerBody, Cause, ConfirmBody, Content, DescriptorBody, HandoutBody, HelloBody, Message,
+    SESSION_NONCE_LEN,
 };
 use crate::pairwise::{self, PeerKeys};
 use crate::seal::{self, Header, Kind, NOBODY};
@@ -29,6 +30,8 @@ pub const MAX_PENDING_HELLOS: usize = 64;
 pub(super) struct PendingHello {
     pub(super) announce: Announce,
     pub(super) challenge: [u8; SESSION_NONCE_LEN],
+    /// The hello's verified claim that it continues a session this client accepted, as an ownership-chain link.
+    pub(super) continues: Option<Cause>,
 }
 
 /// The fingerprint of a session: the first 10 bytes of `SHA-256("sanctum v1 fingerprint" || session_key || dh_key)`,
@@ -108,6 +111,8 @@ impl Session {
             alias: peer.alias.clone(),
             fingerprint: peer.fingerprint.clone(),
             duplicate_alias: duplicate,
+            owner: self.roles.owner == Some(peer.session),
+            kickable: self.phase == super::Phase::Active && self.roles.may_kick(&self.session_key, &peer.session),
         }
     }
 
@@ -118,18 +123,11 @@ impl Session {
         descriptor: &Descriptor,
         events: &mut Vec<Event>,
     ) {
-        let opened = seal::open(
-            self.secrets.room_key().expose(),
-            descriptor.as_bytes(),
-            &self.binding(&NOBODY, &NOBODY),
-        )
-        .ok()
-        .filter(|o| o.header == Header::new(Kind::Descriptor, 0, 0))
-        .and_then(|o| DescriptorBody::decode(o.body()).ok());
-        let Some(body) = opened else {
+        let Some(body) = self.open_descriptor(descriptor.as_bytes()) else {
             self.end(EndReason::Unverifiable, true, events);
             return;
         };
+        self.roles = super::roles::Roles::from_descriptor(body.owner, body.policy, body.sequence);
         self.me = Some(member);
         self.expires_at = self.expires_at.min(body.expires_at).min(relay_expiry);
         self.room_name = body.name;
@@ -145,6 +143,18 @@ impl Session {
         }
     }
 
+    /// Opens a descriptor under the room key and checks that the owner it names signed it.
+    pub(super) fn open_descriptor(&self, item: &[u8]) -> Option<DescriptorBody> {
+        let binding = self.binding(&NOBODY, &NOBODY);
+        let opened = seal::open(self.secrets.room_key().expose(), item, &binding).ok()?;
+        if opened.header != Header::new(Kind::Descriptor, 0, 0) {
+            return None;
+        }
+        let body = DescriptorBody::decode(opened.body()).ok()?;
+        opened.verify(&body.owner, &binding).ok()?;
+        Some(body)
+    }
+
     fn announce(&self) -> Announce {
         Announce {
             member: self.me.unwrap_or_default(),
@@ -156,10 +166,12 @@ impl Session {
     }
 
     fn seal_hello(&mut self) -> Result<Payload, SessionError> {
-        let body = self
-            .announce()
-            .encode_hello()
-            .map_err(|_| SessionError::BadAlias(crate::AliasError::TooLong))?;
+        let body = HelloBody {
+            announce: self.announce(),
+            continuity: self.hello_continuity(),
+        }
+        .encode()
+        .map_err(|_| SessionError::BadAlias(crate::AliasError::TooLong))?;
         self.seal_room_item(Kind::Hello, &NOBODY, &body)
     }
 
@@ -169,8 +181,15 @@ impl Session {
     /// recorded from a session that left long ago, under any member id it likes.
     pub(super) fn on_hello(&mut self, from: MemberId, item: &[u8], _events: &mut Vec<Event>) -> Result<(), Rejected> {
         let opened = self.open_room_item(item, Kind::Hello, &NOBODY)?;
-        let hello = Announce::decode_hello(opened.body())?;
+        let HelloBody {
+            announce: hello,
+            continuity,
+        } = HelloBody::decode(opened.body())?;
         self.verify_room_item(&opened, &hello.session, &NOBODY)?;
+        let continues = match &continuity {
+            Some(claim) => self.check_continuity(claim, &hello.session, &hello.nonce)?,
+            None => None,
+        };
         if hello.member != from
             || hello.session == self.session_key
             || self.peers.contains_key(&from)
@@ -185,6 +204,7 @@ impl Session {
             announce: self.announce(),
             in_reply_to: hello.nonce,
             challenge,
+            transfers: self.roles.transfers.clone(),
         };
         let body = answer.encode().map_err(|_| Rejected::Forged)?;
         let payload = self
@@ -198,6 +218,7 @@ impl Session {
         self.hellos.push_back(PendingHello {
             announce: hello,
             challenge,
+            continues,
         });
         Ok(())
     }
@@ -223,6 +244,8 @@ impl Session {
         // The answerer proved it is live, but it accepts this session only on the confirm: until its hand-out shows
         // it did, it is neither shown nor handed this session's chain, so nothing either side sends is lost between.
         self.accept(answer.announce, false, events)?;
+        self.learn_transfers(&answer.transfers, events);
+        self.continue_ownership(events);
         let confirm = ConfirmBody {
             in_reply_to: answer.challenge,
         };
@@ -264,8 +287,18 @@ impl Session {
         if self.seen.contains_key(&pending.announce.session) {
             return Err(Rejected::Forged);
         }
-        self.accept(pending.announce, true, events)?;
-        self.send_handout(from, None);
+        match pending.continues {
+            Some(cause) => {
+                // Shown as the member reconnecting, not as a stranger joining.
+                self.accept(pending.announce, true, &mut Vec::new())?;
+                self.send_handout(from, None);
+                self.on_continued(from, &cause, events);
+            }
+            None => {
+                self.accept(pending.announce, true, events)?;
+                self.send_handout(from, None);
+            }
+        }
         self.flush_pending(from, events);
         Ok(())
     }
@@ -276,9 +309,16 @@ impl Session {
             return;
         };
         peer.accepted = true;
+        self.acceptances += 1;
+        peer.since = self.acceptances;
         let info = self.peers.get(&member).map(|peer| self.info(peer));
         if let Some(info) = info {
-            events.push(Event::MemberAccepted(info));
+            // A resumed session's answerers were in the room before the refresh: present, not joining.
+            events.push(if self.resumed {
+                Event::MemberPresent(info)
+            } else {
+                Event::MemberAccepted(info)
+            });
         }
         self.send_handout(member, None);
     }
@@ -298,6 +338,9 @@ impl Session {
         let channel =
             pairwise::channel(self.secrets.channel_salt(), &self.dh_secret, me, them).map_err(|_| Rejected::Forged)?;
         let alias = check_alias(&announce.alias)?;
+        if accepted {
+            self.acceptances += 1;
+        }
         let peer = Peer {
             member: announce.member,
             session: announce.session,
@@ -309,8 +352,10 @@ impl Session {
             incoming_whisper: false,
             incoming_progress: 0,
             accepted,
+            since: self.acceptances,
         };
         self.seen.insert(peer.session, peer.member);
+        self.fingerprints.insert(peer.session, peer.fingerprint.clone());
         let info = self.info(&peer);
         self.peers.insert(peer.member, peer);
         if accepted {
@@ -393,6 +438,8 @@ impl Session {
             Content::Goodbye(farewell) if self.peers.contains_key(&signer) => {
                 self.remove_peer(signer, LeaveReason::Left { farewell }, Some(cause), events);
             }
+            // A kick its signer had no right to make is refused as a cause; the hand-out itself still counts.
+            Content::Kick(target) if !self.kick_allowed(&cause.signer, &target) => {}
             Content::Kick(target) if target == self.session_key => {
                 self.end(EndReason::Kicked { by: signer }, true, events);
             }
@@ -428,7 +475,21 @@ impl Session {
             alias: peer.alias.clone(),
             reason,
         });
+        self.owner_departed(&peer.session, events);
         self.rekey(cause.as_ref());
+    }
+
+    /// Ends a peer's session in this view because a new session of the same member continues it: it receives no more
+    /// keys and the rest get a new generation, as on a goodbye, but the app shows the reconnect, not a departure.
+    pub(super) fn supersede(&mut self, member: MemberId) {
+        let Some(peer) = self.peers.remove(&member) else {
+            return;
+        };
+        self.gone.insert(member);
+        self.pending.retain(|(from, _)| *from != member);
+        if peer.accepted {
+            self.rekey(None);
+        }
     }
 
     /// Forgets an answered hello from a session a signed kick named, so a confirm can no longer get it accepted.
@@ -437,7 +498,7 @@ impl Session {
     }
 
     /// Starts a new sender-chain generation and hands it to every member this session still accepts.
-    fn rekey(&mut self, cause: Option<&Cause>) {
+    pub(super) fn rekey(&mut self, cause: Option<&Cause>) {
         let Some(generation) = self.chain.generation().checked_add(1) else {
             return;
         };

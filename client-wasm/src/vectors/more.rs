@@ -1,6 +1,7 @@
 //! Vectors for what the first set leaves open: the resume blob, link refusals, attachment, goodbye, kick, purge and
-//! confirm bodies, a whole whisper at a pairwise counter above 0, a cause-carrying hand-out, every padding bucket, the
-//! fingerprint, and Ed25519 signatures that a verifier without the strict checks would accept.
+//! confirm bodies, a whole whisper at a pairwise counter above 0, a cause-carrying hand-out, an ownership transfer,
+//! every padding bucket, the fingerprint, and Ed25519 signatures that a verifier without the strict checks would
+//! accept.
 //!
 //! Each builder computes its file from fixed inputs; `super::all` lists them, so the file check covers them, and the
 //! tests below check the refusals and the layouts by hand.
@@ -18,7 +19,7 @@ use crate::chain::ChainKey;
 use crate::link::RoomLink;
 use crate::message::{Cause, ConfirmBody, Content, HandoutBody, Message};
 use crate::padding::{self, BUCKETS};
-use crate::resume::{decode_resume, encode_resume};
+use crate::resume::decode_resume;
 use crate::schedule::{RoomSecrets, Stretched};
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
 use crate::sign;
@@ -103,15 +104,20 @@ fn resume_secrets() -> RoomSecrets {
 
 pub(super) fn resume() -> Value {
     let secrets = resume_secrets();
-    let text = encode_resume(&secrets, "alice").unwrap_or_default();
+    let (signing, _, session, _) = party(0xa1);
+    let text = crate::resume::encode_resume_with(&secrets, "alice", Some(&signing)).unwrap_or_default();
     let blob = bytes(&Value::String(hex::encode(
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text.as_bytes()).unwrap_or_default(),
     )));
-    let mut version_1 = blob.clone();
-    version_1[0] = 1;
+    let mut version_2 = blob.clone();
+    version_2[0] = 2;
+    // The key flag follows version, room id, link secret, expiry, room key, channel salt and auth token.
+    let mut flag_2 = blob.clone();
+    flag_2[1 + 16 + 32 + 8 + 32 + 32 + 32] = 2;
     let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
     let refusals = [
-        ("version 1", b64(&version_1), CHECKED_AT_MS),
+        ("version 2", b64(&version_2), CHECKED_AT_MS),
+        ("a key flag of 2", b64(&flag_2), CHECKED_AT_MS),
         ("one byte short", b64(&blob[..blob.len() - 1]), CHECKED_AT_MS),
         ("a trailing byte", b64(&[&blob[..], &[0]].concat()), CHECKED_AT_MS),
         ("padded base64", format!("{}=", *text), CHECKED_AT_MS),
@@ -119,7 +125,9 @@ pub(super) fn resume() -> Value {
         ("at the expiry", text.to_string(), EXPIRES_AT * 1000),
     ];
     json!({
-        "description": "The resume blob of alice in the room of key_schedule.json's link, from a given stretched value, and blobs a client must refuse.",
+        "description": "The resume blob (version 3) of alice, session a of pairwise.json, in the room of key_schedule.json's link, from a given stretched value, with her signing seed; and blobs a client must refuse.",
+        "signing_seed": h(&[0xa1; 32]),
+        "session_key": h(&session),
         "room_id": h(&ROOM_ID),
         "link_secret": h(&LINK_SECRET),
         "expires_at": EXPIRES_AT,
@@ -289,6 +297,162 @@ fn padding_lengths() -> Vec<(usize, usize)> {
 /// The inner plaintext of `len` bytes that `padding.json` pads: byte `j` is `j mod 256`.
 fn padding_inner(len: usize) -> Vec<u8> {
     (0..len).map(|j| (j % 256) as u8).collect()
+}
+
+/// The descriptor's owner (session a, as in `descriptor.json`) hands ownership to session b at sequence 1, and an
+/// answer's list of transfers carrying it.
+pub(super) fn transfer() -> Value {
+    let (owner, _, owner_key, _) = party(0xa1);
+    let to = party(0xb1).2;
+    let message = Message {
+        sent_at: 1_899_999_000_000,
+        content: Content::Transfer { to, sequence: 1 },
+    }
+    .encode()
+    .unwrap_or_default();
+    let header = Header::new(Kind::Group, 0, 3).to_bytes();
+    let signature = sign::sign(&owner, &header, &ROOM_ID, &NOBODY, &message);
+    let cause = Cause {
+        signer: owner_key,
+        header,
+        body: message.to_vec(),
+        signature,
+    };
+    let mut w = crate::codec::Writer::new();
+    w.u8(1);
+    let list = cause.write(&mut w).map(|()| w.finish().to_vec()).unwrap_or_default();
+    json!({
+        "description": "The owner of descriptor.json (session a of pairwise.json) hands ownership to session b at sequence 1, sealed as its group message at generation 0, counter 3; and an answer's transfer list (count, then each transfer in the form of a hand-out's cause) carrying it.",
+        "room_id": h(&ROOM_ID),
+        "signer": h(&owner_key),
+        "new_owner": h(&to),
+        "sequence": 1,
+        "sent_at": 1_899_999_000_000u64,
+        "header": h(&header),
+        "message": h(&message),
+        "signature": h(&signature),
+        "answer_transfers": h(&list),
+    })
+}
+
+/// Session a of `pairwise.json`, the owner, locks the room: its third pairwise item to b (counter 2) carries the room's
+/// new secrets, from the link of `key_schedule.json` with a new link secret and a given stretched value.
+pub(super) fn lock() -> Value {
+    let (signing, a_dh, a_session, a_dh_pub) = party(0xa1);
+    let (_, _, b_session, b_dh_pub) = party(0xb1);
+    let salt = crate::schedule::ChannelSalt::from_bytes(super::CHANNEL_SALT);
+    let me = crate::pairwise::PeerKeys {
+        session: &a_session,
+        dh: &a_dh_pub,
+    };
+    let peer = crate::pairwise::PeerKeys {
+        session: &b_session,
+        dh: &b_dh_pub,
+    };
+    let Ok(mut channel) = crate::pairwise::channel(&salt, &a_dh, me, peer) else {
+        return Value::Null;
+    };
+    let _ = channel.send.next();
+    let _ = channel.send.next();
+    let Ok((counter, key)) = channel.send.next() else {
+        return Value::Null;
+    };
+    let new_link = RoomLink::from_parts(ROOM_ID, crate::link::LinkSecret::from_bytes([0x43; 32]), EXPIRES_AT);
+    let secrets = RoomSecrets::from_stretched(new_link.duplicate(), &Stretched::from_bytes([0x5b; 32]));
+    let body = crate::message::LockBody {
+        link_secret: zeroize::Zeroizing::new([0x43; 32]),
+        room_key: zeroize::Zeroizing::new(*secrets.room_key().expose()),
+        channel_salt: zeroize::Zeroizing::new(*secrets.channel_salt().expose()),
+        auth_token: zeroize::Zeroizing::new(*secrets.auth_token_secret().expose()),
+    }
+    .encode();
+    let header = Header::new(Kind::Lock, 0, counter);
+    let binding = Binding {
+        room_id: &ROOM_ID,
+        sender: &a_session,
+        recipient: &b_session,
+    };
+    let nonce = [0x29; 24];
+    let item = seal::seal_with_nonce(key.expose(), header, &binding, &body, Some(&signing), &nonce).unwrap_or_default();
+    json!({
+        "description": "Session a of pairwise.json, the owner, hands b the room's new secrets in a lock with the third key of a's direction of their channel (counter 2); the new link keeps the room id and expiry of key_schedule.json, and the new secrets come from the given stretched value.",
+        "room_id": h(&ROOM_ID),
+        "expires_at": EXPIRES_AT,
+        "new_link": new_link.to_fragment().as_str(),
+        "stretched": h(&[0x5b; 32]),
+        "link_secret": h(&[0x43; 32]),
+        "room_key": h(secrets.room_key().expose()),
+        "channel_salt": h(secrets.channel_salt().expose()),
+        "auth_token": h(secrets.auth_token_secret().expose()),
+        "verifier": h(&secrets.verifier().0),
+        "signing_seed": h(&[0xa1; 32]),
+        "session_key": h(&a_session),
+        "recipient": h(&b_session),
+        "pairwise_counter": counter,
+        "message_key": h(key.expose()),
+        "aead_nonce": h(&nonce),
+        "header": h(&header.to_bytes()),
+        "body": h(&body),
+        "item": h(&item),
+    })
+}
+
+/// A session resumed from session a's blob says hello: its hello carries a's signature over its new session key and
+/// nonce.
+pub(super) fn hello_continuity() -> Value {
+    let (previous, _, previous_key, _) = party(0xa1);
+    let (signing, _, session, dh_public) = party(0xd1);
+    let nonce = [0x5f; 32];
+    let statement = [&session[..], &nonce[..]].concat();
+    let header = crate::message::continuity_header();
+    let signature = sign::sign(&previous, &header, &ROOM_ID, &NOBODY, &statement);
+    let body = crate::message::HelloBody {
+        announce: crate::message::Announce {
+            member: 7,
+            session,
+            dh: dh_public,
+            nonce,
+            alias: "alice".into(),
+        },
+        continuity: Some(crate::message::Continuity {
+            previous: previous_key,
+            signature,
+        }),
+    }
+    .encode()
+    .unwrap_or_default();
+    let binding = Binding {
+        room_id: &ROOM_ID,
+        sender: &NOBODY,
+        recipient: &NOBODY,
+    };
+    let aead_nonce = [0x2a; 24];
+    let item = seal::seal_with_nonce(
+        &super::ROOM_KEY,
+        Header::new(Kind::Hello, 0, 0),
+        &binding,
+        &body,
+        Some(&signing),
+        &aead_nonce,
+    )
+    .unwrap_or_default();
+    json!({
+        "description": "Alice refreshed: a session (seed d1) resumed from the blob of session a of pairwise.json says hello as member 7, with a's continuity signature over its session key and nonce.",
+        "room_id": h(&ROOM_ID),
+        "room_key": h(&super::ROOM_KEY),
+        "previous_session_key": h(&previous_key),
+        "signing_seed": h(&[0xd1; 32]),
+        "session_key": h(&session),
+        "dh_public": h(&dh_public),
+        "session_nonce": h(&nonce),
+        "member": 7,
+        "alias": "alice",
+        "continuity_header": h(&header),
+        "continuity_signature": h(&signature),
+        "aead_nonce": h(&aead_nonce),
+        "body": h(&body),
+        "item": h(&item),
+    })
 }
 
 pub(super) fn padding_buckets() -> Value {
@@ -590,18 +754,25 @@ fn the_resume_blob_matches_its_layout_and_refusals_are_refused() {
     let v = load("resume.json");
     let alias = v["alias"].as_str().unwrap_or_default();
     let by_hand = [
-        &[2u8][..],
+        &[3u8][..],
         &bytes(&v["room_id"]),
         &bytes(&v["link_secret"]),
         &v["expires_at"].as_u64().unwrap_or_default().to_be_bytes(),
         &bytes(&v["room_key"]),
         &bytes(&v["channel_salt"]),
         &bytes(&v["auth_token"]),
+        &[1u8],
+        &bytes(&v["signing_seed"]),
         &(alias.len() as u16).to_be_bytes(),
         alias.as_bytes(),
     ]
     .concat();
     assert_eq!(by_hand, bytes(&v["blob"]));
+    let resumed = crate::resume::decode_resumed(v["text"].as_str().unwrap_or_default(), CHECKED_AT_MS).unwrap();
+    assert_eq!(
+        resumed.previous.map(|k| h(&k.verifying_key().to_bytes())),
+        Some(v["session_key"].clone())
+    );
     let (secrets, back) = decode_resume(v["text"].as_str().unwrap_or_default(), CHECKED_AT_MS).unwrap();
     assert_eq!(
         (back.as_str(), h(secrets.channel_salt().expose())),
@@ -705,6 +876,41 @@ fn bodies_match_their_layouts() {
     .concat();
     key.verify_strict(&signed_message, &Signature::from_bytes(&unhex(&cause["signature"])))
         .unwrap();
+
+    // The transfer and an answer's list carrying it, by hand; the link checks as a newcomer checks it.
+    let t = load("transfer.json");
+    let message = [
+        &[7u8][..],
+        &t["sent_at"].as_u64().unwrap_or_default().to_be_bytes(),
+        &bytes(&t["new_owner"]),
+        &(t["sequence"].as_u64().unwrap_or_default() as u32).to_be_bytes(),
+    ]
+    .concat();
+    assert_eq!(message, bytes(&t["message"]));
+    let list = [
+        &[1u8][..],
+        &bytes(&t["signer"]),
+        &bytes(&t["header"]),
+        &(message.len() as u32).to_be_bytes(),
+        &message,
+        &bytes(&t["signature"]),
+    ]
+    .concat();
+    assert_eq!(list, bytes(&t["answer_transfers"]));
+    let signed_message = [
+        &b"sanctum v1 signature"[..],
+        &bytes(&t["header"]),
+        &bytes(&t["room_id"]),
+        &bytes(&t["signer"]),
+        &[0u8; 32],
+        &message,
+    ]
+    .concat();
+    VerifyingKey::from_bytes(&unhex(&t["signer"]))
+        .unwrap()
+        .verify_strict(&signed_message, &Signature::from_bytes(&unhex(&t["signature"])))
+        .unwrap();
+    assert_eq!(bytes(&t["signer"]), bytes(&load("descriptor.json")["owner"]));
 }
 
 #[test]
@@ -832,4 +1038,86 @@ fn the_lax_cases_are_what_they_say() {
             assert!(key.verify_strict(&message, &signature).is_ok(), "{name}");
         }
     }
+}
+
+#[test]
+fn the_lock_opens_with_the_third_key_and_its_body_matches_the_layout() {
+    let v = load("lock.json");
+    let body = [
+        bytes(&v["link_secret"]),
+        bytes(&v["room_key"]),
+        bytes(&v["channel_salt"]),
+        bytes(&v["auth_token"]),
+    ]
+    .concat();
+    assert_eq!(body, bytes(&v["body"]));
+    assert_eq!(h(&Sha256::digest(bytes(&v["auth_token"]))), v["verifier"]);
+    let p = load("pairwise.json");
+    let direction = if p["lo"] == "a" {
+        "chain_lo_to_hi"
+    } else {
+        "chain_hi_to_lo"
+    };
+    let (_, next) = ChainKey::from_bytes(unhex(&p[direction])).step();
+    let (_, next) = next.step();
+    let (third, _) = next.step();
+    assert_eq!(h(third.expose()), v["message_key"]);
+    let (sender, recipient): ([u8; 32], [u8; 32]) = (unhex(&v["session_key"]), unhex(&v["recipient"]));
+    let binding = Binding {
+        room_id: &unhex(&v["room_id"]),
+        sender: &sender,
+        recipient: &recipient,
+    };
+    let opened = seal::open(third.expose(), &bytes(&v["item"]), &binding).unwrap();
+    opened.verify(&sender, &binding).unwrap();
+    assert_eq!(opened.header, Header::new(Kind::Lock, 0, 2));
+    assert_eq!(opened.body(), &body[..]);
+    let link = RoomLink::parse(v["new_link"].as_str().unwrap_or_default(), CHECKED_AT_MS).unwrap();
+    assert_eq!(link.secret().expose(), &unhex::<32>(&v["link_secret"]));
+    assert_eq!(link.expires_at(), v["expires_at"].as_u64().unwrap_or_default());
+}
+
+#[test]
+fn the_continuity_hello_matches_its_layout_and_its_claim_verifies() {
+    let v = load("hello_continuity.json");
+    let alias = v["alias"].as_str().unwrap_or_default();
+    let body = [
+        &(v["member"].as_u64().unwrap_or_default() as u32).to_be_bytes()[..],
+        &bytes(&v["session_key"]),
+        &bytes(&v["dh_public"]),
+        &bytes(&v["session_nonce"]),
+        &(alias.len() as u16).to_be_bytes(),
+        alias.as_bytes(),
+        &[1u8],
+        &bytes(&v["previous_session_key"]),
+        &bytes(&v["continuity_signature"]),
+    ]
+    .concat();
+    assert_eq!(body, bytes(&v["body"]));
+    assert_eq!(bytes(&v["continuity_header"]), [4u8, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+    let signed_message = [
+        &b"sanctum v1 signature"[..],
+        &bytes(&v["continuity_header"]),
+        &bytes(&v["room_id"]),
+        &bytes(&v["previous_session_key"]),
+        &[0u8; 32],
+        &bytes(&v["session_key"]),
+        &bytes(&v["session_nonce"]),
+    ]
+    .concat();
+    VerifyingKey::from_bytes(&unhex(&v["previous_session_key"]))
+        .unwrap()
+        .verify_strict(
+            &signed_message,
+            &Signature::from_bytes(&unhex(&v["continuity_signature"])),
+        )
+        .unwrap();
+    let binding = Binding {
+        room_id: &unhex(&v["room_id"]),
+        sender: &NOBODY,
+        recipient: &NOBODY,
+    };
+    let opened = seal::open(&unhex(&v["room_key"]), &bytes(&v["item"]), &binding).unwrap();
+    opened.verify(&unhex(&v["session_key"]), &binding).unwrap();
+    assert_eq!(opened.body(), &body[..]);
 }

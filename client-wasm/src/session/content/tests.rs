@@ -1,6 +1,7 @@
 //! Tests of what group messages do: chat, whispers, attachments and purges.
 
 use crate::attachment::{self, AttachmentError, CHUNK_LEN, Upload};
+use crate::seal::Kind;
 use crate::session::testing::*;
 use crate::session::*;
 

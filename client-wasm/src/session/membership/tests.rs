@@ -445,8 +445,12 @@ proptest::proptest! {
                 }
                 Step::Kick(i, j) if present.len() > 1 && pick(i) != pick(j) => {
                     let target = room.member(pick(j));
-                    room.clients[pick(i)].kick(target, NOW).unwrap();
-                    room.run();
+                    if room.clients[pick(i)].may_kick(target) {
+                        room.clients[pick(i)].kick(target, NOW).unwrap();
+                        room.run();
+                    } else {
+                        proptest::prop_assert_eq!(room.clients[pick(i)].kick(target, NOW).err(), Some(SessionError::NotAllowed));
+                    }
                 }
                 _ => {}
             }
@@ -454,6 +458,7 @@ proptest::proptest! {
         let present = room.present();
         for &x in &present {
             proptest::prop_assert!(!could_not_verify(&room.events[x]), "{:?}", room.events[x]);
+            proptest::prop_assert_eq!(room.clients[x].roles.owner, room.clients[present[0]].roles.owner);
             proptest::prop_assert_eq!(room.clients[x].members().len(), present.len() - 1);
         }
         for &x in &present {
