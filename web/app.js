@@ -17,8 +17,10 @@ const $ = (id) => document.getElementById(id);
 
 
 /**
- * A member as the view shows it.
- * @typedef {{id: number, alias: string, fingerprint: string, self: boolean, duplicate: boolean}} MemberView
+ * A member as the view shows it: whether it owns the room, and whether this session may kick it or hand it the room,
+ * as the Worker says.
+ * @typedef {{id: number, alias: string, fingerprint: string, self: boolean, duplicate: boolean, owner: boolean,
+ *   canKick: boolean, canHandOver: boolean}} MemberView
  * @typedef {import('./events.js').MemberInfo} MemberInfo
  * @typedef {import('./events.js').Identity} Identity
  * @typedef {import('./events.js').Entered} Entered
@@ -123,6 +125,12 @@ function newSession() {
     [Event.RelayError]: onRelayError,
     [Event.Expiring]: onExpiring,
     [Event.Ended]: onEnded,
+    [Event.NotAllowed]: onNotAllowed,
+    [Event.OwnerChanged]: onOwnerChanged,
+    [Event.Locked]: onLocked,
+    [Event.LockConfirmed]: onLockConfirmed,
+    [Event.MemberPresent]: onMemberPresent,
+    [Event.Reconnected]: onMemberReconnected,
     members: onMembers,
     sendProgress: onSendProgress,
     // The derivation asked for last is done: a click on Join now waits only for the relay.
@@ -339,6 +347,8 @@ async function copyLink(link, input) {
 
 async function openCreate() {
   view.setFieldError('create-error', '');
+  $('create-members-kick-label').textContent = ui.membersMayKick;
+  $('create-members-kick-hint').textContent = ui.membersMayKickHint;
   fillLifetimes();
   view.showScreen('create');
   $('create-alias').focus();
@@ -445,6 +455,7 @@ async function submitCreate() {
   const roomName = $('create-room').value.trim() || ui.defaultRoomName;
   const password = $('create-password').value;
   const lifetime = Number($('create-lifetime').value);
+  const membersMayKick = $('create-members-kick').checked;
   if (!(await aliasAccepted('create', alias))) return;
   let verdict;
   try {
@@ -466,7 +477,7 @@ async function submitCreate() {
   startWork('create');
   try {
     const askedUntil = Date.now() + lifetime * 1000;
-    const result = await state.session.create({ alias, roomName, password, lifetime });
+    const result = await state.session.create({ alias, roomName, password, lifetime, everyoneKicks: membersMayKick });
     $('create-password').value = '';
     showPassword($('create-password'), false);
     onEntered(result);
@@ -668,7 +679,18 @@ function enterChat() {
  * @returns {MemberView}
  */
 function memberView(info) {
-  return { id: info.member, alias: info.alias, fingerprint: info.fingerprint, self: false, duplicate: info.duplicate_alias };
+  return {
+    id: info.member,
+    alias: info.alias,
+    fingerprint: info.fingerprint,
+    self: false,
+    duplicate: info.duplicate_alias,
+    owner: Boolean(info.owner),
+    // The Worker says, per member, whether this session may kick it: the page never decides who may.
+    canKick: Boolean(info.kickable),
+    // Only the owner may hand the room on (the Worker refuses anyone else).
+    canHandOver: Boolean(state.self?.owner),
+  };
 }
 
 /**
@@ -677,7 +699,16 @@ function memberView(info) {
  */
 function selfView() {
   const self = /** @type {Identity} */ (state.self);
-  return { id: self.member, alias: self.alias, fingerprint: self.fingerprint, self: true, duplicate: self.duplicate_alias };
+  return {
+    id: self.member,
+    alias: self.alias,
+    fingerprint: self.fingerprint,
+    self: true,
+    duplicate: self.duplicate_alias,
+    owner: Boolean(self.owner),
+    canKick: false,
+    canHandOver: false,
+  };
 }
 
 /**
@@ -687,7 +718,7 @@ function selfView() {
  * @returns {MemberView}
  */
 function sender(id, alias) {
-  return state.known.get(id) ?? { id, alias, fingerprint: '', self: false, duplicate: false };
+  return state.known.get(id) ?? { id, alias, fingerprint: '', self: false, duplicate: false, owner: false, canKick: false, canHandOver: false };
 }
 
 /** @param {number | null | undefined} id */
@@ -706,7 +737,7 @@ function onMembers({ self, members }) {
   const others = members.map(memberView);
   for (const member of others) state.known.set(member.id, member);
   state.members = [selfView(), ...others];
-  view.renderMembers(state.members, { onWhisper: (member) => setWhisper(member), onKick: confirmKick });
+  view.renderMembers(state.members, { onWhisper: (member) => setWhisper(member), onKick: confirmKick, onHandOver: confirmHandOver });
   if (state.whisperTo && !others.some((m) => m.id === state.whisperTo.id)) setWhisper(null);
 }
 
@@ -814,6 +845,82 @@ function onMemberAccepted(info) {
   state.known.set(info.member, memberView(info));
   view.appendNotice(words.joined(info.alias, info.fingerprint), 'good');
   if (info.duplicate_alias) view.appendNotice(words.duplicateAlias(info.alias), 'warn');
+}
+
+/**
+ * After a refresh, a member that was already in the room: present, not joining.
+ * @param {import('./events.js').MemberPresent} info
+ */
+function onMemberPresent(info) {
+  state.known.set(info.member, memberView(info));
+  view.appendNotice(words.present(info.alias, info.fingerprint));
+  if (info.duplicate_alias) view.appendNotice(words.duplicateAlias(info.alias), 'warn');
+}
+
+/**
+ * A member came back as a new session, its new hello signed by the previous session's key: shown like a safety-number
+ * change, with the new key and the one it replaces, so that whoever compared keys compares again.
+ * @param {import('./events.js').Reconnected} event
+ */
+function onMemberReconnected({ alias, old_fingerprint: before, new_fingerprint: after }) {
+  view.appendNotice(words.reconnected(alias, after, before), 'warn rekeyed');
+}
+
+/**
+ * A member signed something only the owner may do (a kick, unless every member may; a hand-over): every client
+ * refused it, and says who tried.
+ * @param {import('./events.js').NotAllowed} event
+ */
+function onNotAllowed({ alias, attempt }) {
+  if (attempt.type === 'Transfer') {
+    view.appendNotice(words.handOverRefused(alias), 'bad');
+    return;
+  }
+  if (attempt.type === 'Lock') {
+    view.appendNotice(words.lockRefused(alias), 'bad');
+    return;
+  }
+  const target = attempt.target === null || attempt.target === undefined ? null : aliasOf(attempt.target);
+  view.appendNotice(words.kickRefused(alias, target), 'bad');
+}
+
+/**
+ * The room's owner changed: by the signed hand-over of the previous owner (an owner who leaves hands the room to the
+ * member present longest), or the owner's session is gone and no one holds the owner's rights. What a newcomer learns
+ * from the answers it gets (`by` null, an owner named) is shown by the member list alone.
+ * @param {import('./events.js').OwnerChanged} event
+ */
+function onOwnerChanged({ owner, by }) {
+  const me = state.self?.member;
+  if (owner === null || owner === undefined) {
+    view.appendNotice(words.ownerGone, 'warn');
+    return;
+  }
+  if (by === null || by === undefined) return;
+  const name = aliasOf(owner) ?? '';
+  if (by === me) view.appendNotice(words.youHandedOver(name), 'warn');
+  else if (owner === me) view.appendNotice(words.youAreOwner(aliasOf(by) ?? ''), 'good');
+  else view.appendNotice(words.ownerHandedOver(aliasOf(by) ?? '', name), 'warn');
+}
+
+/**
+ * A member locked the room: this session moved to the new link secret and room key, so its saved resume blob is
+ * replaced, and the link it holds no longer opens the room.
+ * @param {import('./events.js').Locked} event
+ */
+function onLocked({ by, resume }) {
+  adoptResume(resume);
+  if (by === state.self?.member) return;
+  // Only the owner has the new link to share; the one this tab holds no longer opens the room, so Share goes.
+  state.link = null;
+  $('share-button').hidden = true;
+  view.appendNotice(by === null || by === undefined ? words.lockedUnnamed : words.locked(aliasOf(by) ?? ''), 'warn');
+}
+
+/** The relay took this owner's new verifier: only now does the old link stop opening the room. */
+function onLockConfirmed() {
+  view.appendNotice(words.lockConfirmed, 'good');
+  import('./moderation.js').then(({ lockConfirmed }) => lockConfirmed());
 }
 
 /** @param {import('./events.js').MemberLeft} event */
@@ -969,6 +1076,8 @@ function wipeEverything({ ended = false } = {}) {
   state.members = [];
   state.known.clear();
   state.link = null;
+  // A lock by another member hid Share in this room; the next room has a link to share again.
+  $('share-button').hidden = false;
   state.whisperTo = null;
   view.setWhisperTarget(null);
   view.renderMembers([], { onWhisper() {}, onKick() {} });
@@ -1060,6 +1169,8 @@ async function runCommand(command) {
     case 'kick': {
       const { member, error } = memberByAlias(command.alias);
       if (error) view.appendNotice(error, 'warn');
+      // The Worker said this session may not kick that member; it would refuse the kick as well.
+      else if (!member.canKick) view.appendNotice(member.owner ? ui.ownerNotKickable(member.alias) : ui.onlyOwnerKicks(member.alias), 'warn');
       else await confirmKick(member);
       return;
     }
@@ -1074,16 +1185,64 @@ async function runCommand(command) {
   }
 }
 
+/**
+ * The kick dialog (moderation.js, loaded on first use): a kick, or, for a session that may lock, "Remove and lock",
+ * which ends with the new link shown to this owner.
+ * @param {MemberView} member
+ */
 async function confirmKick(member) {
-  const { ok } = await view.confirmDialog({
-    ...ui.confirmKick(member.alias, member.fingerprint),
-    danger: true,
+  const { askKick, showLocked, lockStarted } = await import('./moderation.js');
+  const result = await askKick({
+    alias: member.alias,
+    fingerprint: member.fingerprint,
+    canLock: Boolean(state.self?.owner),
+    estimate: (password) => strength.estimate(password, state.self?.alias ?? '', state.roomName),
+    kick: () => state.session.kick(member.id),
+    lock: async (password) => {
+      lockStarted();
+      const locked = await state.session.lock(member.id, password);
+      // A refresh or a reconnect after the lock must rejoin under the new secrets: the old ones no longer open the room.
+      adoptResume(locked.resume);
+      return locked;
+    },
   });
-  if (!ok) return;
+  if (result.outcome !== 'locked' || !state.self) return;
+  onLockedByMe(result.link);
+  showLocked(result.link, copyLink);
+}
+
+/**
+ * This owner locked the room: the share button and a refresh now use the new link, and the log says so.
+ * @param {string} link
+ */
+function onLockedByMe(link) {
+  state.link = link;
+  if (!state.keep) storage.saveLink(link);
+  view.appendNotice(words.lockedByYou, 'warn');
+}
+
+/**
+ * Keeps the resume blob of the room's new secrets after a lock, in the session for a reconnect and in the tab's
+ * storage for a refresh.
+ * @param {string | undefined} blob
+ */
+function adoptResume(blob) {
+  if (!blob) return;
+  state.session.adoptResume(blob);
+  if (state.keep) storage.saveResume(blob);
+}
+
+/**
+ * Asks before handing the room to another member; the Worker signs the hand-over, every member checks it.
+ * @param {MemberView} member
+ */
+async function confirmHandOver(member) {
+  const { ok } = await view.confirmDialog({ ...ui.confirmHandOver(member.alias) });
+  if (!ok || !state.self) return;
   try {
-    await state.session.kick(member.id);
+    await state.session.transfer(member.id);
   } catch (error) {
-    view.appendNotice(ui.notKicked(explain(error.code, error.message)), 'bad');
+    view.appendNotice(ui.notHandedOver(explain(error.code, error.message)), 'bad');
   }
 }
 

@@ -61,6 +61,15 @@ export class RoomSession {
     return this.#resume;
   }
 
+  /**
+   * Takes the Worker's resume blob for the room's new secrets after a lock, so that a reconnect rejoins under them:
+   * the old ones no longer open the room.
+   * @param {string} blob
+   */
+  adoptResume(blob) {
+    this.#resume = blob;
+  }
+
   #engine() {
     if (this.#bridge?.alive) return this.#bridge;
     const bridge = new WorkerBridge();

@@ -73,6 +73,37 @@ export const say = Object.freeze({
   youRemoved: (alias) => `You removed ${alias} from the room`,
   /** @param {string} kicker @param {string} alias */
   removedBy: (kicker, alias) => `${kicker} removed ${alias} from the room`,
+  /**
+   * A signed kick from a member without the right to remove anyone: every client refused it.
+   * @param {string} kicker @param {string | null} alias whom it named, when this session shows that member
+   */
+  kickRefused: (kicker, alias) =>
+    `${kicker} tried to remove ${alias ?? 'someone'}. Refused: only the room\u2019s owner may remove members.`,
+  /** @param {string} alias */
+  handOverRefused: (alias) => `${alias} tried to hand the room on without owning it. Refused.`,
+  /** @param {string} alias @param {string} fingerprint the member's key, as members compare them */
+  present: (alias, fingerprint) => `\u2068${alias}\u2069 is here · key ${fingerprint}`,
+  /**
+   * A member that came back as a new session after a refresh or a dropped connection: a new key, shown like a safety
+   * number change, so that the others compare it again.
+   * @param {string} alias @param {string} fingerprint the new key @param {string} previous the key it replaces
+   */
+  reconnected: (alias, fingerprint, previous) =>
+    `\u2068${alias}\u2069 reconnected (new key) · key ${fingerprint}, was ${previous}: vouched for by the previous key`,
+  /** @param {string} from @param {string} to */
+  ownerHandedOver: (from, to) => `${from} handed the room to ${to}: ${to} is now its owner.`,
+  /** @param {string} alias */
+  youAreOwner: (alias) => `${alias} handed the room to you: you are now its owner and may remove members and lock the room.`,
+  /** @param {string} to */
+  youHandedOver: (to) => `You handed the room to ${to}: ${to} is now its owner.`,
+  ownerGone: 'The room\u2019s owner is no longer in it: no one holds the owner\u2019s rights now.',
+  /** @param {string} by */
+  locked: (by) => `${by} locked the room: everyone still in moved to a new link, and the old link and password stop opening it. You are still in, and the chat goes on.`,
+  lockedUnnamed: 'The room was locked: everyone still in moved to a new link, and the old link and password stop opening it. You are still in, and the chat goes on.',
+  lockedByYou: 'You locked the room and moved everyone still in it to a new link. Share it with anyone who should still be able to join.',
+  lockConfirmed: 'The relay took the new link: the old link and password no longer open the room.',
+  /** @param {string} alias */
+  lockRefused: (alias) => `${alias} tried to lock the room without owning it. Refused: nothing changed.`,
   /** @param {string} alias @param {string} said what the relay reported: Left, Kicked or Dropped */
   relayReported: (alias, said) =>
     `The relay says ${alias} ${said === 'Kicked' ? 'was removed' : said === 'Left' ? 'left' : 'lost their connection'}`,
@@ -118,7 +149,7 @@ export const ended = Object.freeze({
   /** @param {string | null} by */
   kicked: (by) => `You were removed by ${by ?? 'a member'}. The room goes on without you.`,
   kickedTitle: 'You were removed from the room',
-  kickedDetail: 'Everything on this screen was wiped. The link and the password still open the room.',
+  kickedDetail: 'Everything on this screen was wiped. The link and the password open the room again, unless its owner locked it.',
   /** Under every ending that kills the room's link: a purge, the expiry. */
   deadDetail: 'Everything on this screen was wiped and the link is dead.',
   /** Under endings whose cause only the relay asserts. */
@@ -242,12 +273,67 @@ export const ui = Object.freeze({
   ambiguousAlias: (alias) => `Two members use the alias ${alias}; use the buttons in the member list.`,
   /** @param {string} command */
   unknownCommand: (command) => `Unknown command ${command}. Type /help for the list.`,
-  /** @param {string} alias @param {string} fingerprint */
-  confirmKick: (alias, fingerprint) => ({
+  /**
+   * The kick dialog: whether the person can come back is said before anything is done.
+   * @param {string} alias @param {string} fingerprint @param {boolean} canLock whether this session may also lock
+   */
+  confirmKick: (alias, fingerprint, canLock) => ({
     title: `Kick ${alias}?`,
-    text: `${alias} (key ${fingerprint}) is removed and stops receiving keys. Anyone with the link and the password can still come back; only purge ends the room.`,
+    text:
+      `${alias} (key ${fingerprint}) is removed and stops receiving keys. ` +
+      (canLock
+        ? 'They can rejoin with the link and password unless you also lock the room.'
+        : 'They can rejoin with the link and password unless the owner locks the room.'),
     ok: `Kick ${alias}`,
+    lock: 'Remove and lock',
+    lockHint:
+      'Remove and lock moves everyone else to a new link: the old link and password stop working, and you share the new link with whoever should still get in.',
   }),
+  /** The lock's password step: the new link needs a password, the current one or a new one. */
+  lockPassword: Object.freeze({
+    title: 'Password for the new link',
+    text: 'The new link needs a password. Keep the current one, or choose a new one and tell it to the members who should still get in.',
+    keep: 'Keep the current password',
+    change: 'Choose a new password',
+    password: 'Password',
+    again: 'The same password again',
+    keepHint: 'Type the room\u2019s current password.',
+    mismatch: 'The two passwords differ.',
+    empty: 'Enter the password for the new link.',
+    /** @param {string} alias */
+    ok: (alias) => `Remove ${alias} and lock`,
+  }),
+  lockWorking: 'Locking the room: stretching the password and moving everyone to the new link…',
+  /** @param {string} why */
+  notLocked: (why) => `The room was not locked: ${why}`,
+  /** The owner's view of a finished lock: the old link is closed only once the relay took the new verifier. */
+  lockedDialog: Object.freeze({
+    title: 'The room is locked',
+    text: 'Everyone still in the room moved to this new link. Share it with anyone who should still be able to join, and tell them the password another way.',
+    waiting: 'Waiting for the relay to take the new link; until it does, the old link still opens the room.',
+    confirmed: 'The relay took the new link: the old link no longer opens the room, with the old password or any other.',
+  }),
+  /** @param {string} alias */
+  confirmHandOver: (alias) => ({
+    title: `Make ${alias} the owner?`,
+    text: `${alias} becomes the room\u2019s owner: they can remove members and lock the room, and you no longer can. Only ${alias} can hand it back.`,
+    ok: `Make ${alias} the owner`,
+  }),
+  /** @param {string} why */
+  notHandedOver: (why) => `The room was not handed over: ${why}`,
+  ownerTag: 'owner',
+  /** @param {string} alias */
+  onlyOwnerKicks: (alias) => `You cannot remove ${alias}: only the room\u2019s owner may remove members.`,
+  /** @param {string} alias */
+  ownerNotKickable: (alias) => `You cannot remove ${alias}: no one may remove the room\u2019s owner.`,
+  /** @param {string} alias */
+  kickLabel: (alias) => `Kick ${alias}`,
+  /** @param {string} alias */
+  handOverLabel: (alias) => `Make ${alias} the owner`,
+  /** @param {string} alias */
+  whisperLabel: (alias) => `Whisper to ${alias}`,
+  membersMayKick: 'Let every member remove others',
+  membersMayKickHint: 'Off: only you, the room\u2019s owner, can remove someone. Anyone in the room can always purge it.',
   confirmLeave: Object.freeze({
     title: 'Leave the room?',
     text: 'This tab forgets the room, its keys and every message. Only the link and the password get you back in.',

@@ -45,6 +45,7 @@ function svgIcon(pathData) {
 }
 
 const ICON_WHISPER = 'M4 4h16v12H7l-3 3V4zm4 5v2h8V9H8z';
+const ICON_OWNER = 'M3 18h18v2H3v-2zm0-11 5 4 4-6 4 6 5-4-2 9H5L3 7z';
 const ICON_KICK = 'M15 12a4 4 0 1 0-4-4 4 4 0 0 0 4 4zM1 10h8v2H1v-2zm14 4c-2.7 0-8 1.3-8 4v2h16v-2c0-2.7-5.3-4-8-4z';
 
 /** How many avatar colours style.css defines (data-hue 0 to 7). */
@@ -502,33 +503,51 @@ export async function appendAttachment(message) {
 // Members.
 
 /**
- * Renders the member list with whisper and kick buttons for the others.
- * @param {Array<{id: unknown, alias: string, fingerprint: string, self: boolean, duplicate: boolean}>} members
+ * A small icon button of the member list.
+ * @param {string} label its accessible name and tooltip
+ * @param {string} icon an SVG path
+ * @param {() => void} onClick
+ * @param {string} [className]
  */
-export function renderMembers(members, { onWhisper, onKick }) {
+function memberButton(label, icon, onClick, className = 'icon-button') {
+  const button = el('button', className);
+  button.type = 'button';
+  button.setAttribute('aria-label', label);
+  button.title = label;
+  button.append(svgIcon(icon));
+  button.addEventListener('click', onClick);
+  return button;
+}
+
+/**
+ * @typedef {{id: unknown, alias: string, fingerprint: string, self: boolean, duplicate: boolean, owner?: boolean,
+ *   canKick?: boolean, canHandOver?: boolean}} ListedMember
+ */
+
+/**
+ * Renders the member list: who owns the room, a whisper button for every other member, and a kick or hand-over
+ * button only where the Worker says this session may use it.
+ * @param {ListedMember[]} members
+ * @param {{onWhisper: (member: any) => void, onKick: (member: any) => void, onHandOver?: (member: any) => void}} actions
+ */
+export function renderMembers(members, { onWhisper, onKick, onHandOver = () => {} }) {
   const list = $('member-list');
   list.replaceChildren();
   for (const member of members) {
     const item = el('li', 'member');
+    // The relay's id for the member's session: opaque, and already in every frame the relay sends.
+    item.dataset.member = String(member.id);
+    item.classList.toggle('owner', Boolean(member.owner));
     const text = el('div', 'member-name', member.self ? `${member.alias} (you)` : member.alias);
+    if (member.owner) text.append(el('span', 'tag owner', ui.ownerTag));
     const details = el('div', 'member-details');
     details.append(el('div', 'member-fp', `key ${member.fingerprint}`));
     if (member.duplicate) details.append(el('div', 'member-flag', 'Same or look-alike alias as another member: compare keys'));
     const actions = el('div', 'member-actions');
     if (!member.self) {
-      const whisper = el('button', 'icon-button');
-      whisper.type = 'button';
-      whisper.setAttribute('aria-label', `Whisper to ${member.alias}`);
-      whisper.title = `Whisper to ${member.alias}`;
-      whisper.append(svgIcon(ICON_WHISPER));
-      whisper.addEventListener('click', () => onWhisper(member));
-      const kick = el('button', 'icon-button danger');
-      kick.type = 'button';
-      kick.setAttribute('aria-label', `Kick ${member.alias}`);
-      kick.title = `Kick ${member.alias}`;
-      kick.append(svgIcon(ICON_KICK));
-      kick.addEventListener('click', () => onKick(member));
-      actions.append(whisper, kick);
+      actions.append(memberButton(ui.whisperLabel(member.alias), ICON_WHISPER, () => onWhisper(member)));
+      if (member.canHandOver) actions.append(memberButton(ui.handOverLabel(member.alias), ICON_OWNER, () => onHandOver(member)));
+      if (member.canKick) actions.append(memberButton(ui.kickLabel(member.alias), ICON_KICK, () => onKick(member), 'icon-button danger'));
     }
     item.append(avatar(member), text, actions, details);
     list.append(item);

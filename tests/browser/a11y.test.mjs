@@ -27,7 +27,7 @@ async function audit(page, screen) {
   assert.deepEqual(bad, []);
 }
 
-test('home, create, join, chat, session ended and purged screens pass axe', async () => {
+test('home, create, join, chat, moderation dialogs, session ended and purged screens pass axe', async () => {
   await alice.page.goto(`${relay.origin}/`);
   await waitScreen(alice.page, 'home');
   await audit(alice.page, 'home');
@@ -50,6 +50,34 @@ test('home, create, join, chat, session ended and purged screens pass axe', asyn
   await alice.page.locator('#share-dialog canvas.qr').waitFor();
   await audit(alice.page, 'share dialog with the QR code');
   await alice.page.getByRole('button', { name: 'Done' }).click();
+
+  // The moderation dialogs, in both themes: the owner's kick dialog, its lock step, the new link after a lock, and the
+  // kicked member's screen.
+  const carol = await openMember({ bypassCSP: true, colorScheme: 'dark' });
+  try {
+    await joinRoom(carol.page, link, { alias: 'carol' });
+    await alice.page.getByRole('button', { name: 'Kick carol' }).click();
+    await alice.page.locator('#kick-dialog').waitFor({ state: 'visible' });
+    await audit(alice.page, 'kick dialog');
+    await alice.page.locator('#kick-dialog').getByRole('button', { name: 'Remove and lock' }).click();
+    await alice.page.locator('#kick-dialog').getByLabel('Choose a new password').check();
+    await alice.page.locator('#lock-password').fill('weak');
+    await audit(alice.page, 'kick dialog, lock step');
+    await alice.page.emulateMedia({ colorScheme: 'dark' });
+    await audit(alice.page, 'kick dialog, lock step (dark)');
+    await alice.page.locator('#lock-password').fill('lantern orchard velvet compass drizzle');
+    await alice.page.locator('#lock-again').fill('lantern orchard velvet compass drizzle');
+    await alice.page.locator('#kick-ok').click();
+    await alice.page.locator('#locked-dialog canvas.qr').waitFor({ timeout: 30_000 });
+    await audit(alice.page, 'the new link after a lock (dark)');
+    await alice.page.emulateMedia({ colorScheme: 'light' });
+    await audit(alice.page, 'the new link after a lock');
+    await alice.page.locator('#locked-dialog').getByRole('button', { name: 'Done' }).click();
+    await waitScreen(carol.page, 'gone');
+    await audit(carol.page, 'kicked (dark)');
+  } finally {
+    await carol.close();
+  }
 
   await bob.page.getByRole('button', { name: 'Leave the room' }).click();
   await confirm(bob.page);

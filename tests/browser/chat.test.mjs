@@ -6,6 +6,7 @@ import { deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import {
   confirm,
+  confirmKick,
   createRoom,
   joinRoom,
   log,
@@ -215,13 +216,13 @@ test('attachments travel as encrypted chunks: an image and a video render from b
 
 test('kick asks first, removes the member, and the others see it', async () => {
   await alice.page.getByRole('button', { name: 'Kick carol' }).click();
-  await alice.page.locator('#confirm-dialog').waitFor({ state: 'visible' });
-  assert.match(await alice.page.locator('#confirm-title').textContent(), /Kick carol/);
-  await alice.page.locator('#confirm-cancel').click();
+  await alice.page.locator('#kick-dialog').waitFor({ state: 'visible' });
+  assert.match(await alice.page.locator('#kick-title').textContent(), /Kick carol/);
+  await alice.page.locator('#kick-cancel').click();
   await seeMembers(alice.page, 3);
 
   await say(alice.page, '/kick carol');
-  await confirm(alice.page);
+  await confirmKick(alice.page);
   await waitScreen(carol.page, 'gone');
   assert.match(await carol.page.locator('#gone-title').textContent(), /removed/);
   // The kicked screen says who removed her and that the room goes on; the link is not dead, and it does not say so.

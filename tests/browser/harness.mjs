@@ -357,6 +357,14 @@ export async function confirm(page, { input = null } = {}) {
   await dialog.waitFor({ state: 'hidden' });
 }
 
+/** Kicks from the app's kick dialog, once a Kick button or /kick opened it; waits until the dialog closed. */
+export async function confirmKick(page) {
+  const dialog = page.locator('#kick-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await page.locator('#kick-ok').click();
+  await dialog.waitFor({ state: 'hidden' });
+}
+
 /** A free TCP port on 127.0.0.1, for a server that takes its port on the command line. */
 async function freePort() {
   return new Promise((resolve, reject) => {

@@ -106,8 +106,9 @@ test('a dropped connection comes back as a new session, and what was said during
   assert.notEqual(after, before, 'the new session has new keys');
   await seeMembers(alice.page, 2);
 
-  // Bob sees the new session join under its new key.
-  await log(bob.page).locator('.notice', { hasText: `\u2068alice\u2069 joined · key ${after}` }).waitFor();
+  // Bob sees the new session come back under its new key, vouched for by the previous one, like a safety-number change.
+  await log(bob.page).locator('.notice.rekeyed', { hasText: `\u2068alice\u2069 reconnected (new key) · key ${after}, was ${before}` }).waitFor();
+  assert.equal(await log(bob.page).locator('.notice', { hasText: '\u2068alice\u2069 joined' }).count(), 1, 'announced as joining once, at the start');
   await seeMembers(bob.page, 2);
   await bob.page.locator('#member-list .member', { hasText: `key ${after}` }).waitFor();
   assert.equal(await bob.page.locator('#member-list .member', { hasText: `key ${before}` }).count(), 0);

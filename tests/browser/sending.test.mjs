@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   confirm,
+  confirmKick,
   createRoom,
   joinRoom,
   log,
@@ -116,7 +117,7 @@ test('a kick during an upload goes before the rest of the file: the kicked membe
   await alice.locator('#file-input').setInputFiles({ name: 'slow.bin', mimeType: 'application/octet-stream', buffer: noise(4 * MIB, 5) });
   const kickedAt = Date.now();
   await alice.getByRole('button', { name: 'Kick bob' }).click();
-  await confirm(alice);
+  await confirmKick(alice);
   await waitScreen(bob, 'gone');
   await log(carol).locator('.notice', { hasText: 'alice removed bob from the room' }).waitFor();
   console.log(`# kick during a 4 MiB upload: the kicked member out after ${Date.now() - kickedAt} ms`);
