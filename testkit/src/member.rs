@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use sanctum_protocol::{ClientFrame, MemberId, RelayFrame};
+use sanctum_protocol::{ClientFrame, MemberId, RelayFrame, Welcome};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -22,12 +22,17 @@ pub fn from_address(address: &str) -> Options {
 
 /// Connects and reads the welcome frame.
 pub async fn connect(addr: SocketAddr, options: &Options) -> io::Result<RawWs> {
+    connect_welcomed(addr, options).await.map(|(ws, _)| ws)
+}
+
+/// Connects, and returns the connection with the welcome frame it read: the relay's limits.
+pub async fn connect_welcomed(addr: SocketAddr, options: &Options) -> io::Result<(RawWs, Welcome)> {
     let mut ws = RawWs::connect(addr, options).await.map_err(|error| match error {
         UpgradeError::Io(error) => error,
         UpgradeError::Status(status) => io::Error::other(format!("upgrade refused with {status}")),
     })?;
     match ws.frame().await? {
-        RelayFrame::Welcome(_) => Ok(ws),
+        RelayFrame::Welcome(welcome) => Ok((ws, welcome)),
         other => Err(io::Error::other(format!("expected welcome, got {other:?}"))),
     }
 }
