@@ -33,6 +33,13 @@ fn force(room: &mut Room, c: usize, content: Content) {
     room.run();
 }
 
+/// `from` hands ownership to `to`, and the room delivers everything that follows.
+fn hand_over(room: &mut Room, from: usize, to: usize) {
+    let to = room.member(to);
+    room.clients[from].transfer(to, NOW).unwrap();
+    room.run();
+}
+
 fn key(room: &Room, c: usize) -> [u8; 32] {
     room.clients[c].session_key
 }
@@ -249,12 +256,7 @@ fn a_forged_or_replayed_transfer_is_refused() {
     force(&mut room, a, Content::Transfer { to, sequence: 5 });
     assert_eq!(owner_seen_by(&room, b), Some(a));
     // A real transfer to bob, then the relay replays it to carol after bob handed ownership back: refused by the chain.
-    {
-        let to = room.member(b);
-        room.clients[a].transfer(to, NOW)
-    }
-    .unwrap();
-    room.run();
+    hand_over(&mut room, a, b);
     let alice = room.member(a);
     let replay = room.payloads_from(alice, Kind::Group, false).last().unwrap().1.clone();
     room.clients[b].transfer(alice, NOW).unwrap();
@@ -268,18 +270,8 @@ fn a_forged_or_replayed_transfer_is_refused() {
 #[test]
 fn a_newcomer_learns_the_current_owner_through_answers() {
     let (mut room, a, b, c) = three();
-    {
-        let to = room.member(b);
-        room.clients[a].transfer(to, NOW)
-    }
-    .unwrap();
-    room.run();
-    {
-        let to = room.member(c);
-        room.clients[b].transfer(to, NOW)
-    }
-    .unwrap();
-    room.run();
+    hand_over(&mut room, a, b);
+    hand_over(&mut room, b, c);
     let d = room.join("dave", 400);
     assert_eq!(owner_seen_by(&room, d), Some(c));
     assert_eq!(room.clients[d].roles.transfers.len(), 2);
@@ -290,18 +282,8 @@ fn a_newcomer_learns_the_current_owner_through_answers() {
 #[test]
 fn a_newcomer_keeps_the_longest_valid_chain_whatever_order_answers_come_in() {
     let (mut room, a, b, c) = three();
-    {
-        let to = room.member(b);
-        room.clients[a].transfer(to, NOW)
-    }
-    .unwrap();
-    room.run();
-    {
-        let to = room.member(c);
-        room.clients[b].transfer(to, NOW)
-    }
-    .unwrap();
-    room.run();
+    hand_over(&mut room, a, b);
+    hand_over(&mut room, b, c);
     // alice withholds the last transfer in her answers; carol adds a forged third link naming herself again.
     room.clients[a].roles.transfers.truncate(1);
     let carol_key = key(&room, c);
