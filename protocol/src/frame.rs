@@ -233,7 +233,32 @@ fn decode_object<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Decode
 impl ClientFrame {
     /// Decodes one client frame from the text of a WebSocket message.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        decode_object(text)
+        match Self::decode_as_encoded(text) {
+            Some(frame) => Ok(frame),
+            None => decode_object(text),
+        }
+    }
+
+    /// Recognises `broadcast` and `direct` in exactly the text [`ClientFrame::encode`] writes, without a JSON parser.
+    ///
+    /// Every message travels in one of these two frames, so the relay decodes them on its hottest path; a JSON parser
+    /// would scan the payload's text once more, and the payload's own check already refuses any quote or backslash.
+    /// Anything else, including the same frames with other spacing or key order, is left to the parser: this only
+    /// ever answers what the parser would, and `None` means "ask the parser", never "malformed".
+    fn decode_as_encoded(text: &str) -> Option<Self> {
+        let rest = text.strip_suffix(r#""}"#)?;
+        if let Some(payload) = rest.strip_prefix(r#"{"type":"broadcast","payload":""#) {
+            let payload = Payload::from_text(payload)?;
+            return Some(Self::Broadcast { payload });
+        }
+        let (to, payload) = rest
+            .strip_prefix(r#"{"type":"direct","to":"#)?
+            .split_once(r#","payload":""#)?;
+        // JSON's own form of a number: digits only, and no leading zero (Rust's parser would also take "+1" and "01").
+        let canonical = to.bytes().all(|b| b.is_ascii_digit()) && (to == "0" || !to.starts_with('0'));
+        let to = if canonical { to.parse().ok()? } else { return None };
+        let payload = Payload::from_text(payload)?;
+        Some(Self::Direct { to, payload })
     }
 
     /// Encodes this frame as the text of one WebSocket message.
@@ -360,6 +385,11 @@ mod tests {
             r#"{"type":"kick","member":-1}"#,
             r#"{"type":"kick","member":4294967296}"#,
             r#"{"type":"broadcast","payload":"!!"}"#,
+            r#"{"type":"broadcast","payload":"AB"}"#,
+            r#"{"type":"broadcast","payload":"A\"}"#,
+            r#"{"type":"direct","to":01,"payload":"AA"}"#,
+            r#"{"type":"direct","to":+1,"payload":"AA"}"#,
+            r#"{"type":"direct","to":4294967296,"payload":"AA"}"#,
             r#"{"type":"join","v":1,"room":"AAEC","token":"AAAA"}"#,
             r#"["purge"]"#,
         ] {
@@ -408,6 +438,42 @@ mod tests {
             let frame = RelayFrame::Frame { from, direct, payload: Payload::new(bytes).unwrap_or_default() };
             prop_assert_eq!(frame.encode(), serde_json::to_string(&frame).unwrap_or_default());
             prop_assert_eq!(RelayFrame::decode(&frame.encode()), Ok(frame));
+        }
+
+        #[test]
+        fn the_encoded_form_is_decoded_without_the_parser_and_as_the_parser_would(
+            to in any::<u32>(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let payload = Payload::new(bytes).unwrap_or_default();
+            for frame in [ClientFrame::Broadcast { payload: payload.clone() }, ClientFrame::Direct { to, payload: payload.clone() }] {
+                let text = frame.encode();
+                prop_assert_eq!(ClientFrame::decode_as_encoded(&text), Some(frame.clone()));
+                prop_assert_eq!(decode_object::<ClientFrame>(&text), Ok(frame));
+            }
+        }
+
+        /// Text close to the encoded form, cut and spliced from its pieces: whatever the shortcut takes, the parser
+        /// takes the same way.
+        #[test]
+        fn the_shortcut_never_answers_other_than_the_parser(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    Just(r#"{"type":"broadcast","payload":""#.to_owned()),
+                    Just(r#"{"type":"direct","to":"#.to_owned()),
+                    Just(r#","payload":""#.to_owned()),
+                    Just(r#""}"#.to_owned()),
+                    Just(r#"\""#.to_owned()),
+                    "[0+-]?[0-9]{0,11}",
+                    "[A-Za-z0-9_=+/ \\\"-]{0,8}",
+                ],
+                1..7,
+            ),
+        ) {
+            let text = pieces.concat();
+            if let Some(frame) = ClientFrame::decode_as_encoded(&text) {
+                prop_assert_eq!(decode_object::<ClientFrame>(&text), Ok(frame));
+            }
         }
 
         #[test]
