@@ -83,8 +83,8 @@ pub struct Config {
     /// (at most 5 minutes), between join attempts; forgotten after 15 quiet minutes.
     #[arg(long, env = "SANCTUM_FAILED_JOINS_PER_ADDRESS", default_value_t = 20)]
     pub failed_joins_per_address: u32,
-    /// Bound of each connection's outgoing queue in bytes (by default four frames of the largest size);
-    /// a slower reader is cut off with close 4008.
+    /// Bound of each connection's outgoing queue in bytes, each queued frame counting its text and 64 bytes for its
+    /// place in the queue (by default about four frames of the largest size); a slower reader is cut off with close 4008.
     #[arg(long, env = "SANCTUM_QUEUE_BYTES", default_value_t = 256 * 1024)]
     pub queue_bytes: usize,
     /// Frames per second one connection may send on average (error `rate_limited` beyond).

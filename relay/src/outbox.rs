@@ -25,6 +25,16 @@ const IDLE_QUEUE_CAPACITY: usize = 8;
 /// 3 % of the relay's instructions in a 10-member room. A larger buffer is released as soon as it is empty.
 const BUSY_QUEUE_CAPACITY: usize = 256;
 
+/// What a queued frame counts against the queue's bound besides its text: its 32-byte handle, twice over, since the
+/// queue's buffer grows by doubling and may hold twice as many entries as are queued. With it the bound covers the
+/// queue's whole memory, however small the frames; only the first frame of an empty queue is let in whatever its count.
+const ENTRY_BYTES: usize = 2 * std::mem::size_of::<Utf8Bytes>();
+
+/// The bytes `frame` counts against the queue's bound.
+fn charge(frame: &Utf8Bytes) -> usize {
+    frame.len() + ENTRY_BYTES
+}
+
 /// A cloneable handle to one connection's outgoing queue.
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox(Arc<Shared>);
@@ -96,14 +106,15 @@ impl Outbox {
         if state.close.is_some() {
             return Ok(());
         }
-        if state.bytes + frame.len() > self.0.limit {
+        let charge = charge(&frame);
+        if state.bytes + charge > self.0.limit && !state.queue.is_empty() {
             drop(state);
             metrics::add(&self.0.metrics.slow_readers, 1);
             self.abort(CloseCode::SlowReader);
             return Err(Overflow);
         }
-        state.bytes += frame.len();
-        metrics::shift(&self.0.metrics.queued_bytes, frame.len() as i64);
+        state.bytes += charge;
+        metrics::shift(&self.0.metrics.queued_bytes, charge as i64);
         state.queue.push_back(frame);
         drop(state);
         self.0.notify.notify_one();
@@ -161,8 +172,9 @@ impl Outbox {
     pub(crate) fn try_next(&self) -> Option<Next> {
         let mut state = self.state();
         if let Some(frame) = state.queue.pop_front() {
-            state.bytes -= frame.len();
-            metrics::shift(&self.0.metrics.queued_bytes, -(frame.len() as i64));
+            let charge = charge(&frame);
+            state.bytes -= charge;
+            metrics::shift(&self.0.metrics.queued_bytes, -(charge as i64));
             if state.queue.is_empty() && state.queue.capacity() > BUSY_QUEUE_CAPACITY {
                 // A large burst grew the buffer; a connection between bursts should not keep it.
                 state.queue = VecDeque::new();
@@ -224,7 +236,7 @@ mod tests {
 
     #[test]
     fn frames_come_out_in_order_then_the_close() {
-        let outbox = Outbox::new(100, Arc::default());
+        let outbox = Outbox::new(1000, Arc::default());
         outbox.push(text(1)).unwrap();
         outbox.push(text(2)).unwrap();
         outbox.close(CloseCode::Kicked);
@@ -237,9 +249,9 @@ mod tests {
     #[test]
     fn overflow_drops_the_queue_and_closes_as_slow() {
         let metrics = Arc::new(Metrics::default());
-        let outbox = Outbox::new(10, metrics.clone());
+        let outbox = Outbox::new(2 * ENTRY_BYTES + 10, metrics.clone());
         outbox.push(text(6)).unwrap();
-        assert_eq!(metrics.queued_bytes.load(Ordering::Relaxed), 6);
+        assert_eq!(metrics.queued_bytes.load(Ordering::Relaxed), (ENTRY_BYTES + 6) as i64);
         assert_eq!(outbox.push(text(6)), Err(Overflow));
         assert_eq!(outbox.try_next(), Some(Next::Close(CloseCode::SlowReader)));
         assert_eq!(metrics.queued_bytes.load(Ordering::Relaxed), 0);
@@ -253,6 +265,30 @@ mod tests {
         outbox.close(CloseCode::Normal);
         outbox.abort(CloseCode::Restarting);
         assert_eq!(outbox.try_next(), Some(Next::Close(CloseCode::Restarting)));
+    }
+
+    #[test]
+    fn every_frame_counts_its_handle_so_small_frames_cannot_outgrow_the_bound() {
+        let limit = 1024;
+        let outbox = Outbox::new(limit, Arc::default());
+        let (mut queued, mut capacity) = (0, 0);
+        while outbox.push(text(1)).is_ok() {
+            queued += 1;
+            capacity = capacity.max(outbox.state().queue.capacity());
+        }
+        assert_eq!(queued, limit / (ENTRY_BYTES + 1));
+        // The buffer holding the handles, and the frames' text, are within the bound together.
+        assert!(
+            std::mem::size_of::<Utf8Bytes>() * capacity + queued <= limit,
+            "{capacity} entries"
+        );
+    }
+
+    #[test]
+    fn a_frame_as_large_as_the_bound_gets_into_an_empty_queue() {
+        let outbox = Outbox::new(100, Arc::default());
+        outbox.push(text(100)).unwrap();
+        assert_eq!(outbox.push(text(1)), Err(Overflow));
     }
 
     fn drain(outbox: &Outbox, frames: usize) {

@@ -486,7 +486,7 @@ mod tests {
         let mut room = room(60, limits(3, 100, &[]));
         let now = Instant::now();
         let (a, b) = (outbox(), outbox());
-        let slow = Outbox::new(200, Arc::default());
+        let slow = Outbox::new(400, Arc::default());
         room.admit(a.clone(), true, now).unwrap();
         room.admit(slow.clone(), false, now).unwrap();
         room.admit(b.clone(), false, now).unwrap();
