@@ -1117,12 +1117,14 @@ async function submitComposer() {
     await runCommand(command);
     return;
   }
+  const to = state.whisperTo;
+  // The text goes to the Worker before the box is emptied: resizing the box lays the page out, and the message need
+  // not wait for that.
+  const sending = to ? state.session.whisper(to.id, text) : state.session.send(text);
   box.value = '';
   autoGrow();
-  const to = state.whisperTo;
   try {
-    if (to) await state.session.whisper(to.id, text);
-    else await state.session.send(text);
+    await sending;
     if (state.self) view.appendMessage({ from: selfView(), mine: true, whisper: Boolean(to), to, text, time: Date.now() });
   } catch (error) {
     view.appendNotice(ui.notSent(explain(error.code, error.message)), 'bad');

@@ -174,10 +174,36 @@ function nearBottom(log) {
   return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
 }
 
+/**
+ * How many entries one block of the log holds. The log's entries are grouped in blocks that skip rendering while out
+ * of view (content-visibility in style.css), so the browser observes, styles and lays out one box per block instead of
+ * one per entry: with every entry a child of the log, each frame after an arrival checked all of them for visibility,
+ * and each layout walked all of them, so a message cost more with 1,000 in view than with 50.
+ */
+const CHUNK_SIZE = 50;
+
+/**
+ * The block that takes the next entry: the log's last one, or a new one when that is full. Every entry stays in the
+ * DOM, in order, so scrolling up, find in page, selection and screen readers see the whole log as before.
+ * @param {HTMLElement} log
+ */
+function openChunk(log) {
+  const last = log.lastElementChild;
+  if (last && last.childElementCount < CHUNK_SIZE) return last;
+  const chunk = el('div', 'log-chunk');
+  log.append(chunk);
+  return chunk;
+}
+
+/** The log's newest entry, or null. */
+function lastEntry() {
+  return /** @type {HTMLElement | null} */ ($('log').lastElementChild?.lastElementChild ?? null);
+}
+
 function appendToLog(node, { force = false } = {}) {
   const log = $('log');
   const stick = force || nearBottom(log);
-  log.append(node);
+  openChunk(log).append(node);
   if (stick) log.scrollTop = log.scrollHeight;
   // Someone reading further up is not pulled down: a marker says that something new arrived below.
   else if (node.classList.contains('msg')) $('new-below').hidden = false;
@@ -222,7 +248,7 @@ function groupWithPrevious(article, message) {
   const time = Number(message.time) || 0;
   article.dataset.group = key;
   article.dataset.time = String(time);
-  const previous = /** @type {HTMLElement | null} */ ($('log').lastElementChild);
+  const previous = lastEntry();
   const continues = previous?.classList.contains('msg') && previous.dataset.group === key
     && Math.abs(time - Number(previous.dataset.time)) <= GROUP_MS;
   article.classList.toggle('continued', Boolean(continues));

@@ -1,6 +1,6 @@
 // What people expect of a chat, in real Chromium against a real relay: Markdown, grouped messages, the unread count and
 // desktop notifications while the tab is hidden, the "new messages below" marker, attachments with their limit,
-// progress and Cancel, bounded memory for files, whisper mode by keyboard, and the phone layout.
+// progress and Cancel, bounded memory for files, whisper mode by keyboard, the phone layout, and a long log kept in blocks.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -415,4 +415,62 @@ test('the landing page: a link placeholder that looks like a real link, and no c
   } finally {
     await member.close();
   }
+});
+
+test('a long log: entries are kept in blocks of at most 50, an arrival adds to the last one only, and scrolling up shows the first', async () => {
+  const page = bob.page;
+  // A thousand entries through the view, as if they had arrived, after what the earlier tests left in the log.
+  await page.evaluate(async () => {
+    const view = await import('/view.js');
+    const from = { alias: 'filler', fingerprint: 'ffff ffff', duplicate: false };
+    for (let i = 0; i < 1000; i += 1) {
+      view.appendMessage({ from, mine: false, whisper: false, farewell: false, text: `long log ${i}`, time: Date.now() });
+    }
+  });
+  // Watches every change to the log from here on.
+  await page.evaluate(() => {
+    window.__logChanges = [];
+    new MutationObserver((records) => window.__logChanges.push(...records.map((record) => ({
+      type: record.type,
+      added: [...record.addedNodes].map((node) => node.textContent),
+      removed: record.removedNodes.length,
+      target: record.target.id || record.target.className,
+    })))).observe(document.getElementById('log'), { childList: true, subtree: true, attributes: true, characterData: true });
+  });
+  await say(alice.page, 'after a thousand');
+  await seeMessage(page, 'after a thousand');
+  const shape = await page.evaluate(() => {
+    const log = document.getElementById('log');
+    return {
+      blocks: [...log.children].map((block) => [block.className, block.childElementCount]),
+      last: log.lastElementChild.lastElementChild.textContent,
+      fillers: [...log.querySelectorAll('.bubble')].map((b) => b.textContent).filter((t) => t.startsWith('long log ')),
+      changes: window.__logChanges,
+    };
+  });
+  const entries = shape.blocks.reduce((sum, [, count]) => sum + count, 0);
+  assert.ok(entries > 1001, 'every entry is still in the log');
+  assert.ok(shape.blocks.every(([name, count]) => name === 'log-chunk' && count > 0 && count <= 50), JSON.stringify(shape.blocks));
+  assert.equal(shape.blocks.length, Math.ceil(entries / 50), 'blocks are filled before a new one opens');
+  assert.match(shape.last, /after a thousand/);
+  assert.deepEqual(shape.fillers, Array.from({ length: 1000 }, (_, i) => `long log ${i}`), 'in order');
+  // The arrival added one entry (or one new block holding only it) and changed nothing else in the log.
+  assert.equal(shape.changes.length, 1, JSON.stringify(shape.changes));
+  assert.equal(shape.changes[0].type, 'childList');
+  assert.equal(shape.changes[0].removed, 0);
+  assert.equal(shape.changes[0].added.length, 1);
+  assert.match(shape.changes[0].added[0], /after a thousand/);
+
+  // At the bottom, the first block's entries skip rendering; scrolled to the top, they are shown and the last block's
+  // entries skip rendering.
+  const rendered = () => page.evaluate(() => {
+    const log = document.getElementById('log');
+    const shown = (block) => block.firstElementChild.checkVisibility({ contentVisibilityAuto: true });
+    return [shown(log.firstElementChild), shown(log.lastElementChild)];
+  });
+  await page.waitForFunction(() => !document.querySelector('#log > :first-child > :first-child').checkVisibility({ contentVisibilityAuto: true }));
+  assert.deepEqual(await rendered(), [false, true]);
+  await page.locator('#log').evaluate((node) => { node.scrollTop = 0; });
+  await page.waitForFunction(() => document.querySelector('#log > :first-child > :first-child').checkVisibility({ contentVisibilityAuto: true }));
+  assert.deepEqual(await rendered(), [true, false]);
 });
