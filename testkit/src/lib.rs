@@ -9,23 +9,36 @@
 //! - [`relay`] (feature `relay`): a relay inside the test process; [`process`]: the relay binary as a process.
 //! - [`redis`]: a memory-only `redis-server` of the test's own.
 //! - [`native`] (feature `native`): the real client core over a real WebSocket.
+//!
+//! Every module but [`metrics`] needs the default feature `net`; without it the kit compiles no dependency at all,
+//! so that `xtask`, the first thing a fresh clone builds, reads the relay's metrics with the same parser as the tests.
 
+#[cfg(feature = "net")]
 use std::time::Duration;
 
+#[cfg(feature = "net")]
 pub mod canary;
+#[cfg(feature = "net")]
 pub mod client;
+#[cfg(feature = "net")]
 pub mod http;
+#[cfg(feature = "net")]
 pub mod keys;
+#[cfg(feature = "net")]
 pub mod member;
 pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
+#[cfg(feature = "net")]
 pub mod process;
+#[cfg(feature = "net")]
 pub mod raw_ws;
+#[cfg(feature = "net")]
 pub mod redis;
 #[cfg(feature = "relay")]
 pub mod relay;
 
 /// The longest any single expected event (a frame, a close, a response, a gauge settling) may take before a test
 /// fails instead of hanging.
+#[cfg(feature = "net")]
 pub const EVENT_DEADLINE: Duration = Duration::from_secs(20);

@@ -455,8 +455,8 @@ fn run_point(
     let window_delivered = report["window_delivered"].as_f64().unwrap_or(0.0);
     let cpu_window = cpu_window_end - cpu_window_start;
     let delta = |name: &str| {
-        let end = metrics_window_end.get(name).copied();
-        let start = metrics_window_start.get(name).copied();
+        let end = metrics_window_end.total(name);
+        let start = metrics_window_start.total(name);
         end.zip(start).map(|(end, start)| end - start)
     };
     Ok(json!({
@@ -481,13 +481,13 @@ fn run_point(
         "cpu_traffic_secs": cpu_after_traffic - cpu_connected,
         "cpu_per_million_deliveries": (window_delivered > 0.0).then(|| cpu_window / window_delivered * 1e6),
         "relay_metrics": (kind != ServerKind::Ceiling).then(|| json!({
-            "connections_when_connected": metrics_connected.get("sanctum_connections"),
-            "members_when_connected": metrics_connected.get("sanctum_members"),
+            "connections_when_connected": metrics_connected.total("sanctum_connections"),
+            "members_when_connected": metrics_connected.total("sanctum_members"),
             "frames_out_in_window": delta("sanctum_frames_out_total"),
             "frames_in_in_window": delta("sanctum_frames_in_total"),
-            "slow_readers_total": metrics_end.get("sanctum_slow_readers_total"),
-            "rejections_total": metrics_end.get("sanctum_rejections_total"),
-            "connections_at_end": metrics_end.get("sanctum_connections"),
+            "slow_readers_total": metrics_end.total("sanctum_slow_readers_total"),
+            "rejections_total": metrics_end.total("sanctum_rejections_total"),
+            "connections_at_end": metrics_end.total("sanctum_connections"),
         })),
         "report": report,
     }))

@@ -8,13 +8,14 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use sanctum_testkit::metrics::Metrics;
 
 use crate::shell::{self, cargo, root, target_dir};
 
@@ -118,6 +119,21 @@ struct Gauges {
     tombstones: i64,
     queued_bytes: i64,
     rooms_created: i64,
+}
+
+impl Gauges {
+    /// The gauges among the relay's samples, zero where a sample is absent.
+    fn of(metrics: &Metrics) -> Self {
+        let value = |name: &str| metrics.get(name) as i64;
+        Self {
+            connections: value("sanctum_connections"),
+            rooms: value("sanctum_rooms"),
+            members: value("sanctum_members"),
+            tombstones: value("sanctum_tombstones"),
+            queued_bytes: value("sanctum_queued_bytes"),
+            rooms_created: value("sanctum_rooms_created_total"),
+        }
+    }
 }
 
 impl std::fmt::Display for Gauges {
@@ -284,31 +300,8 @@ fn rss_kib(pid: u32) -> Result<u64> {
 
 /// The relay's gauges from `/metrics`.
 fn gauges(addr: SocketAddr) -> Result<Gauges> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).context("connecting to /metrics")?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).context("reading /metrics")?;
-    Ok(parse_gauges(&body))
-}
-
-fn parse_gauges(text: &str) -> Gauges {
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Gauges {
-        connections: value("sanctum_connections"),
-        rooms: value("sanctum_rooms"),
-        members: value("sanctum_members"),
-        tombstones: value("sanctum_tombstones"),
-        queued_bytes: value("sanctum_queued_bytes"),
-        rooms_created: value("sanctum_rooms_created_total"),
-    }
+    let metrics = Metrics::scrape(addr, Duration::from_secs(5)).context("reading /metrics")?;
+    Ok(Gauges::of(&metrics))
 }
 
 fn kib(value: u64) -> String {
@@ -391,10 +384,10 @@ mod tests {
 
     #[test]
     fn reads_the_gauges_of_the_metrics_contract() {
-        let text = "HTTP/1.1 200 OK\r\n\r\n# TYPE sanctum_connections gauge\nsanctum_connections 7\nsanctum_rooms 2\n\
+        let text = "# TYPE sanctum_connections gauge\nsanctum_connections 7\nsanctum_rooms 2\n\
                     sanctum_members 5\nsanctum_tombstones 1\nsanctum_queued_bytes 0\nsanctum_rooms_created_total 9\n";
         assert_eq!(
-            parse_gauges(text),
+            Gauges::of(&Metrics::parse(text)),
             Gauges {
                 connections: 7,
                 rooms: 2,

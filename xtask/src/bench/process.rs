@@ -4,16 +4,16 @@
 //! process id. Its CPU time and resident memory come from `/proc/<pid>/stat` and `/proc/<pid>/status`,
 //! and the relay's own `/metrics` is read as a cross-check of the load generator's counts.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use sanctum_testkit::metrics::Metrics;
 use serde_json::Value;
 
 /// Which server a point measures.
@@ -89,7 +89,7 @@ struct Listener {
     /// `127.0.0.1:port`.
     addr: String,
     /// The relay's private metrics listener, `127.0.0.1:port`; none for the ceiling.
-    metrics_addr: Option<String>,
+    metrics_addr: Option<SocketAddr>,
     /// Kept open so that the server never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
 }
@@ -212,24 +212,20 @@ impl Server {
         urls.join(",")
     }
 
-    /// The relays' `/metrics`, summed over labels and over relays; empty for the ceiling, which has none.
-    pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
-        let mut sums = BTreeMap::new();
-        for listener in &self.listeners {
-            if let Some(addr) = &listener.metrics_addr {
-                for (name, value) in scrape_metrics(addr).unwrap_or_default() {
-                    *sums.entry(name).or_insert(0.0) += value;
-                }
-            }
-        }
-        sums
+    /// The relays' `/metrics`, summed sample by sample over relays; empty for the ceiling, which has none,
+    /// and without a relay whose `/metrics` did not answer.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let addrs = self.listeners.iter().filter_map(|listener| listener.metrics_addr);
+        addrs
+            .filter_map(|addr| Metrics::scrape(addr, Duration::from_secs(5)).ok())
+            .sum()
     }
 
     /// Waits until the relays report no connections (or a few seconds pass), then lets the allocator settle.
     pub(crate) fn settle(&self) {
         if self.kind != ServerKind::Ceiling {
             let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && self.metrics().get("sanctum_connections").copied().unwrap_or(0.0) > 0.0 {
+            while Instant::now() < deadline && self.metrics().get("sanctum_connections") > 0.0 {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -286,10 +282,8 @@ impl Listener {
                 .context("reading the relay's metrics line")?;
             let addr = line.trim().strip_prefix("sanctum-relay metrics on http://");
             let addr = addr.and_then(|rest| rest.strip_suffix("/metrics"));
-            Some(
-                addr.with_context(|| format!("unexpected metrics line {line:?}"))?
-                    .to_owned(),
-            )
+            let addr = addr.and_then(|addr| addr.parse().ok());
+            Some(addr.with_context(|| format!("unexpected metrics line {line:?}"))?)
         } else {
             None
         };
@@ -361,35 +355,6 @@ pub(crate) fn rss_bytes(pid: u32) -> Result<u64> {
         .and_then(|n| n.parse::<u64>().ok())
         .context("no VmRSS line")?;
     Ok(kib * 1024)
-}
-
-/// GETs `/metrics` over plain HTTP/1.1 and sums each metric over its labels.
-fn scrape_metrics(addr: &str) -> Result<BTreeMap<String, f64>> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    Ok(parse_metrics(body))
-}
-
-/// Sums Prometheus text-format samples by metric name, ignoring comments and labels.
-pub(crate) fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
-    let mut sums = BTreeMap::new();
-    for line in text.lines().filter(|line| !line.starts_with('#')) {
-        let Some((series, value)) = line.trim().rsplit_once(' ') else {
-            continue;
-        };
-        let name = series.split('{').next().unwrap_or(series);
-        if let Ok(value) = value.parse::<f64>() {
-            *sums.entry(name.to_owned()).or_insert(0.0) += value;
-        }
-    }
-    sums
 }
 
 /// One `sanctum-loadgen` process, paced through its stdin.
@@ -472,16 +437,6 @@ impl Drop for Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrics_are_summed_over_labels() {
-        let text = "# HELP x\n# TYPE sanctum_rejections_total counter\nsanctum_connections 12\n\
-                    sanctum_rejections_total{code=\"bad_frame\"} 2\nsanctum_rejections_total{code=\"room_full\"} 3\n";
-        let metrics = parse_metrics(text);
-        assert_eq!(metrics.get("sanctum_connections"), Some(&12.0));
-        assert_eq!(metrics.get("sanctum_rejections_total"), Some(&5.0));
-        assert_eq!(metrics.len(), 2);
-    }
 
     #[test]
     fn this_process_has_cpu_time_and_memory() {
