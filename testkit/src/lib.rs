@@ -10,9 +10,13 @@
 //! - [`redis`]: a memory-only `redis-server` of the test's own.
 //! - [`native`] (feature `native`): the real client core over a real WebSocket.
 //!
-//! Every module but [`metrics`] needs the default feature `net`; without it the kit compiles no dependency at all,
+//! - [`free_port`]: a loopback port for a server that is given a number rather than a bound listener.
+//!
+//! Every module but [`metrics`] and [`free_port`] needs the default feature `net`; without it the kit compiles no dependency at all,
 //! so that `xtask`, the first thing a fresh clone builds, reads the relay's metrics with the same parser as the tests.
 
+use std::io;
+use std::net::TcpListener;
 #[cfg(feature = "net")]
 use std::time::Duration;
 
@@ -42,3 +46,10 @@ pub mod relay;
 /// fails instead of hanging.
 #[cfg(feature = "net")]
 pub const EVENT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A port free on 127.0.0.1 now, for a server that takes a port number rather than a bound listener
+/// (`redis-server`, nginx). The port is free once this returns, and another process may take it before the server
+/// binds it: a server started by the kit is handed a listener on `127.0.0.1:0` wherever it accepts one.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

@@ -3,7 +3,7 @@
 //! `cargo xtask install` installs Debian's `redis-server`; `REDIS_SERVER` names another binary.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -39,7 +39,7 @@ impl RedisServer {
 
     /// Starts a server with `args` after the port, e.g. a configuration that persists, on a free port.
     pub async fn start_with(args: &[&str]) -> io::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::free_port()?;
         let mut server = Self {
             port,
             extra: args.iter().map(|a| (*a).to_owned()).collect(),

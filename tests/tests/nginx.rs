@@ -6,7 +6,7 @@
 //! output carry the HTTP and WebSocket bytes; no TLS stack is linked into the tests. nginx comes from
 //! `cargo xtask install` (`apt-get install -y nginx`).
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sanctum_protocol::{ClientFrame, Payload, RelayFrame};
 use sanctum_relay::Config;
+use sanctum_testkit::free_port;
 use sanctum_testkit::keys::RoomKeys;
 use sanctum_testkit::relay::TestRelay;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Join};
@@ -41,11 +42,6 @@ fn swap(text: String, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-/// A port free on the loopback right now.
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// nginx with the guide's example, killed when dropped.
 struct Nginx {
     child: Child,
@@ -68,7 +64,7 @@ impl Nginx {
             Path::new(NGINX).is_file(),
             "{NGINX} is missing: run `cargo xtask install` (it installs Debian's nginx)"
         );
-        let dir = std::env::temp_dir().join(format!("sanctum-nginx-{}-{}", std::process::id(), free_port()));
+        let dir = std::env::temp_dir().join(format!("sanctum-nginx-{}-{https}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let status = std::process::Command::new("openssl")
             .args([
@@ -246,7 +242,8 @@ async fn the_guides_nginx_example_serves_a_room_over_tls() {
     let web = std::env::temp_dir().join(format!("sanctum-nginx-web-{}", std::process::id()));
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<!doctype html><title>Sanctum</title>").unwrap();
-    let (http_port, https_port) = (free_port(), free_port());
+    let http_port = free_port().expect("a free port");
+    let https_port = free_port().expect("a free port");
     let origin = format!("https://localhost:{https_port}");
     // The guide's command line: the app's directory, the origin users type, the proxy trusted for addresses.
     let relay = TestRelay::start(Config {

@@ -104,7 +104,7 @@ struct Redis {
 impl Redis {
     /// Starts Debian's `redis-server` (or `$REDIS_SERVER`) without persistence and waits until it answers.
     fn start(log: &Path) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = sanctum_testkit::free_port()?;
         let binary = std::env::var_os("REDIS_SERVER")
             .filter(|path| !path.is_empty())
             .map_or_else(|| PathBuf::from("/usr/bin/redis-server"), PathBuf::from);
