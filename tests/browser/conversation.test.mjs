@@ -7,15 +7,13 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AxeBuilder } from '@axe-core/playwright';
 import {
-  createRoom,
-  joinRoom,
   log,
   noise,
   openMember,
+  populatedRoom,
   recordNotifications,
   relayWithMembers,
   say,
-  seeMembers,
   seeMessage,
   setHidden,
   violations,
@@ -47,10 +45,7 @@ before(async () => {
   });
   ({ relay, members: [alice, bob, carol] } = world);
   await recordNotifications(bob, relay.origin);
-  link = await createRoom(alice.page, relay.origin, { alias: 'alice', room: 'Night shift' });
-  await joinRoom(bob.page, link, { alias: 'bob' });
-  await joinRoom(carol.page, link, { alias: 'carol' });
-  for (const member of [alice, bob, carol]) await seeMembers(member.page, 3);
+  link = await populatedRoom(relay.origin, [alice, bob, carol], ['alice', 'bob', 'carol'], { room: 'Night shift' });
 });
 
 after(() => world?.close());

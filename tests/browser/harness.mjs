@@ -72,6 +72,24 @@ export async function startRelay(flags = [], { listen = '127.0.0.1:0', webDir = 
       // Metrics are served on the relay's private listener, never on the public origin.
       return (await fetch(metricsUrl)).text();
     },
+    /**
+     * The relay's samples by name with labels (`sanctum_rejections_total{code="bad_frame"}`), read as the Rust tests'
+     * `Metrics` reads them: one `name value` sample per line, comments skipped.
+     * @returns {Promise<Map<string, number>>}
+     */
+    async samples() {
+      const lines = (await this.metrics()).split('\n').filter((line) => line && !line.startsWith('#'));
+      return new Map(lines.map((line) => {
+        const space = line.lastIndexOf(' ');
+        return [line.slice(0, space), Number(line.slice(space + 1))];
+      }));
+    },
+    /** One sample's value; an error when the relay has no such sample. */
+    async metric(sample) {
+      const value = (await this.samples()).get(sample);
+      if (value === undefined) throw new Error(`no sample ${sample} in the relay's metrics`);
+      return value;
+    },
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -257,27 +275,77 @@ export async function openMember({
 }
 
 /**
+ * Settles every promise of `started`, adding what started to `into` in order; throws the first failure once all are
+ * settled, so that whoever closes `into` closes everything that did start.
+ * @param {Promise<any>[]} started
+ * @param {any[]} into
+ */
+async function startAll(started, into) {
+  const results = await Promise.allSettled(started);
+  for (const result of results) if (result.status === 'fulfilled') into.push(result.value);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
  * The set-up most test files share: a relay started with `flags`, then one member per entry of `members` (each
  * entry the options of `openMember`), opened together; `close` closes every member and stops the relay.
- * @param {{flags?: string[], members?: object[]}} [options]
+ * - `proxies`: a proxy in front of the relay per entry (each entry the options of `startProxy`), started first and
+ *   listed with `--public-origin`, so that pages load through it and a test can cut or filter one member's connection.
+ * - `relays` with `redis`: that many relays sharing rooms through one `redis-server` of the set-up's own; `relay` is
+ *   the first, the one the proxies forward to.
+ * - `open(options)`: one more member, opened when a test needs it and closed with the others.
+ * @param {{flags?: string[], members?: object[], proxies?: object[], relays?: number, redis?: boolean}} [options]
  */
-export async function relayWithMembers({ flags = [], members = [] } = {}) {
-  const relay = await startRelay(flags);
-  const opened = await Promise.allSettled(members.map((options) => openMember(options)));
+export async function relayWithMembers({ flags = [], members = [], proxies = [], relays = 1, redis = false } = {}) {
   const world = {
-    relay,
-    members: opened.map((result) => (result.status === 'fulfilled' ? result.value : null)),
+    redis: null,
+    proxies: [],
+    relays: [],
+    relay: null,
+    members: [],
+    async open(options) {
+      const member = await openMember(options);
+      world.members.push(member);
+      return member;
+    },
     async close() {
-      await Promise.all(world.members.map((member) => member?.close()));
-      await relay.stop();
+      await Promise.all(world.members.map((member) => member.close()));
+      await Promise.all(world.proxies.map((proxy) => proxy.close()));
+      await Promise.all(world.relays.map((relay) => relay.stop()));
+      world.redis?.stop();
     },
   };
-  const failed = opened.find((result) => result.status === 'rejected');
-  if (failed) {
+  try {
+    if (redis) world.redis = await startRedis();
+    await startAll(proxies.map((options) => startProxy(options)), world.proxies);
+    const relayFlags = [
+      ...flags,
+      ...world.proxies.flatMap((proxy) => ['--public-origin', proxy.origin]),
+      ...(world.redis ? ['--redis', world.redis.url] : []),
+    ];
+    await startAll(Array.from({ length: relays }, () => startRelay(relayFlags)), world.relays);
+    [world.relay] = world.relays;
+    for (const proxy of world.proxies) proxy.forwardTo(world.relay.origin);
+    await startAll(members.map((options) => openMember(options)), world.members);
+  } catch (error) {
     await world.close();
-    throw failed.reason;
+    throw error;
   }
   return world;
+}
+
+/**
+ * Polls a condition of the test's own processes (the relay's metrics, a proxy) until it holds, for up to `timeout`
+ * milliseconds: what a page shows is waited for through Playwright instead.
+ * @param {() => boolean | Promise<boolean>} check
+ * @param {string} what the condition in words, for the error when it never holds
+ */
+export async function until(check, what, timeout = 10_000) {
+  for (const started = Date.now(); !(await check());) {
+    if (Date.now() - started > timeout) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Waits until the screen with this name is the one shown. */
@@ -307,6 +375,22 @@ export async function createRoom(page, origin, { alias = 'alice', room = 'Test r
   if ((await page.evaluate(() => navigator.clipboard.readText())) !== link) throw new Error('the copied link differs');
   await page.getByRole('button', { name: 'Enter the room' }).click();
   await waitScreen(page, 'chat');
+  return link;
+}
+
+/**
+ * Creates a room from the first member's page and joins every other member from its link, each under the alias at the
+ * same place in `aliases`; resolves with the link once every member sees them all.
+ * @param {string} origin
+ * @param {{page: import('playwright-core').Page}[]} members
+ * @param {string[]} aliases
+ * @param {{room?: string}} [options]
+ */
+export async function populatedRoom(origin, members, aliases, { room = 'Test room' } = {}) {
+  const [first, ...rest] = members;
+  const link = await createRoom(first.page, origin, { alias: aliases[0], room });
+  for (const [index, member] of rest.entries()) await joinRoom(member.page, link, { alias: aliases[index + 1] });
+  for (const member of members) await seeMembers(member.page, members.length);
   return link;
 }
 

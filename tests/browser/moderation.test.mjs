@@ -8,14 +8,14 @@ import { fileURLToPath } from 'node:url';
 import {
   STRONG_PASSWORD,
   confirm,
-  createRoom,
   joinRoom,
   log,
   openMember,
+  populatedRoom,
+  relayWithMembers,
   say,
   seeMembers,
   seeMessage,
-  startRelay,
   violations,
   waitScreen,
 } from './harness.mjs';
@@ -29,6 +29,7 @@ const SHOTS = fileURLToPath(new URL(
 mkdirSync(SHOTS, { recursive: true });
 const shot = (name) => `${SHOTS}${name}.png`;
 
+let world;
 let relay;
 let alice;
 let bob;
@@ -36,22 +37,12 @@ let carol;
 let link;
 
 before(async () => {
-  relay = await startRelay();
-  [alice, bob, carol] = await Promise.all([
-    openMember({ viewport: { width: 1100, height: 720 } }),
-    openMember({ colorScheme: 'dark' }),
-    openMember(),
-  ]);
-  link = await createRoom(alice.page, relay.origin, { alias: 'alice', room: 'Moderated' });
-  await joinRoom(bob.page, link, { alias: 'bob' });
-  await joinRoom(carol.page, link, { alias: 'carol' });
-  for (const member of [alice, bob, carol]) await seeMembers(member.page, 3);
+  world = await relayWithMembers({ members: [{ viewport: { width: 1100, height: 720 } }, { colorScheme: 'dark' }, {}] });
+  ({ relay, members: [alice, bob, carol] } = world);
+  link = await populatedRoom(relay.origin, [alice, bob, carol], ['alice', 'bob', 'carol'], { room: 'Moderated' });
 });
 
-after(async () => {
-  await Promise.all([alice, bob, carol].map((member) => member?.close()));
-  await relay?.stop();
-});
+after(() => world?.close());
 
 /** The member list's entry for `alias`. */
 function listed(page, alias) {

@@ -7,16 +7,16 @@ import {
   createRoom,
   joinRoom,
   log,
-  openMember,
+  relayWithMembers,
   say,
   seeMembers,
   seeMessage,
-  startProxy,
-  startRelay,
+  until,
   violations,
   waitScreen,
 } from './harness.mjs';
 
+let world;
 let relay;
 let aliceProxy;
 let bobProxy;
@@ -24,33 +24,11 @@ let alice;
 let bob;
 
 before(async () => {
-  [aliceProxy, bobProxy] = await Promise.all([startProxy(), startProxy()]);
-  relay = await startRelay(['--public-origin', aliceProxy.origin, '--public-origin', bobProxy.origin]);
-  aliceProxy.forwardTo(relay.origin);
-  bobProxy.forwardTo(relay.origin);
-  [alice, bob] = await Promise.all([openMember(), openMember()]);
+  world = await relayWithMembers({ proxies: [{}, {}], members: [{}, {}] });
+  ({ relay, proxies: [aliceProxy, bobProxy], members: [alice, bob] } = world);
 });
 
-after(async () => {
-  await Promise.all([alice, bob].map((member) => member?.close()));
-  await Promise.all([aliceProxy, bobProxy].map((proxy) => proxy?.close()));
-  await relay?.stop();
-});
-
-/** The value of an unlabelled counter or gauge in the relay's Prometheus text. */
-function metric(text, name) {
-  const line = text.split('\n').find((row) => row.startsWith(`${name} `));
-  if (!line) throw new Error(`no ${name} in the metrics`);
-  return Number(line.slice(name.length + 1));
-}
-
-/** Polls a condition of the test's own processes (the relay's metrics, the proxy) until it holds, for up to 10 s. */
-async function until(check, what) {
-  for (const started = Date.now(); !(await check());) {
-    if (Date.now() - started > 10_000) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+after(() => world?.close());
 
 async function ownFingerprint(page) {
   return (await page.locator('#fact-fingerprint-value').textContent()).trim();
@@ -85,7 +63,7 @@ test('a dropped connection comes back as a new session, and what was said during
   await waitScreen(alice.page, 'chat');
 
   // Bob speaks during the gap; the relay has his frame before alice can connect again.
-  const framesInNow = async () => metric(await relay.metrics(), 'sanctum_frames_in_total');
+  const framesInNow = () => relay.metric('sanctum_frames_in_total');
   const framesIn = await framesInNow();
   await say(bob.page, 'said during the gap');
   await seeMessage(bob.page, 'said during the gap');

@@ -1,37 +1,20 @@
 // Two pages on two relays that share rooms through one real Redis: the link made on one relay opens on the other,
 // and the two members chat both ways.
 import { after, before, test } from 'node:test';
-import {
-  createRoom,
-  joinRoom,
-  openMember,
-  say,
-  seeMembers,
-  seeMessage,
-  startRedis,
-  startRelay,
-} from './harness.mjs';
+import { createRoom, joinRoom, relayWithMembers, say, seeMembers, seeMessage } from './harness.mjs';
 
-let redis;
+let world;
 let relayA;
 let relayB;
 let alice;
 let bob;
 
 before(async () => {
-  redis = await startRedis();
-  [relayA, relayB] = await Promise.all([
-    startRelay(['--redis', redis.url]),
-    startRelay(['--redis', redis.url]),
-  ]);
-  [alice, bob] = await Promise.all([openMember(), openMember()]);
+  world = await relayWithMembers({ redis: true, relays: 2, members: [{}, {}] });
+  ({ relays: [relayA, relayB], members: [alice, bob] } = world);
 });
 
-after(async () => {
-  await Promise.all([alice, bob].map((member) => member?.close()));
-  await Promise.all([relayA, relayB].map((relay) => relay?.stop()));
-  redis?.stop();
-});
+after(() => world?.close());
 
 test('a room created on one relay is joined and chatted in from another', async () => {
   const link = await createRoom(alice.page, relayA.origin, { alias: 'alice', room: 'Two relays' });

@@ -11,40 +11,33 @@ import {
   joinRoom,
   log,
   noise,
-  openMember,
+  populatedRoom,
+  relayWithMembers,
   say,
   seeMembers,
   seeMessage,
-  startProxy,
-  startRelay,
   waitScreen,
 } from './harness.mjs';
 
 const MIB = 1024 * 1024;
 
+let world;
 let relay;
-const members = [];
 
 before(async () => {
-  relay = await startRelay();
+  world = await relayWithMembers();
+  ({ relay } = world);
 });
 
-after(async () => {
-  await Promise.all(members.map((member) => member.close()));
-  await relay?.stop();
-});
-
-async function member() {
-  const opened = await openMember();
-  members.push(opened);
-  return opened;
-}
+after(() => world?.close());
 
 /** The relay's refusals so far, by error code. */
 async function rejections() {
-  const text = await relay.metrics();
   const counts = {};
-  for (const match of text.matchAll(/^sanctum_rejections_total\{code="([a-z_]+)"\} (\d+)$/gm)) counts[match[1]] = Number(match[2]);
+  for (const [sample, count] of await relay.samples()) {
+    const code = /^sanctum_rejections_total\{code="([a-z_]+)"\}$/.exec(sample)?.[1];
+    if (code) counts[code] = count;
+  }
   return counts;
 }
 
@@ -60,12 +53,11 @@ function burst(page, texts) {
   }, texts);
 }
 
+/** Opens a member per alias and gathers them in a new room. */
 async function room(aliases) {
-  const [first, ...rest] = await Promise.all(aliases.map(() => member()));
-  const link = await createRoom(first.page, relay.origin, { alias: aliases[0] });
-  for (const [index, other] of rest.entries()) await joinRoom(other.page, link, { alias: aliases[index + 1] });
-  for (const each of [first, ...rest]) await seeMembers(each.page, aliases.length);
-  return { link, pages: [first, ...rest].map((each) => each.page) };
+  const members = await Promise.all(aliases.map(() => world.open()));
+  const link = await populatedRoom(relay.origin, members, aliases);
+  return { link, pages: members.map((member) => member.page) };
 }
 
 test('a burst of 300 messages and a 4 MiB file at once: no refusal, no 4009, every message in order, texts before the file', async () => {
@@ -147,7 +139,7 @@ test('a purge right after a 4 MiB file starts: confirmed, everyone is out, and t
   assert.equal(await log(bob).locator('.msg').count(), 0);
   await waitScreen(alice, 'gone');
   assert.deepEqual(await rejections(), before, 'the relay refused frames');
-  const carol = await member();
+  const carol = await world.open();
   await carol.page.goto(link);
   await carol.page.locator('#gone-reason', { hasText: 'purged or has expired' }).waitFor();
   // Only now that the relay has purged the room does the purger read that it did.
@@ -156,11 +148,12 @@ test('a purge right after a 4 MiB file starts: confirmed, everyone is out, and t
 
 test('a purge the relay never receives: the purger is told it was not delivered, the others still leave, the link lives', async () => {
   // Alice reaches the relay through a proxy that drops her `purge` frame: for her, a relay that ignores purges.
-  const proxy = await startProxy({ dropFromClient: (text) => text === '{"type":"purge"}' });
-  const ignoring = await startRelay(['--public-origin', proxy.origin]);
-  proxy.forwardTo(ignoring.origin);
+  const ignoring = await relayWithMembers({
+    proxies: [{ dropFromClient: (text) => text === '{"type":"purge"}' }],
+    members: [{}, {}, {}],
+  });
   try {
-    const [alice, bob, carol] = await Promise.all([member(), member(), member()]);
+    const { proxies: [proxy], members: [alice, bob, carol] } = ignoring;
     const link = await createRoom(alice.page, proxy.origin, { alias: 'alice' });
     await joinRoom(bob.page, link, { alias: 'bob' });
     await seeMembers(alice.page, 2);
@@ -172,11 +165,10 @@ test('a purge the relay never receives: the purger is told it was not delivered,
     assert.equal(await alice.page.locator('#gone-title').textContent(), 'The purge was not confirmed');
     assert.match(await alice.page.locator('#gone-reason').textContent(), /did not confirm the purge.*link keeps working until the room expires/);
     assert.doesNotMatch(await alice.page.locator('#gone-detail').textContent(), /dead/, 'nothing under it says the link is dead');
-    assert.match(await ignoring.metrics(), /^sanctum_rooms_purged_total\{reason="purged"\} 0$/m);
+    assert.equal(await ignoring.relay.metric('sanctum_rooms_purged_total{reason="purged"}'), 0);
     // The relay still holds the room: the link and the password still let someone in.
     await joinRoom(carol.page, link, { alias: 'carol' });
   } finally {
-    await proxy.close();
-    await ignoring.stop();
+    await ignoring.close();
   }
 });

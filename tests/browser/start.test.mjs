@@ -2,11 +2,12 @@
 // Join waits only for the relay, and a derivation for anything but what the form holds at the click is never used.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { STRONG_PASSWORD, createRoom, openMember, seeMembers, startRelay, waitScreen } from './harness.mjs';
+import { STRONG_PASSWORD, createRoom, relayWithMembers, seeMembers, until, waitScreen } from './harness.mjs';
 
 /** The derivation Worker's test hold: what a slow device's Argon2 looks like from the page. */
 const HOLD_MS = 2500;
 
+let world;
 let relay;
 let alice;
 let bob;
@@ -14,32 +15,16 @@ let carol;
 let link;
 
 before(async () => {
-  relay = await startRelay();
-  [alice, bob, carol] = await Promise.all([
-    openMember(),
-    openMember({ config: { relay: null, testDeriveHoldMs: HOLD_MS } }),
-    openMember(),
-  ]);
+  world = await relayWithMembers({ members: [{}, { config: { relay: null, testDeriveHoldMs: HOLD_MS } }, {}] });
+  ({ relay, members: [alice, bob, carol] } = world);
   link = await createRoom(alice.page, relay.origin, { alias: 'alice' });
 });
 
-after(async () => {
-  await Promise.all([alice, bob, carol].map((member) => member?.close()));
-  await relay?.stop();
-});
+after(() => world?.close());
 
-/** Open WebSocket connections at the relay, from its metrics. */
-async function connections() {
-  const match = /^sanctum_connections (\d+)$/m.exec(await relay.metrics());
-  return Number(match?.[1] ?? Number.NaN);
-}
-
-/** Waits until the relay counts `count` open connections. */
+/** Waits until the relay counts `count` open WebSocket connections. */
 async function waitConnections(count) {
-  for (let tries = 0; (await connections()) !== count; tries += 1) {
-    if (tries > 200) assert.fail(`the relay never counted ${count} connections (${await connections()})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(async () => (await relay.metric('sanctum_connections')) === count, `the relay counts ${count} connections`);
 }
 
 test('a valid join form starts Argon2 and opens the socket before the click, which then waits only for the relay', async () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { STRONG_PASSWORD, createRoom, log, openMember, say, seeMembers, seeMessage, startRelay, waitScreen } from './harness.mjs';
+import { STRONG_PASSWORD, createRoom, log, relayWithMembers, say, seeMembers, seeMessage, waitScreen } from './harness.mjs';
 
 const CLI_BIN = process.env.SANCTUM_CLI_BIN;
 const WAIT = 30_000;
@@ -55,22 +55,22 @@ function startTerminal(args, password = STRONG_PASSWORD) {
   };
 }
 
+let world;
 let relay;
 let alice;
 let bob;
 let dir;
 
 before(async () => {
-  relay = await startRelay();
-  alice = await openMember();
+  world = await relayWithMembers({ members: [{}] });
+  ({ relay, members: [alice] } = world);
   dir = mkdtempSync(join(tmpdir(), 'sanctum-terminal-'));
 });
 
 after(async () => {
   bob?.stop();
-  await alice?.close();
-  await relay?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await world?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test('a browser member and a terminal member chat, whisper, trade files, and the terminal purges the room', async () => {
