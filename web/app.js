@@ -644,7 +644,7 @@ function cancelWork() {
 function onEntered(result) {
   view.loadFormatting().catch(() => {});
   state.self = result.self;
-  state.link = result.link ?? state.link;
+  state.link = result.link;
   state.roomName = result.room.name || ui.defaultRoomName;
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
   state.maxFarewellBytes = result.limits?.maxFarewellBytes ?? 0;
@@ -911,7 +911,8 @@ function onOwnerChanged({ owner, by }) {
 function onLocked({ by, resume }) {
   adoptResume(resume);
   if (by === state.self?.member) return;
-  // Only the owner has the new link to share; the one this tab holds no longer opens the room, so Share goes.
+  // Only the owner chose the new password, so only the owner can let anyone in; the link this tab holds no longer
+  // opens the room, so Share goes until the next entry (a refresh then shares the new link, from the new secrets).
   state.link = null;
   $('share-button').hidden = true;
   view.appendNotice(by === null || by === undefined ? words.lockedUnnamed : words.locked(aliasOf(by) ?? ''), 'warn');

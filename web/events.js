@@ -101,8 +101,8 @@
 /** What the Worker's `lock` request resolves with: the new link to share, and the new resume blob. @typedef {{link: string, resume: string}} LockResult */
 
 /**
- * What create, join and resume resolve with.
- * @typedef {{link?: string, resume: string, room: {name: string, expiresAt: number}, self: Identity,
+ * What create, join and resume resolve with; `link` is the room's current link (after a lock, the new one).
+ * @typedef {{link: string, resume: string, room: {name: string, expiresAt: number}, self: Identity,
  *   members: MemberInfo[], limits: {maxAttachment: number, maxFarewellBytes: number, maxFramesPerSecond: number, frameBurst: number}}} Entered
  */
 

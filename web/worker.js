@@ -176,12 +176,18 @@ async function create({ alias, roomName, password, lifetime, everyoneKicks }) {
   // The relay's welcome says its longest lifetime; the link must carry the expiry the relay will grant.
   const greeting = await connect({ quiet: true });
   const granted = Math.max(1, Math.min(Number(lifetime) || 3600, greeting.max_lifetime));
-  const fragment = new_link(granted, Date.now());
-  const link = `${new URL('./', self.location.href).href}#${fragment}`;
+  const link = pageLink(new_link(granted, Date.now()));
   const secrets = await derive(link, password);
   client = Client.create(secrets, String(alias), String(roomName ?? ''), Boolean(everyoneKicks), Date.now());
-  const result = await enter(client.create_frame(Date.now()));
-  return { ...result, link };
+  return enter(client.create_frame(Date.now()));
+}
+
+/**
+ * The whole link of a room from its fragment: this app's own address, then the fragment after `#`.
+ * @param {string} fragment
+ */
+function pageLink(fragment) {
+  return `${new URL('./', self.location.href).href}#${fragment}`;
 }
 
 /** @param {Record<string, any>} args */
@@ -438,6 +444,8 @@ function entryResult(joined) {
   const c = /** @type {Client} */ (client);
   return {
     resume: c.resume_blob(),
+    // From the core's secrets, so that a resumed session has it too, and after a lock it is the new one.
+    link: pageLink(c.link()),
     room: { name: joined.room_name, expiresAt: joined.expires_at * 1000 },
     self: c.identity(),
     members: c.members(),
@@ -870,8 +878,7 @@ function controlAction(step) {
  * @param {Record<string, any>} args
  */
 async function lock({ member, password }) {
-  const fragment = requireRoom().fresh_link();
-  const link = `${new URL('./', self.location.href).href}#${fragment}`;
+  const link = pageLink(requireRoom().fresh_link());
   const secrets = await derive(link, password);
   const kick = member === undefined || member === null ? undefined : Number(member);
   controlAction((c) => c.lock(kick, secrets, Date.now()));

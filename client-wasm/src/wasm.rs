@@ -310,6 +310,12 @@ impl Client {
         Ok(self.inner.resume_blob().map_err(fail)?.to_string())
     }
 
+    /// The room's current link as a whole URL fragment without `#`: the one this session entered with, or the new one
+    /// once the room was locked, whoever locked it; a session rebuilt from a resume blob has it too.
+    pub fn link(&self) -> String {
+        self.inner.secrets().link().to_fragment().to_string()
+    }
+
     /// This session: `{member, alias, fingerprint, duplicate_alias, owner, everyone_kicks}`, with `member` null
     /// before the relay assigned one, `duplicate_alias` set when an accepted member's alias looks like this one,
     /// `owner` whether this session owns the room and `everyone_kicks` the room's kick policy.

@@ -232,7 +232,8 @@ test('a refresh is shown to the others as a reconnect with a new key, and to the
   // Carol comes back through the new link, so that the refreshed tab has two members to find present.
   await carol.page.goto(`${relay.origin}/`);
   await waitScreen(carol.page, 'home');
-  await joinRoom(carol.page, await alice.page.locator('#share-block-locked-link').inputValue(), { alias: 'carol', password: NEW_PASSWORD });
+  const fresh = await alice.page.locator('#share-block-locked-link').inputValue();
+  await joinRoom(carol.page, fresh, { alias: 'carol', password: NEW_PASSWORD });
   for (const member of [alice, bob, carol]) await seeMembers(member.page, 3);
   const before = (await bob.page.locator('#fact-fingerprint-value').textContent()).trim();
   const joinedBob = (page) => log(page).locator('.notice', { hasText: '\u2068bob\u2069 joined' }).count();
@@ -247,6 +248,11 @@ test('a refresh is shown to the others as a reconnect with a new key, and to the
   await log(bob.page).locator('.notice', { hasText: '\u2068alice\u2069 is here · key' }).waitFor();
   await log(bob.page).locator('.notice', { hasText: '\u2068carol\u2069 is here · key' }).waitFor();
   assert.equal(await log(bob.page).locator('.notice', { hasText: 'joined · key' }).count(), 0, 'no one is announced as joining');
+  // The refreshed tab of a member who neither created nor owns the room shares the room's current link: the one the
+  // lock moved everyone to, which the resume blob's secrets hold, never an empty or a dead one.
+  await bob.page.getByRole('button', { name: 'Share the room link' }).click();
+  assert.equal(await bob.page.locator('#share-block-dialog-link').inputValue(), fresh);
+  await bob.page.locator('#share-dialog').getByRole('button', { name: 'Done' }).click();
 
   for (const page of [alice.page, carol.page]) {
     const notice = log(page).locator('.notice.rekeyed', { hasText: `\u2068bob\u2069 reconnected (new key) · key ${after}, was ${before}` });
