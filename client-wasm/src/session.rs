@@ -88,6 +88,8 @@ pub struct Session {
     seen: HashMap<SessionKey, MemberId>,
     /// Hellos answered but not yet confirmed, each with the challenge this session chose for it.
     hellos: VecDeque<membership::PendingHello>,
+    /// The room secrets before the last lock, kept only while hellos answered under them wait for their confirms.
+    previous: Option<RoomSecrets>,
     /// The room's owner and kick policy, with the transfers since the descriptor.
     roles: roles::Roles,
     /// How many peers this session accepted so far, to order them by when.
@@ -153,6 +155,7 @@ impl Session {
             peers: BTreeMap::new(),
             seen: HashMap::new(),
             hellos: VecDeque::new(),
+            previous: None,
             roles: roles::Roles::default(),
             acceptances: 0,
             fingerprints: HashMap::new(),

@@ -28,11 +28,12 @@ impl Session {
         )
     }
 
-    /// Removes `kick` (when given) and locks the room: each remaining accepted member gets `secrets` over its pairwise
-    /// channel in a signed lock item, and the relay gets the new verifier and the descriptor sealed under the new room
-    /// key. Only the owner may; `secrets` must keep this room's id and expiry and change its link secret.
+    /// Removes `kick` (when given) and locks the room: each remaining member this session has a pairwise channel with
+    /// gets `secrets` over it in a signed lock item, and the relay gets the new verifier and the descriptor sealed under
+    /// the new room key. Only the owner may; `secrets` must keep this room's id and expiry and change its link secret.
     ///
     /// The session itself moves to `secrets` at once, so its next hellos, answers and descriptor use the new room key.
+    /// A newcomer whose hello it answered before the lock gets its lock item once its confirm arrives.
     pub fn lock(
         &mut self,
         kick: Option<MemberId>,
@@ -54,14 +55,10 @@ impl Session {
             Some(member) => self.kick(member, now_ms)?,
             None => Vec::new(),
         };
-        let body = LockBody {
-            link_secret: Zeroizing::new(*new.secret().expose()),
-            room_key: Zeroizing::new(*secrets.room_key().expose()),
-            channel_salt: Zeroizing::new(*secrets.channel_salt().expose()),
-            auth_token: Zeroizing::new(*secrets.auth_token_secret().expose()),
-        }
-        .encode();
-        let members: Vec<MemberId> = self.peers.values().filter(|p| p.accepted).map(|p| p.member).collect();
+        let body = lock_body(secrets);
+        // A peer not yet accepted here was taken in from its answer and sent a confirm under the old key: it accepts
+        // this session on that confirm, which reaches it before the lock item, so the lock item opens for it too.
+        let members: Vec<MemberId> = self.peers.keys().copied().collect();
         for member in members {
             let payload = self.seal_pairwise(member, Kind::Lock, &body)?;
             self.outgoing.push(ClientFrame::Direct { to: member, payload });
@@ -75,6 +72,19 @@ impl Session {
         });
         events.push(Event::Locked { by: self.me });
         Ok(events)
+    }
+
+    /// Hands the current secrets to `member`, just accepted from a hello answered before the last lock, if that lock
+    /// is this session's and still current: it owns the room as the descriptor the lock sealed names it, with no
+    /// transfer since.
+    pub(super) fn hand_lock(&mut self, member: MemberId) {
+        if !self.is_owner() || self.roles.origin != Some(self.session_key) || !self.roles.transfers.is_empty() {
+            return;
+        }
+        let body = lock_body(&self.secrets);
+        if let Ok(payload) = self.seal_pairwise(member, Kind::Lock, &body) {
+            self.outgoing.push(ClientFrame::Direct { to: member, payload });
+        }
     }
 
     /// Seals this room's descriptor under the current room key, naming this session as the owner with the transfer
@@ -101,13 +111,20 @@ impl Session {
 
     /// Moves to new room secrets after a lock by `locker`, the owner: the new descriptor names the locker with the
     /// transfer count so far, so the transfers before it are no longer needed.
+    ///
+    /// Hellos answered under the old secrets stay pending, with the old secrets beside them: their confirms are sealed
+    /// under the old room key, and their senders salted their channels with the old channel salt. Those answered
+    /// before an earlier lock are dropped.
     fn move_to(&mut self, secrets: RoomSecrets, locker: [u8; 32]) {
         let held = u32::try_from(self.roles.transfers.len()).unwrap_or(u32::MAX);
         let base = self.roles.base.saturating_add(held);
         self.roles = Roles::from_descriptor(locker, self.roles.policy, base);
-        self.secrets = secrets;
-        // Answered hellos were sealed under the old key; their confirms would be too.
-        self.hellos.clear();
+        let old = std::mem::replace(&mut self.secrets, secrets);
+        self.hellos.retain(|p| !p.before_lock);
+        for pending in &mut self.hellos {
+            pending.before_lock = true;
+        }
+        self.previous = (!self.hellos.is_empty()).then_some(old);
     }
 
     /// A lock from `from`: honoured only from the current owner, else refused and shown.
@@ -140,6 +157,17 @@ impl Session {
         events.push(Event::Locked { by: Some(from) });
         Ok(())
     }
+}
+
+/// The body of a lock item handing `secrets` over.
+fn lock_body(secrets: &RoomSecrets) -> Zeroizing<Vec<u8>> {
+    LockBody {
+        link_secret: Zeroizing::new(*secrets.link().secret().expose()),
+        room_key: Zeroizing::new(*secrets.room_key().expose()),
+        channel_salt: Zeroizing::new(*secrets.channel_salt().expose()),
+        auth_token: Zeroizing::new(*secrets.auth_token_secret().expose()),
+    }
+    .encode()
 }
 
 #[cfg(test)]

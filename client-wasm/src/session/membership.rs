@@ -32,6 +32,9 @@ pub(super) struct PendingHello {
     pub(super) challenge: [u8; SESSION_NONCE_LEN],
     /// The hello's verified claim that it continues a session this client accepted, as an ownership-chain link.
     pub(super) continues: Option<Cause>,
+    /// Whether this session answered it under the room secrets before the last lock: its confirm is sealed under the
+    /// old room key, and the newcomer salted its channel with the old channel salt.
+    pub(super) before_lock: bool,
 }
 
 /// The fingerprint of a session: the first 10 bytes of `SHA-256("sanctum v1 fingerprint" || session_key || dh_key)`,
@@ -219,7 +222,9 @@ impl Session {
             announce: hello,
             challenge,
             continues,
+            before_lock: false,
         });
+        self.forget_previous_when_done();
         Ok(())
     }
 
@@ -243,7 +248,7 @@ impl Session {
         // confirm, still on its way, then finds the answerer accepted and is dropped without a report.
         // The answerer proved it is live, but it accepts this session only on the confirm: until its hand-out shows
         // it did, it is neither shown nor handed this session's chain, so nothing either side sends is lost between.
-        self.accept(answer.announce, false, events)?;
+        self.accept(answer.announce, false, false, events)?;
         self.learn_transfers(&answer.transfers, events);
         self.continue_ownership(events);
         let confirm = ConfirmBody {
@@ -257,14 +262,24 @@ impl Session {
 
     /// Accepts a newcomer whose confirm signs the challenge this session put in its answer.
     pub(super) fn on_confirm(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
+        let confirmed = self.confirm(from, item, events);
+        self.forget_previous_when_done();
+        confirmed
+    }
+
+    fn confirm(&mut self, from: MemberId, item: &[u8], events: &mut Vec<Event>) -> Result<(), Rejected> {
         let my_key = self.session_key;
-        let opened = self.open_room_item(item, Kind::Confirm, &my_key)?;
+        let (opened, before_lock) = match self.open_room_item(item, Kind::Confirm, &my_key) {
+            Ok(opened) => (opened, false),
+            Err(rejected) => (self.open_confirm_before_lock(item).ok_or(rejected)?, true),
+        };
         let confirm = ConfirmBody::decode(opened.body())?;
         let at = self
             .hellos
             .iter()
             .position(|p| {
                 p.announce.member == from
+                    && p.before_lock == before_lock
                     && bool::from(p.challenge.ct_eq(&confirm.in_reply_to))
                     && self.verify_room_item(&opened, &p.announce.session, &my_key).is_ok()
             })
@@ -290,14 +305,18 @@ impl Session {
         match pending.continues {
             Some(cause) => {
                 // Shown as the member reconnecting, not as a stranger joining.
-                self.accept(pending.announce, true, &mut Vec::new())?;
+                self.accept(pending.announce, true, before_lock, &mut Vec::new())?;
                 self.send_handout(from, None);
                 self.on_continued(from, &cause, events);
             }
             None => {
-                self.accept(pending.announce, true, events)?;
+                self.accept(pending.announce, true, before_lock, events)?;
                 self.send_handout(from, None);
             }
+        }
+        if before_lock {
+            // The newcomer still holds the old secrets: the owner that locked hands it the lock after the hand-out.
+            self.hand_lock(from);
         }
         self.flush_pending(from, events);
         Ok(())
@@ -323,7 +342,15 @@ impl Session {
         self.send_handout(member, None);
     }
 
-    fn accept(&mut self, announce: Announce, accepted: bool, events: &mut Vec<Event>) -> Result<(), Rejected> {
+    /// Takes in a peer, with a pairwise channel salted with the current channel salt, or with the one before the last
+    /// lock for a hello answered before it.
+    fn accept(
+        &mut self,
+        announce: Announce,
+        accepted: bool,
+        before_lock: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Rejected> {
         if self.seen.len() >= MAX_KNOWN_SESSIONS {
             return Err(Rejected::Forged);
         }
@@ -335,8 +362,11 @@ impl Session {
             session: &announce.session,
             dh: &announce.dh,
         };
-        let channel =
-            pairwise::channel(self.secrets.channel_salt(), &self.dh_secret, me, them).map_err(|_| Rejected::Forged)?;
+        let salt = match (&self.previous, before_lock) {
+            (Some(previous), true) => previous.channel_salt(),
+            _ => self.secrets.channel_salt(),
+        };
+        let channel = pairwise::channel(salt, &self.dh_secret, me, them).map_err(|_| Rejected::Forged)?;
         let alias = check_alias(&announce.alias)?;
         if accepted {
             self.acceptances += 1;
@@ -495,6 +525,22 @@ impl Session {
     /// Forgets an answered hello from a session a signed kick named, so a confirm can no longer get it accepted.
     pub(super) fn forget_hello(&mut self, session: &SessionKey) {
         self.hellos.retain(|p| p.announce.session != *session);
+        self.forget_previous_when_done();
+    }
+
+    /// Opens a confirm sealed under the room key before the last lock, while hellos answered under it still wait.
+    fn open_confirm_before_lock(&self, item: &[u8]) -> Option<seal::Opened> {
+        let previous = self.previous.as_ref()?;
+        let binding = self.binding(&NOBODY, &self.session_key);
+        let opened = seal::open(previous.room_key().expose(), item, &binding).ok()?;
+        (opened.header == Header::new(Kind::Confirm, 0, 0)).then_some(opened)
+    }
+
+    /// Drops the secrets from before the last lock once no hello answered under them waits any more.
+    pub(super) fn forget_previous_when_done(&mut self) {
+        if !self.hellos.iter().any(|p| p.before_lock) {
+            self.previous = None;
+        }
     }
 
     /// Starts a new sender-chain generation and hands it to every member this session still accepts.

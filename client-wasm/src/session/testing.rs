@@ -264,15 +264,22 @@ impl Room {
         for c in 0..self.clients.len() {
             self.pump(c);
         }
-        while let Some(delivered) = self.queue.pop_front() {
-            if self.drop.as_ref().is_some_and(|drop| drop(&delivered)) {
-                continue;
-            }
-            self.log.push(delivered.clone());
-            let events = self.clients[delivered.to].handle(delivered.frame, NOW);
-            self.events[delivered.to].extend(events);
-            self.pump(delivered.to);
+        while self.step() {}
+    }
+
+    /// Delivers the next frame in the queue, unless the drop filter withholds it; returns false once the queue is empty.
+    pub(super) fn step(&mut self) -> bool {
+        let Some(delivered) = self.queue.pop_front() else {
+            return false;
+        };
+        if self.drop.as_ref().is_some_and(|drop| drop(&delivered)) {
+            return true;
         }
+        self.log.push(delivered.clone());
+        let events = self.clients[delivered.to].handle(delivered.frame, NOW);
+        self.events[delivered.to].extend(events);
+        self.pump(delivered.to);
+        true
     }
 
     pub(super) fn pump(&mut self, c: usize) {

@@ -175,3 +175,70 @@ fn a_transfer_signed_before_a_lock_does_not_count_after_it() {
     let d = room.join("dave", 400);
     assert_eq!(room.clients[d].owner(), Some(room.member(a)));
 }
+
+/// Starts a join of `alias` and delivers frames only until the owner `a` has answered its hello: the newcomer is in
+/// mid-acceptance, its confirm not yet sent or not yet received.
+fn join_until_answered(room: &mut Room, a: usize, alias: &str, seed: u64) -> usize {
+    let d = room.add(alias, seed);
+    let frame = room.clients[d].join_frame(NOW).unwrap();
+    room.client_frame(d, frame);
+    while room.clients[a].hellos.is_empty() {
+        assert!(room.step(), "the owner never saw the hello");
+    }
+    d
+}
+
+#[test]
+fn a_newcomer_in_mid_acceptance_at_the_lock_moves_with_the_rest() {
+    let (mut room, a, b, c) = three();
+    let d = join_until_answered(&mut room, a, "dave", 400);
+    assert!(room.clients[a].members().iter().all(|m| Some(m.member) != room.ids[d]));
+    let new = new_secrets(&mut room, a);
+    let carol = room.member(c);
+    room.clients[a].lock(Some(carol), &new, NOW).unwrap();
+    room.run();
+    let (alice, dave) = (room.member(a), room.member(d));
+    // dave's confirm, sealed under the old room key, still gets him accepted; alice then hands him the lock.
+    assert!(room.events[d].contains(&Event::Locked { by: Some(alice) }));
+    for member in [a, b, d] {
+        assert!(room.clients[member].secrets().room_key() == new.room_key());
+    }
+    assert!(room.clients[c].is_ended());
+    for (viewer, others) in [(a, [b, d]), (b, [a, d]), (d, [a, b])] {
+        let listed: Vec<MemberId> = room.clients[viewer].members().iter().map(|m| m.member).collect();
+        assert_eq!(listed.len(), 2);
+        assert!(others.iter().all(|&o| listed.contains(&room.member(o))));
+    }
+    assert_eq!(room.clients[d].owner(), Some(alice));
+    room.send(d, "dave after the lock");
+    room.send(b, "bob after the lock");
+    room.send(a, "alice after the lock");
+    assert!(room.texts(a).iter().any(|(t, _)| t == "dave after the lock"));
+    assert!(room.texts(b).iter().any(|(t, _)| t == "dave after the lock"));
+    assert!(room.texts(d).iter().any(|(t, _)| t == "bob after the lock"));
+    assert!(room.texts(d).iter().any(|(t, _)| t == "alice after the lock"));
+    assert!(!room.texts(c).iter().any(|(t, _)| t.ends_with("after the lock")));
+    // A newcomer with the new link finds dave among the members.
+    room.secrets = new.duplicate();
+    let e = room.join("erin", 500);
+    assert_eq!(room.clients[e].members().len(), 3);
+    assert!(room.clients[e].members().iter().any(|m| m.member == dave));
+}
+
+#[test]
+fn a_lock_handed_on_no_longer_reaches_a_newcomer_that_confirms_after_it() {
+    let (mut room, a, b, _c) = three();
+    let d = join_until_answered(&mut room, a, "dave", 400);
+    let new = new_secrets(&mut room, a);
+    room.clients[a].lock(None, &new, NOW).unwrap();
+    // alice hands ownership to bob before dave's confirm reaches her: her lock is no longer current.
+    {
+        let to = room.member(b);
+        room.clients[a].transfer(to, NOW)
+    }
+    .unwrap();
+    room.run();
+    assert!(!room.events[d].iter().any(|e| matches!(e, Event::Locked { .. })));
+    assert!(room.clients[d].secrets().room_key() == room.secrets.room_key());
+    assert!(room.clients[b].is_owner());
+}
