@@ -63,6 +63,24 @@ struct Confirm {
     action: Action,
 }
 
+/// The password for a lock, being typed at a hidden prompt: keys go here, never to the input line or the screen.
+struct Hidden {
+    /// The member the lock removes.
+    member: MemberId,
+    /// The password as typed the first time, once it was.
+    first: Option<Zeroizing<String>>,
+    /// What is being typed now.
+    typed: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hidden")
+            .field("member", &self.member)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything the full-screen interface shows.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -96,9 +114,15 @@ pub(crate) struct App {
     pub(crate) clipboard: Option<Zeroizing<String>>,
     /// Received attachments, until saved or the session ends.
     pub(crate) held: Held,
+    /// Whether this session owns the room, as the core says after each turn.
+    pub(crate) owner: bool,
     /// The member that typed lines and `/send` go to while whispering, as the web app's whisper mode.
     whisper_to: Option<MemberId>,
     confirm: Option<Confirm>,
+    /// The lock's password, while it is being typed.
+    hidden: Option<Hidden>,
+    /// The alias and the room name as chosen, unescaped: the strength rule counts them against a new password.
+    plain: (String, String),
     offset: FixedOffset,
 }
 
@@ -126,6 +150,14 @@ fn size(bytes: usize) -> String {
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / f64::from(1 << 10)),
         b => format!("{b} B"),
     }
+}
+
+/// `text` with its first letter upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// Why a session ended, in words.
@@ -170,8 +202,11 @@ impl App {
             ended: None,
             clipboard: None,
             held: Held::default(),
+            owner: false,
             whisper_to: None,
             confirm: None,
+            hidden: None,
+            plain: (alias.to_owned(), String::new()),
             offset,
         }
     }
@@ -181,9 +216,13 @@ impl App {
         self.offset
     }
 
-    /// The question waiting for a yes, if any.
+    /// The question waiting for a yes, or the hidden password prompt, if any.
     pub(crate) fn prompt(&self) -> Option<&str> {
-        self.confirm.as_ref().map(|c| c.prompt.as_str())
+        match &self.hidden {
+            Some(Hidden { first: None, .. }) => Some("New password for the new link (hidden; Esc cancels)"),
+            Some(Hidden { first: Some(_), .. }) => Some("The same password again (hidden; Esc cancels)"),
+            None => self.confirm.as_ref().map(|c| c.prompt.as_str()),
+        }
     }
 
     /// The alias, escaped, of the member this session is whispering to, if it is.
@@ -242,6 +281,7 @@ impl App {
                 self.me = Some(*member);
                 self.expires_at = *expires_at;
                 self.room_name = text::escape(room_name);
+                self.plain.1 = room_name.clone();
                 let ends = clock(self.offset, expires_at.saturating_mul(1000));
                 self.notice(
                     now_ms,
@@ -325,15 +365,26 @@ impl App {
                 };
                 self.notice(now_ms, Level::Warning, text);
             }
+            Event::Locked { by } if by.is_some() && *by == self.me => {
+                self.notice(
+                    now_ms,
+                    Level::Warning,
+                    "Waiting for the relay to take the new link; until it does, the old link still opens the room.",
+                );
+            }
             Event::Locked { by } => {
                 let text = format!(
-                    "{} locked the room: the old link and password no longer open it.",
+                    "{} locked the room: everyone still in moved to a new link, and the old link and password stop opening it. You are still in, and the chat goes on.",
                     self.name_of(*by)
                 );
                 self.notice(now_ms, Level::Info, text);
             }
             Event::LockConfirmed => {
-                self.notice(now_ms, Level::Info, "The relay took the new lock.");
+                self.notice(
+                    now_ms,
+                    Level::Info,
+                    "The relay took the new link: the old link no longer opens the room, with the old password or any other.",
+                );
             }
             Event::MemberLeft { member, alias, reason } => {
                 let alias = text::escape(alias);
@@ -565,6 +616,34 @@ impl App {
                 }
                 Err(e) => error(self, e),
             },
+            Command::Transfer(who) => match self.resolve(&who) {
+                Ok(_) if !self.owner => error(self, "Only the room's owner can hand it on.".into()),
+                Ok(member) => {
+                    let alias = self.name_of(Some(member));
+                    let prompt = format!(
+                        "Make {alias} the owner? They can remove members and lock the room, and you no longer can. (y/n)"
+                    );
+                    self.ask(prompt, Action::Transfer(member))
+                }
+                Err(e) => error(self, e),
+            },
+            Command::Lock(who) => match self.resolve(&who) {
+                Ok(_) if !self.owner => error(self, "Only the room's owner can lock it.".into()),
+                Ok(member) => {
+                    let alias = self.name_of(Some(member));
+                    let text = format!(
+                        "Remove {alias} and lock: {alias} is removed, and everyone else moves to a new link; the old link and password stop working. Type a new password for the new link twice, and tell it to the members who should still get in.",
+                    );
+                    self.notice(now_ms, Level::Info, text);
+                    self.hidden = Some(Hidden {
+                        member,
+                        first: None,
+                        typed: Zeroizing::new(String::new()),
+                    });
+                    None
+                }
+                Err(e) => error(self, e),
+            },
             Command::Purge => self.ask(
                 "Purge the room for everyone? Every screen is wiped and the link dies. (y/n)".into(),
                 Action::Purge,
@@ -664,6 +743,9 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c' | 'd')) {
             return Some(Action::Leave(String::new()));
         }
+        if self.hidden.is_some() {
+            return self.on_hidden_key(key, now_ms);
+        }
         if let Some(confirm) = self.confirm.take() {
             return match key.code {
                 KeyCode::Char('y' | 'Y') => Some(confirm.action),
@@ -721,6 +803,77 @@ impl App {
             _ => {}
         }
         None
+    }
+
+    /// A key typed at the hidden password prompt: nothing typed is shown, Enter moves on, Esc cancels.
+    fn on_hidden_key(&mut self, key: KeyEvent, now_ms: u64) -> Option<Action> {
+        let hidden = self.hidden.as_mut()?;
+        match key.code {
+            KeyCode::Esc => {
+                self.hidden = None;
+                self.notice(now_ms, Level::Info, "Cancelled: the room was not locked.");
+            }
+            KeyCode::Backspace => {
+                hidden.typed.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => hidden.typed.push(c),
+            KeyCode::Enter => return self.hidden_entered(now_ms),
+            _ => {}
+        }
+        None
+    }
+
+    /// Enter at the hidden prompt: the first entry must be an acceptable password, the second the same again.
+    fn hidden_entered(&mut self, now_ms: u64) -> Option<Action> {
+        let mut hidden = self.hidden.take()?;
+        let typed = std::mem::replace(&mut hidden.typed, Zeroizing::new(String::new()));
+        let Some(first) = hidden.first.take() else {
+            let problem = if typed.is_empty() {
+                Some("Enter the password for the new link.".to_owned())
+            } else {
+                crate::password::check_length(&typed)
+                    .err()
+                    .map(|e| format!("{e}."))
+                    .or_else(|| crate::password::weakness(&typed, &self.plain.0, &self.plain.1))
+            };
+            match problem {
+                Some(why) => self.notice(now_ms, Level::Error, format!("{} Type another one.", capitalized(&why))),
+                None => hidden.first = Some(typed),
+            }
+            self.hidden = Some(hidden);
+            return None;
+        };
+        if first.as_str() != typed.as_str() {
+            self.notice(
+                now_ms,
+                Level::Error,
+                "The two passwords differ. Type the new password again.",
+            );
+            self.hidden = Some(hidden);
+            return None;
+        }
+        self.notice(
+            now_ms,
+            Level::Info,
+            "Locking the room: stretching the password and moving everyone to the new link…",
+        );
+        Some(Action::Lock {
+            member: hidden.member,
+            password: crate::password::Secret(first),
+        })
+    }
+
+    /// Shows the new link after this session locked the room, and keeps it for /link and /copy.
+    pub(crate) fn locked(&mut self, link: &crate::password::Secret, now_ms: u64) {
+        self.notice(
+            now_ms,
+            Level::Info,
+            format!(
+                "You locked the room and moved everyone still in it to a new link. Share it with anyone who should still be able to join, and tell them the password another way: {}",
+                link.expose()
+            ),
+        );
+        self.link = Some(link.0.clone());
     }
 
     /// Reports how a `/save` went.
@@ -875,6 +1028,72 @@ mod tests {
         );
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(app.on_key(ctrl_c, 0), Some(Action::Leave(String::new())));
+    }
+
+    fn last_notice(app: &App) -> String {
+        match app.entries.last() {
+            Some(Entry::Notice { text, .. }) => text.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn lock_and_transfer_are_the_owners_and_the_lock_password_is_hidden_typed_twice_and_strong() {
+        let mut app = app();
+        assert_eq!(typed(&mut app, "/lock bob"), None);
+        assert_eq!(last_notice(&app), "Only the room's owner can lock it.");
+        assert_eq!(typed(&mut app, "/transfer bob"), None);
+        assert_eq!(app.prompt(), None);
+        app.owner = true;
+
+        assert_eq!(typed(&mut app, "/transfer bob"), None);
+        assert!(app.prompt().unwrap().starts_with("Make bob the owner?"));
+        assert_eq!(app.on_key(key(KeyCode::Char('y')), 0), Some(Action::Transfer(2)));
+
+        assert_eq!(typed(&mut app, "/lock bob"), None);
+        assert!(app.prompt().unwrap().starts_with("New password"));
+        // A weak password is refused at once, by the rule a new room's password follows.
+        assert_eq!(typed(&mut app, "password1"), None);
+        assert!(last_notice(&app).contains("too easy to guess"), "{}", last_notice(&app));
+        assert!(app.prompt().unwrap().starts_with("New password"));
+        let strong = "tulip granite orbit whisker lantern";
+        assert_eq!(typed(&mut app, strong), None);
+        assert!(app.prompt().unwrap().starts_with("The same password again"));
+        assert!(
+            app.input.is_empty(),
+            "nothing typed at the hidden prompt reaches the input line"
+        );
+        assert_eq!(typed(&mut app, "tulip granite orbit whisker"), None);
+        assert!(last_notice(&app).starts_with("The two passwords differ."));
+        assert_eq!(typed(&mut app, strong), None);
+        assert_eq!(
+            typed(&mut app, strong),
+            Some(Action::Lock {
+                member: 2,
+                password: crate::password::Secret::new(strong.into())
+            })
+        );
+        assert_eq!(app.prompt(), None);
+        assert!(
+            app.entries
+                .iter()
+                .all(|e| !matches!(e, Entry::Notice { text, .. } if text.contains("tulip"))),
+            "the password is never shown"
+        );
+        assert!(!format!("{app:?}").contains("tulip"));
+
+        // Esc cancels at the hidden prompt; the relay's confirmation alone says the old link stopped working.
+        typed(&mut app, "/lock bob");
+        app.on_key(key(KeyCode::Esc), 0);
+        assert_eq!(app.prompt(), None);
+        assert_eq!(last_notice(&app), "Cancelled: the room was not locked.");
+        app.me = Some(1);
+        app.locked(&crate::password::Secret::new("http://relay/#v1.new".into()), 0);
+        app.on_event(&Event::Locked { by: Some(1) }, app.members.clone(), 0);
+        assert!(last_notice(&app).contains("until it does, the old link still opens the room"));
+        app.on_event(&Event::LockConfirmed, app.members.clone(), 0);
+        assert!(last_notice(&app).contains("the old link no longer opens the room"));
+        assert_eq!(app.link.as_deref().map(String::as_str), Some("http://relay/#v1.new"));
     }
 
     #[test]

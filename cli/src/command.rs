@@ -6,13 +6,21 @@
 use std::path::PathBuf;
 
 /// Every command with its usage, for `/help`.
-pub(crate) const HELP: [(&str, &str); 10] = [
+pub(crate) const HELP: [(&str, &str); 12] = [
     (
         "/w ALIAS [MESSAGE]",
         "whisper to one member only (also /purr); without a message, whisper what you type and /send until Esc or /w",
     ),
     ("/members", "list the members who receive your keys, with fingerprints"),
     ("/kick ALIAS", "remove a member from the room (asks first)"),
+    (
+        "/lock ALIAS",
+        "remove a member and lock the room: everyone else moves to a new link with a new password (owner only)",
+    ),
+    (
+        "/transfer ALIAS",
+        "make another member the room's owner (asks first; owner only)",
+    ),
     ("/send PATH", "send a file as an encrypted attachment"),
     ("/save N PATH", "save received attachment N to a new file at PATH"),
     ("/leave [FAREWELL]", "say goodbye and leave (asks first; also /exit)"),
@@ -39,6 +47,10 @@ pub(crate) enum Command {
     WhisperMode(Option<String>),
     /// Kick the member with this alias (or `#member-id`).
     Kick(String),
+    /// Kick the member with this alias (or `#member-id`) and lock the room.
+    Lock(String),
+    /// Make the member with this alias (or `#member-id`) the room's owner.
+    Transfer(String),
     /// Purge the room.
     Purge,
     /// Leave with a farewell.
@@ -95,6 +107,12 @@ pub(crate) fn parse(line: &str) -> Command {
         },
         "kick" if !rest.is_empty() && !rest.contains(char::is_whitespace) => Command::Kick(rest.to_owned()),
         "kick" => Command::Usage(usage("/kick")),
+        "lock" if !rest.is_empty() && !rest.contains(char::is_whitespace) => Command::Lock(rest.to_owned()),
+        "lock" => Command::Usage(usage("/lock")),
+        "transfer" | "owner" if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+            Command::Transfer(rest.to_owned())
+        }
+        "transfer" | "owner" => Command::Usage(usage("/transfer")),
         "purge" | "stop" => Command::Purge,
         "leave" | "exit" | "quit" => Command::Leave(rest.to_owned()),
         "members" | "who" => Command::Members,
@@ -138,6 +156,8 @@ mod tests {
         );
         assert_eq!(parse("/purr bob hi"), parse("/w bob hi"));
         assert_eq!(parse("/kick bob"), Command::Kick("bob".into()));
+        assert_eq!(parse("/lock bob"), Command::Lock("bob".into()));
+        assert_eq!(parse("/transfer #2"), Command::Transfer("#2".into()));
         assert_eq!(parse("/stop"), Command::Purge);
         assert_eq!(parse("/exit bye all"), Command::Leave("bye all".into()));
         assert_eq!(parse("/leave"), Command::Leave(String::new()));
@@ -163,6 +183,8 @@ mod tests {
     fn wrong_use_shows_usage() {
         assert_eq!(parse("/kick"), Command::Usage("/kick ALIAS"));
         assert_eq!(parse("/kick a b"), Command::Usage("/kick ALIAS"));
+        assert_eq!(parse("/lock"), Command::Usage("/lock ALIAS"));
+        assert_eq!(parse("/transfer"), Command::Usage("/transfer ALIAS"));
         assert_eq!(parse("/save x y"), Command::Usage("/save N PATH"));
         assert_eq!(parse("/send"), Command::Usage("/send PATH"));
         assert_eq!(parse("/nope"), Command::Unknown("/nope".into()));

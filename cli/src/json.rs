@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::held::Held;
+use crate::password::Secret;
 use crate::room::{Action, Frontend, Report};
 use crate::text::is_unsafe;
 
@@ -23,6 +24,8 @@ enum Command {
     Send { text: String },
     Whisper { to: MemberId, text: String },
     Kick { member: MemberId },
+    Transfer { member: MemberId },
+    Lock { member: MemberId, password: Secret },
     Purge,
     Leave { farewell: Option<String> },
     Attach { path: PathBuf, to: Option<MemberId> },
@@ -292,6 +295,8 @@ impl<W: std::io::Write> Frontend for Json<W> {
             Command::Send { text } => Action::Say(text),
             Command::Whisper { to, text } => Action::Whisper { to, text },
             Command::Kick { member } => Action::Kick(member),
+            Command::Transfer { member } => Action::Transfer(member),
+            Command::Lock { member, password } => Action::Lock { member, password },
             Command::Purge => Action::Purge,
             Command::Leave { farewell } => Action::Leave(farewell.unwrap_or_default()),
             Command::Attach { path, to } => Action::Send { path, to },
@@ -313,6 +318,7 @@ impl<W: std::io::Write> Frontend for Json<W> {
             }
             Report::Sent { name } => json!({"event": "sent_attachment", "name": name}),
             Report::Progress(_) => return,
+            Report::Locked { link } => json!({"event": "new_link", "link": link.expose()}),
             Report::Failed(message) => json!({"event": "error", "message": message}),
             Report::Reconnecting { seconds } => json!({"event": "reconnecting", "in_seconds": seconds}),
         };
@@ -361,6 +367,22 @@ mod tests {
             json.on_input(r#"{"cmd":"leave"}"#.into(), 0),
             [Action::Leave(String::new())]
         );
+        assert_eq!(
+            json.on_input(r#"{"cmd":"transfer","member":2}"#.into(), 0),
+            [Action::Transfer(2)]
+        );
+        let lock = json.on_input(
+            r#"{"cmd":"lock","member":3,"password":"tulip granite orbit"}"#.into(),
+            0,
+        );
+        assert_eq!(
+            lock,
+            [Action::Lock {
+                member: 3,
+                password: Secret::new("tulip granite orbit".into())
+            }]
+        );
+        assert!(!format!("{lock:?}").contains("tulip"), "no password in Debug");
         assert!(json.on_input(r#"{"cmd":"fly"}"#.into(), 0).is_empty());
         assert!(json.on_input("{not json".into(), 0).is_empty());
         let out = String::from_utf8(json.out).unwrap();

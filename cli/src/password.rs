@@ -48,7 +48,35 @@ fn first_line() -> anyhow::Result<Zeroizing<String>> {
     Ok(Zeroizing::new(trimmed.to_owned()))
 }
 
-fn check_length(password: &str) -> anyhow::Result<()> {
+/// A password or a link typed or made during the session, wiped when dropped and never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) Zeroizing<String>);
+
+impl Secret {
+    /// Wraps `text`.
+    pub(crate) fn new(text: String) -> Self {
+        Self(Zeroizing::new(text))
+    }
+
+    /// The text.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
+pub(crate) fn check_length(password: &str) -> anyhow::Result<()> {
     if password.is_empty() {
         bail!("the password is empty");
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
-use sanctum_client::{EndReason, Event, MAX_ATTACHMENT_LEN, Session, SessionError};
+use sanctum_client::{EndReason, Event, MAX_ATTACHMENT_LEN, RoomSecrets, Session, SessionError};
 use sanctum_protocol::{ClientFrame, MemberId, RelayFrame};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::outbox::{Outbox, Sealed, Text};
+use crate::password::{self, Secret};
 
 /// The socket to the relay.
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -43,6 +44,15 @@ pub(crate) enum Action {
     },
     /// Kick a member.
     Kick(MemberId),
+    /// Make a member the room's owner.
+    Transfer(MemberId),
+    /// Remove a member and lock the room with a new password: the old link and password stop opening it.
+    Lock {
+        /// The member removed.
+        member: MemberId,
+        /// The password for the new link.
+        password: Secret,
+    },
     /// Purge the room.
     Purge,
     /// Leave with a farewell.
@@ -89,6 +99,11 @@ pub(crate) enum Report {
     },
     /// Attachment frames still to seal and send; `0` once the last one has gone.
     Progress(usize),
+    /// The room was locked: everyone still in moves to this new link, which the relay has yet to confirm.
+    Locked {
+        /// The new link.
+        link: Secret,
+    },
     /// An action was refused.
     Failed(String),
     /// The connection dropped while the room lives: the client rejoins as a new session after this many seconds.
@@ -187,12 +202,43 @@ fn report(sealed: Sealed) -> Report {
     }
 }
 
-/// Carries out one action; returns the events it produced.
+/// Removes `member` and locks the room with `password`, as the browser app's "Remove and lock" does: the strength
+/// rule of a new room applies to the password, the key schedule runs on a fresh link of this room, and the core hands
+/// the new secrets to the remaining members and the new verifier to the relay, at the clock after the derivation.
+/// Returns the new link, on `origin`.
+async fn lock(
+    session: &mut Session,
+    member: MemberId,
+    password: Secret,
+    origin: &str,
+) -> Result<(Vec<Event>, Secret), String> {
+    if !session.is_owner() {
+        return Err("only the room's owner can lock it.".into());
+    }
+    password::check_length(password.expose()).map_err(|e| format!("{e}."))?;
+    if let Some(why) = password::weakness(password.expose(), session.alias(), session.room_name()) {
+        return Err(why);
+    }
+    let link = session.fresh_link();
+    let text = Secret::new(format!("{origin}/#{}", link.to_fragment().as_str()));
+    // Argon2id takes a second or more: it runs off the runtime's threads, while this room's loop waits for it.
+    let secrets = tokio::task::spawn_blocking(move || RoomSecrets::derive(&link, password.expose()))
+        .await
+        .map_err(|_| "the key derivation stopped.".to_owned())?
+        .map_err(|e| format!("{e}."))?;
+    let events = session
+        .lock(Some(member), &secrets, now_ms())
+        .map_err(|e| refusal(e).to_lowercase())?;
+    Ok((events, text))
+}
+
+/// Carries out one action; returns the events it produced. `origin` is the app's origin, for a new link.
 async fn act(
     session: &mut Session,
     outbox: &mut Outbox,
     frontend: &mut impl Frontend,
     action: Action,
+    origin: &str,
     now: u64,
 ) -> Vec<Event> {
     let result = match action {
@@ -205,6 +251,17 @@ async fn act(
             Ok(Vec::new())
         }
         Action::Kick(member) => session.kick(member, now),
+        Action::Transfer(member) => session.transfer(member, now),
+        Action::Lock { member, password } => match lock(session, member, password, origin).await {
+            Ok((events, link)) => {
+                frontend.on_report(session, Report::Locked { link }, now);
+                Ok(events)
+            }
+            Err(why) => {
+                frontend.on_report(session, Report::Failed(format!("The room was not locked: {why}")), now);
+                Ok(Vec::new())
+            }
+        },
         Action::Purge => session.purge(now),
         Action::Leave(farewell) => {
             // What was typed before leaving still goes, before the goodbye.
@@ -275,6 +332,7 @@ async fn flush_and_close(socket: &mut Socket, frames: Vec<ClientFrame>) {
 /// `first` is the session's create or join frame; `input` carries the front end's input, and its end leaves the
 /// room; `leave` fires on Ctrl-C or a termination signal and leaves the room at once.
 pub(crate) async fn run<F: Frontend>(
+    origin: &str,
     mut socket: Socket,
     session: &mut Session,
     first: ClientFrame,
@@ -320,7 +378,7 @@ pub(crate) async fn run<F: Frontend>(
             received = input.recv(), if input_open => match received {
                 Some(received) => {
                     for action in frontend.on_input(received, now_ms()) {
-                        events.extend(act(session, &mut outbox, frontend, action, now_ms()).await);
+                        events.extend(act(session, &mut outbox, frontend, action, origin, now_ms()).await);
                     }
                 }
                 // The input's end (a script closing stdin) leaves, as its controller is gone.
@@ -378,8 +436,9 @@ pub(crate) async fn stay<F: Frontend>(
     leave: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Finish> {
     let mut leave = Box::pin(leave);
+    let origin = crate::endpoint::app_origin(relay)?;
     loop {
-        let finish = run(socket, &mut session, first, frontend, &mut input, &mut leave).await?;
+        let finish = run(&origin, socket, &mut session, first, frontend, &mut input, &mut leave).await?;
         let live = session.member_id().is_some() && !session.secrets().link().is_expired(now_ms());
         if finish != Finish::Disconnected || !live {
             return Ok(finish);

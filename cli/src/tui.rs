@@ -87,6 +87,7 @@ impl Frontend for Tui {
     fn on_events(&mut self, session: &Session, events: &[Event], now_ms: u64) {
         // A reconnect is a new session with new keys.
         self.app.fingerprint = session.fingerprint();
+        self.app.owner = session.is_owner();
         for event in events {
             self.app.on_event(event, session.members(), now_ms);
         }
@@ -126,6 +127,7 @@ impl Frontend for Tui {
                     .notice(now_ms, Level::Info, format!("Sent \"{}\".", crate::text::escape(&name)));
             }
             Report::Progress(left) => self.app.sending = left,
+            Report::Locked { link } => self.app.locked(&link, now_ms),
             Report::Failed(message) => self.app.notice(now_ms, Level::Error, crate::text::escape(&message)),
             Report::Reconnecting { seconds } => self.app.notice(
                 now_ms,

@@ -412,3 +412,109 @@ async fn a_dropped_connection_rejoins_as_a_new_session_while_the_room_lives() ->
     assert!(tokio::time::timeout(DEADLINE, alice.child.wait()).await??.success());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_removes_and_locks_with_a_new_password_and_hands_on_ownership() -> anyhow::Result<()> {
+    const NEW_PASSWORD: &str = "tulip granite orbit whisker lantern";
+    let relay = TestRelay::start(Config::default()).await;
+    let url = format!("ws://{}/ws", relay.addr);
+    let mut alice = Sanctum::start(
+        &["create", "--alias", "alice", "--lifetime", "5m", "--relay", &url],
+        PASSWORD,
+    )
+    .await?;
+    let link = alice.expect("joined", is("joined")).await?["link"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut bob = Sanctum::start(&["join", &link, "--alias", "bob"], PASSWORD).await?;
+    let mut carol = Sanctum::start(&["join", &link, "--alias", "carol"], PASSWORD).await?;
+    let bob_id = alice
+        .expect("alice accepts bob", |v| {
+            v["event"] == "member_joined" && v["alias"] == "bob"
+        })
+        .await?["member"]
+        .clone();
+    let carol_id = alice
+        .expect("alice accepts carol", |v| {
+            v["event"] == "member_joined" && v["alias"] == "carol"
+        })
+        .await?["member"]
+        .clone();
+    bob.expect("bob accepts carol", |v| {
+        v["event"] == "member_joined" && v["alias"] == "carol"
+    })
+    .await?;
+
+    // A weak password is refused by the rule of a new room, and nothing happens.
+    alice
+        .command(json!({"cmd": "lock", "member": carol_id, "password": "password1"}))
+        .await?;
+    let refused = alice.expect("the refusal", is("error")).await?;
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("The room was not locked: this password is too easy to guess")),
+        "{refused}"
+    );
+
+    alice
+        .command(json!({"cmd": "lock", "member": carol_id, "password": NEW_PASSWORD}))
+        .await?;
+    let new_link = alice.expect("the new link", is("new_link")).await?["link"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        new_link.starts_with(&format!("http://{}/#v1.", relay.addr)),
+        "{new_link}"
+    );
+    assert_ne!(new_link, link);
+    let kicked = carol.expect("carol removed", is("ended")).await?;
+    assert_eq!(kicked["reason"], "kicked", "{kicked}");
+    let locked = bob.expect("bob moved", is("locked")).await?;
+    assert_eq!(locked["by"], alice.seen[0]["member"], "{locked}");
+    alice.expect("the relay took it", is("lock_confirmed")).await?;
+
+    // The old link and password no longer open the room; the new ones do, and the newcomer finds alice and bob.
+    let mut old = Sanctum::start(&["join", &link, "--alias", "carol"], PASSWORD).await?;
+    let ended = old.expect("refused", is("ended")).await?;
+    assert_eq!(
+        (ended["reason"].as_str(), ended["code"].as_str()),
+        (Some("refused"), Some("bad_token"))
+    );
+    let mut dave = Sanctum::start(&["join", &new_link, "--alias", "dave"], NEW_PASSWORD).await?;
+    for alias in ["alice", "bob"] {
+        dave.expect(alias, |v| v["event"] == "member_joined" && v["alias"] == alias)
+            .await?;
+    }
+    bob.command(json!({"cmd": "send", "text": "after the lock"})).await?;
+    dave.expect("bob's message", |v| {
+        v["event"] == "message" && v["text"] == "after the lock"
+    })
+    .await?;
+
+    // Ownership passes to bob: every member sees it, and alice can no longer lock.
+    alice.command(json!({"cmd": "transfer", "member": bob_id})).await?;
+    for member in [&mut bob, &mut dave] {
+        let changed = member.expect("owner changed", is("owner_changed")).await?;
+        assert_eq!(changed["owner"], bob_id, "{changed}");
+    }
+    let dave_id = alice
+        .expect("alice accepts dave", |v| {
+            v["event"] == "member_joined" && v["alias"] == "dave"
+        })
+        .await?["member"]
+        .clone();
+    alice
+        .command(json!({"cmd": "lock", "member": dave_id, "password": NEW_PASSWORD}))
+        .await?;
+    let refused = alice.expect("not the owner", is("error")).await?;
+    assert_eq!(
+        refused["message"], "The room was not locked: only the room's owner can lock it.",
+        "{refused}"
+    );
+    drop(alice.stdin);
+    assert!(tokio::time::timeout(DEADLINE, alice.child.wait()).await??.success());
+    Ok(())
+}

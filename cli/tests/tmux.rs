@@ -445,3 +445,99 @@ async fn create_asks_the_password_twice_and_copies_the_link_for_a_member_to_join
     tmux.wait("the end", |s| s.contains("You left the room.")).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_removes_and_locks_at_a_hidden_prompt_and_hands_on_ownership() -> anyhow::Result<()> {
+    const NEW_PASSWORD: &str = "tulip granite orbit whisker lantern";
+    let relay = TestRelay::start(Config::default()).await;
+    let command = format!(
+        "{} create --alias alice --lifetime 10m --relay ws://{}/ws",
+        env!("CARGO_BIN_EXE_sanctum"),
+        relay.addr
+    );
+    let tmux = Tmux::start(&command)?;
+    tmux.run(&["set-option", "-s", "set-clipboard", "on"])?;
+    tmux.wait("the first prompt", |s| s.contains("New room password:"))
+        .await?;
+    tmux.type_line(PASSWORD)?;
+    tmux.wait("the second prompt", |s| s.contains("Repeat it:")).await?;
+    tmux.type_line(PASSWORD)?;
+    tmux.wait("the room", |s| s.contains("Room link")).await?;
+    tmux.type_line("/copy")?;
+    tmux.wait("the copy notice", |s| s.contains("Copied the room link"))
+        .await?;
+    let link = tmux.run(&["show-buffer"])?;
+    let secrets = RoomSecrets::derive(&RoomLink::parse(&link, now_ms())?, PASSWORD)?;
+    let mut bob = NativeClient::start(relay.addr, &secrets, "bob", None).await?;
+    tmux.wait("bob joined", |s| s.contains("bob joined")).await?;
+    let mut carol = NativeClient::start(relay.addr, &secrets, "carol", None).await?;
+    tmux.wait("carol joined", |s| s.contains("carol joined")).await?;
+    bob.expect(
+        "bob accepts carol",
+        |e| matches!(e, Event::MemberAccepted(info) if info.alias == "carol"),
+    )
+    .await?;
+
+    tmux.type_line("/lock carol")?;
+    tmux.wait("the hidden prompt", |s| s.contains("New password for the new link"))
+        .await?;
+    tmux.type_line("password1")?;
+    tmux.wait("the refusal", |s| s.contains("too easy to guess")).await?;
+    tmux.type_line(NEW_PASSWORD)?;
+    tmux.wait("the second prompt", |s| s.contains("The same password again"))
+        .await?;
+    tmux.type_line(NEW_PASSWORD)?;
+    let screen = tmux
+        .wait("the relay's confirmation", |s| {
+            s.contains("The relay took the new link")
+        })
+        .await?;
+    assert!(!screen.contains("tulip"), "the password never shows:\n{screen}");
+    carol
+        .expect("carol removed", |e| {
+            matches!(
+                e,
+                Event::Ended {
+                    reason: EndReason::Kicked { .. }
+                }
+            )
+        })
+        .await?;
+    bob.expect("bob moved", |e| matches!(e, Event::Locked { .. })).await?;
+
+    // /copy now gives the new link, which opens the room with the new password.
+    tmux.run(&["delete-buffer"])?;
+    tmux.type_line("/copy")?;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let new_link = loop {
+        if let Ok(buffer) = tmux.run(&["show-buffer"]) {
+            break buffer;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the new link was never copied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(new_link, link);
+    let new = RoomSecrets::derive(&RoomLink::parse(&new_link, now_ms())?, NEW_PASSWORD)?;
+    let mut dave = NativeClient::start(relay.addr, &new, "dave", None).await?;
+    dave.expect(
+        "dave accepts alice",
+        |e| matches!(e, Event::MemberAccepted(info) if info.alias == "alice"),
+    )
+    .await?;
+
+    tmux.type_line("/transfer bob")?;
+    tmux.wait("the question", |s| s.contains("Make bob the owner?")).await?;
+    tmux.run(&["send-keys", "-t", "t", "y"])?;
+    let bob_id = bob.member().ok_or_else(|| anyhow::anyhow!("bob has no member id"))?;
+    bob.expect(
+        "bob owns the room",
+        |e| matches!(e, Event::OwnerChanged { owner: Some(owner), .. } if *owner == bob_id),
+    )
+    .await?;
+    tmux.wait("the handover", |s| s.contains("you made bob the room's owner"))
+        .await?;
+    tmux.type_line("/lock dave")?;
+    tmux.wait("the refusal", |s| s.contains("Only the room's owner can lock it."))
+        .await?;
+    Ok(())
+}
