@@ -223,20 +223,27 @@ impl Opened {
         signature
     }
 
-    /// Checks the signature against `signer`, the session the receiver believes sent the item.
-    pub(crate) fn verify(&self, signer: &SessionKey, binding: &Binding<'_>) -> Result<(), OpenError> {
+    /// Checks the signature against `signer`, the session the receiver believes sent the item, checking the key first.
+    pub(crate) fn verify(&self, signer: &SessionKey, binding: &Binding<'_>) -> Result<sign::CheckedKey, OpenError> {
+        let key = sign::CheckedKey::new(signer).map_err(|_| OpenError)?;
+        self.verify_checked(&key, binding)?;
+        Ok(key)
+    }
+
+    /// Checks the signature against a key that already passed its checks, the session the receiver believes sent it.
+    pub(crate) fn verify_checked(&self, signer: &sign::CheckedKey, binding: &Binding<'_>) -> Result<(), OpenError> {
         let split = self.inner.len() - SIGNATURE_LEN;
         let mut signature = [0u8; SIGNATURE_LEN];
         signature.copy_from_slice(&self.inner[split..]);
-        sign::verify(
-            signer,
-            &self.header.to_bytes(),
-            binding.room_id,
-            binding.recipient,
-            &self.inner[..split],
-            &signature,
-        )
-        .map_err(|_| OpenError)
+        signer
+            .verify(
+                &self.header.to_bytes(),
+                binding.room_id,
+                binding.recipient,
+                &self.inner[..split],
+                &signature,
+            )
+            .map_err(|_| OpenError)
     }
 }
 

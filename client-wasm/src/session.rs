@@ -19,7 +19,7 @@ use crate::message::{Content, MAX_FAREWELL_LEN, MAX_ROOM_NAME_LEN, MAX_TEXT_LEN,
 use crate::pairwise::Channel;
 use crate::resume::{ResumeError, encode_resume_with};
 use crate::schedule::RoomSecrets;
-use crate::sign::SessionKey;
+use crate::sign::{CheckedKey, SessionKey};
 
 mod content;
 mod continuity;
@@ -51,6 +51,8 @@ enum Phase {
 struct Peer {
     member: MemberId,
     session: SessionKey,
+    /// `session`, checked once when the peer was accepted: every item from the peer is verified with it.
+    key: CheckedKey,
     alias: String,
     fingerprint: String,
     channel: Channel,

@@ -45,7 +45,51 @@ pub(crate) fn sign(
     key.sign(&m).to_bytes()
 }
 
-/// Verifies a signature made by `signer` over a body in its binding context.
+/// A signer's key that passed the key checks once: the canonical encoding of a point of the prime-order subgroup.
+///
+/// Those checks depend on the 32 key bytes alone, so a session makes one when it first learns a key (from a hello or an
+/// answer) and verifies every later item from that key with it, instead of repeating the subgroup check, a scalar
+/// multiplication, per item. The only way to make one is [`CheckedKey::new`], which runs every check.
+#[derive(Clone, Copy)]
+pub(crate) struct CheckedKey(VerifyingKey);
+
+impl CheckedKey {
+    /// Decodes `signer` and refuses it unless it is the canonical encoding of a point of the prime-order subgroup.
+    pub(crate) fn new(signer: &SessionKey) -> Result<Self, SignatureError> {
+        let key = VerifyingKey::from_bytes(signer).map_err(|_| SignatureError)?;
+        // `verify_strict` decodes the key with y reduced modulo p and looks only at whether it is of small order: a
+        // key with a small-order component (mixed order) then verifies whenever 8 divides the challenge, and a
+        // cofactored verifier would take it always, so two implementations could disagree on the same item. No
+        // honest key is either.
+        let point = key.to_edwards();
+        if point.compress().as_bytes() != signer || !point.is_torsion_free() {
+            return Err(SignatureError);
+        }
+        Ok(Self(key))
+    }
+
+    /// The key's 32 bytes, exactly as they were checked.
+    pub(crate) fn bytes(&self) -> &SessionKey {
+        self.0.as_bytes()
+    }
+
+    /// Verifies a signature made by this key over a body in its binding context.
+    pub(crate) fn verify(
+        &self,
+        header: &[u8],
+        room_id: &[u8; 16],
+        recipient: &SessionKey,
+        body: &[u8],
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> Result<(), SignatureError> {
+        let m = zeroize::Zeroizing::new(message(header, room_id, self.bytes(), recipient, body));
+        self.0
+            .verify_strict(&m, &Signature::from_bytes(signature))
+            .map_err(|_| SignatureError)
+    }
+}
+
+/// Verifies a signature made by `signer` over a body in its binding context, checking the key first.
 pub(crate) fn verify(
     signer: &SessionKey,
     header: &[u8],
@@ -54,17 +98,7 @@ pub(crate) fn verify(
     body: &[u8],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), SignatureError> {
-    let key = VerifyingKey::from_bytes(signer).map_err(|_| SignatureError)?;
-    // `verify_strict` decodes the key with y reduced modulo p and looks only at whether it is of small order: a key
-    // with a small-order component (mixed order) then verifies whenever 8 divides the challenge, and a cofactored
-    // verifier would take it always, so two implementations could disagree on the same item. No honest key is either.
-    let point = key.to_edwards();
-    if point.compress().as_bytes() != signer || !point.is_torsion_free() {
-        return Err(SignatureError);
-    }
-    let m = zeroize::Zeroizing::new(message(header, room_id, signer, recipient, body));
-    key.verify_strict(&m, &Signature::from_bytes(signature))
-        .map_err(|_| SignatureError)
+    CheckedKey::new(signer)?.verify(header, room_id, recipient, body, signature)
 }
 
 #[cfg(test)]

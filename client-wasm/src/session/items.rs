@@ -7,7 +7,7 @@ use super::{Event, Phase, Session, SessionError, Timing};
 use crate::chain::MessageKey;
 use crate::message::{Cause, Content, Message};
 use crate::seal::{self, Binding, Header, Kind, NOBODY};
-use crate::sign::{self, SessionKey};
+use crate::sign::{self, CheckedKey, SessionKey};
 
 /// Most relayed items held while waiting for their sender's hello or hand-out, across all senders.
 pub const MAX_PENDING_ITEMS: usize = 64;
@@ -221,13 +221,14 @@ impl Session {
         Ok(opened)
     }
 
-    /// Checks a hello's or an answer's signature against the session key it announces.
+    /// Checks a hello's or an answer's signature against the session key it announces, and returns that key checked,
+    /// to verify every later item from it with.
     pub(super) fn verify_room_item(
         &self,
         opened: &seal::Opened,
         signer: &SessionKey,
         recipient: &SessionKey,
-    ) -> Result<(), Rejected> {
+    ) -> Result<CheckedKey, Rejected> {
         Ok(opened.verify(signer, &self.binding(&NOBODY, recipient))?)
     }
 
@@ -246,7 +247,7 @@ impl Session {
         let pending = peer.channel.recv.key_for(header.counter)?;
         let binding = self.binding(&peer.session, &self.session_key);
         let opened = seal::open(pending.key.expose(), item, &binding)?;
-        opened.verify(&peer.session, &binding)?;
+        opened.verify_checked(&peer.key, &binding)?;
         let body = Zeroizing::new(opened.body().to_vec());
         if let Some(peer) = self.peers.get_mut(&from) {
             peer.channel.recv.commit(pending);
@@ -314,7 +315,7 @@ impl Session {
         let pending = chain.key_for(header.counter).map_err(|_| Rejected::Stale)?;
         let binding = self.binding(&peer.session, &NOBODY);
         let opened = seal::open(pending.key.expose(), payload.as_bytes(), &binding)?;
-        opened.verify(&peer.session, &binding)?;
+        opened.verify_checked(&peer.key, &binding)?;
         let message = Message::decode(opened.body())?;
         let alias = peer.alias.clone();
         let cause = matches!(

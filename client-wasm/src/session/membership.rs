@@ -17,7 +17,7 @@ use crate::message::{
 };
 use crate::pairwise::{self, PeerKeys};
 use crate::seal::{self, Header, Kind, NOBODY};
-use crate::sign::{self, SessionKey};
+use crate::sign::{self, CheckedKey, SessionKey};
 use crate::text::{AliasForms, Skeleton};
 
 /// Most session keys a session remembers as accepted, present or departed; once full it accepts no one new.
@@ -29,6 +29,8 @@ pub const MAX_PENDING_HELLOS: usize = 64;
 /// A hello this session answered, waiting for the newcomer to sign back the challenge.
 pub(super) struct PendingHello {
     pub(super) announce: Announce,
+    /// The hello's signer, `announce.session`, as checked when its signature was.
+    pub(super) key: CheckedKey,
     pub(super) challenge: [u8; SESSION_NONCE_LEN],
     /// The hello's verified claim that it continues a session this client accepted, as an ownership-chain link.
     pub(super) continues: Option<Cause>,
@@ -188,7 +190,7 @@ impl Session {
             announce: hello,
             continuity,
         } = HelloBody::decode(opened.body())?;
-        self.verify_room_item(&opened, &hello.session, &NOBODY)?;
+        let key = self.verify_room_item(&opened, &hello.session, &NOBODY)?;
         let continues = match &continuity {
             Some(claim) => self.check_continuity(claim, &hello.session, &hello.nonce)?,
             None => None,
@@ -220,6 +222,7 @@ impl Session {
         }
         self.hellos.push_back(PendingHello {
             announce: hello,
+            key,
             challenge,
             continues,
             before_lock: false,
@@ -233,7 +236,7 @@ impl Session {
         let my_key = self.session_key;
         let opened = self.open_room_item(item, Kind::Answer, &my_key)?;
         let answer = AnswerBody::decode(opened.body())?;
-        self.verify_room_item(&opened, &answer.announce.session, &my_key)?;
+        let key = self.verify_room_item(&opened, &answer.announce.session, &my_key)?;
         let fresh: bool = answer.in_reply_to.ct_eq(&self.nonce).into();
         if !fresh
             || answer.announce.member != from
@@ -248,7 +251,7 @@ impl Session {
         // confirm, still on its way, then finds the answerer accepted and is dropped without a report.
         // The answerer proved it is live, but it accepts this session only on the confirm: until its hand-out shows
         // it did, it is neither shown nor handed this session's chain, so nothing either side sends is lost between.
-        self.accept(answer.announce, false, false, events)?;
+        self.accept(answer.announce, key, false, false, events)?;
         self.learn_transfers(&answer.transfers, events);
         self.continue_ownership(events);
         let confirm = ConfirmBody {
@@ -281,7 +284,7 @@ impl Session {
                 p.announce.member == from
                     && p.before_lock == before_lock
                     && bool::from(p.challenge.ct_eq(&confirm.in_reply_to))
-                    && self.verify_room_item(&opened, &p.announce.session, &my_key).is_ok()
+                    && opened.verify_checked(&p.key, &self.binding(&NOBODY, &my_key)).is_ok()
             })
             .ok_or(Rejected::Forged)?;
         let Some(pending) = self.hellos.remove(at) else {
@@ -305,12 +308,12 @@ impl Session {
         match pending.continues {
             Some(cause) => {
                 // Shown as the member reconnecting, not as a stranger joining.
-                self.accept(pending.announce, true, before_lock, &mut Vec::new())?;
+                self.accept(pending.announce, pending.key, true, before_lock, &mut Vec::new())?;
                 self.send_handout(from, None);
                 self.on_continued(from, &cause, events);
             }
             None => {
-                self.accept(pending.announce, true, before_lock, events)?;
+                self.accept(pending.announce, pending.key, true, before_lock, events)?;
                 self.send_handout(from, None);
             }
         }
@@ -342,16 +345,18 @@ impl Session {
         self.send_handout(member, None);
     }
 
-    /// Takes in a peer, with a pairwise channel salted with the current channel salt, or with the one before the last
-    /// lock for a hello answered before it.
+    /// Takes in the session `announce` names, whose key `key` is, as checked when its hello or answer was verified,
+    /// with a pairwise channel salted with the current channel salt, or with the one before the last lock for a hello
+    /// answered before it.
     fn accept(
         &mut self,
         announce: Announce,
+        key: CheckedKey,
         accepted: bool,
         before_lock: bool,
         events: &mut Vec<Event>,
     ) -> Result<(), Rejected> {
-        if self.seen.len() >= MAX_KNOWN_SESSIONS {
+        if self.seen.len() >= MAX_KNOWN_SESSIONS || key.bytes() != &announce.session {
             return Err(Rejected::Forged);
         }
         let me = PeerKeys {
@@ -373,7 +378,8 @@ impl Session {
         }
         let peer = Peer {
             member: announce.member,
-            session: announce.session,
+            session: *key.bytes(),
+            key,
             fingerprint: fingerprint(&announce.session, &announce.dh),
             alias,
             channel,

@@ -693,3 +693,95 @@ fn aliases_that_look_alike_across_scripts_are_flagged_once_the_skeleton_is_suppl
     assert!(room.clients[c].members().iter().all(|m| m.duplicate_alias));
     assert!(!room.clients[c].own_alias_looks_alike());
 }
+
+/// A hello from `signer`'s key plus a point of order eight, signed with `signer`'s secret scalar so that
+/// `verify_strict` alone accepts it (the challenge is a multiple of eight, so the torsion part drops out).
+fn mixed_order_hello(room: &Room, signer: usize, member: MemberId) -> ([u8; 32], Payload) {
+    use curve25519_dalek::{EdwardsPoint, Scalar, constants::EIGHT_TORSION};
+    use ed25519_dalek::{Signature, VerifyingKey};
+    use sha2::Sha512;
+
+    let signing = &room.clients[signer].signing;
+    let a = signing.to_scalar();
+    let mixed = (EdwardsPoint::mul_base(&a) + EIGHT_TORSION[1]).compress().to_bytes();
+    let room_id = room.secrets.link().room_id_bytes();
+    let header = Header::new(Kind::Hello, 0, 0).to_bytes();
+    let r = Scalar::from_bytes_mod_order([3; 32]);
+    let r_bytes = EdwardsPoint::mul_base(&r).compress().to_bytes();
+    for n in 0u8..=255 {
+        let body = crate::message::HelloBody {
+            announce: Announce {
+                member,
+                session: mixed,
+                dh: room.clients[signer].dh_public,
+                nonce: [n; 32],
+                alias: "mallory".into(),
+            },
+            continuity: None,
+        }
+        .encode()
+        .unwrap();
+        let signed = [
+            crate::label::SIGNATURE,
+            &header[..],
+            &room_id[..],
+            &mixed[..],
+            &NOBODY[..],
+            &body[..],
+        ]
+        .concat();
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(r_bytes)
+                .chain_update(mixed)
+                .chain_update(&signed)
+                .finalize()
+                .into(),
+        );
+        if !k.as_bytes()[0].is_multiple_of(8) {
+            continue;
+        }
+        let s = r + k * a;
+        let signature: [u8; 64] = [&r_bytes[..], s.as_bytes()].concat().try_into().unwrap();
+        // The case is real: the library's strict verification takes it.
+        let lax = VerifyingKey::from_bytes(&mixed).unwrap();
+        assert!(lax.verify_strict(&signed, &Signature::from_bytes(&signature)).is_ok());
+        let binding = Binding {
+            room_id,
+            sender: &NOBODY,
+            recipient: &NOBODY,
+        };
+        let inner = [&body[..], &signature[..]].concat();
+        let item = seal::seal_raw_for_test(
+            room.secrets.room_key().expose(),
+            Header::new(Kind::Hello, 0, 0),
+            &binding,
+            &inner,
+        );
+        return (mixed, Payload::new(item).unwrap());
+    }
+    panic!("no nonce gave a challenge divisible by eight");
+}
+
+#[test]
+fn a_key_with_a_torsion_part_is_refused_every_time_whatever_was_checked_before() {
+    let (mut room, a) = Room::create("alice");
+    let b = room.join("bob", 200);
+    // Alice checked bob's key when she accepted him, and verifies his items with it; the mixed-order key has the
+    // same prime-order part and differs only by a point of order eight.
+    let (mixed, hello) = mixed_order_hello(&room, b, 77);
+    assert_eq!(
+        room.clients[a].peers[&room.member(b)].key.bytes(),
+        &room.clients[b].session_key
+    );
+    assert!(crate::sign::CheckedKey::new(&mixed).is_err());
+    for _ in 0..3 {
+        let events = room.inject_item(a, 77, false, hello.clone());
+        assert_eq!(events, vec![Event::CouldNotVerify { from: 77 }]);
+        assert!(room.clients[a].hellos.is_empty());
+        assert!(!room.clients[a].seen.contains_key(&mixed));
+    }
+    // Bob's own items still verify under the key alice checked once.
+    room.send(b, "still bob");
+    assert_eq!(room.texts(a), vec![("still bob".into(), false)]);
+}
