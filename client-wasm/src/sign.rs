@@ -6,6 +6,8 @@
 //! with S below ℓ, R canonical and R and the key not of small order), and refuses besides a key that is not the
 //! canonical encoding of a point in the prime-order subgroup, which `verify_strict` takes.
 
+use curve25519_dalek::traits::IsIdentity as _;
+use curve25519_dalek::{EdwardsPoint, Scalar};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 use crate::label;
@@ -62,7 +64,7 @@ impl CheckedKey {
         // cofactored verifier would take it always, so two implementations could disagree on the same item. No
         // honest key is either.
         let point = key.to_edwards();
-        if point.compress().as_bytes() != signer || !point.is_torsion_free() {
+        if point.compress().as_bytes() != signer || !torsion_free(&point) {
             return Err(SignatureError);
         }
         Ok(Self(key))
@@ -87,6 +89,13 @@ impl CheckedKey {
             .verify_strict(&m, &Signature::from_bytes(signature))
             .map_err(|_| SignatureError)
     }
+}
+
+/// Whether `[ℓ]A` is the identity, so that `A` is in the prime-order subgroup: `[ℓ − 1]A + A`, with `ℓ − 1` the
+/// canonical scalar −1, computed in variable time since a key is public. It is `EdwardsPoint::is_torsion_free`
+/// without that function's constant-time scalar multiplication.
+fn torsion_free(point: &EdwardsPoint) -> bool {
+    (EdwardsPoint::vartime_double_scalar_mul_basepoint(&-Scalar::ONE, point, &Scalar::ZERO) + point).is_identity()
 }
 
 /// Verifies a signature made by `signer` over a body in its binding context, checking the key first.
@@ -188,6 +197,23 @@ mod tests {
                 verify(&signer, &header, &room, &recipient, &body, &bad).is_err(),
                 "byte {i}"
             );
+        }
+    }
+
+    #[test]
+    fn the_variable_time_subgroup_check_agrees_with_the_constant_time_one() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        for seed in 0u8..16 {
+            let prime = EdwardsPoint::mul_base(&Scalar::from_bytes_mod_order([seed; 32]));
+            for (i, t) in EIGHT_TORSION.iter().enumerate() {
+                let point = prime + t;
+                assert_eq!(
+                    torsion_free(&point),
+                    point.is_torsion_free(),
+                    "seed {seed}, torsion {i}"
+                );
+                assert_eq!(torsion_free(&point), i == 0, "seed {seed}, torsion {i}");
+            }
         }
     }
 
