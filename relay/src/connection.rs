@@ -166,6 +166,7 @@ impl Connection<'_> {
                             self.close(CloseCode::Timeout, true);
                         } else {
                             self.outbox.ping();
+                            self.frames.release();
                         }
                         next_ping = now + ping_every;
                     }

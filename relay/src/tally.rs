@@ -10,7 +10,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,9 +20,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// tungstenite asks for at most its read buffer (2 KiB, to keep idle connections small) at a time, so a busy client's
 /// every frame took a system call of its own, and one more to learn that nothing else was waiting: in a saturated room
 /// of 10 the relay made 3.7 times as many reads as a server with a 16 KiB buffer. [`Tally`] reads up to this much and
-/// hands it up as asked; the buffer exists only while the client is sending, and is released as soon as the socket
-/// has nothing more to read.
+/// hands it up as asked. Once the socket has nothing more to read, the buffer goes unless the client is busy (its
+/// last read brought more than [`BUSY_READ_BYTES`]); a busy client's buffer goes at the connection's next ping, so
+/// that a connection woken for its writes does not allocate and clear a buffer at every wake.
 const READ_AHEAD_BYTES: usize = 16 * 1024;
+
+/// A read bringing more than this, several frames at once, marks a busy client.
+const BUSY_READ_BYTES: usize = 2 * 1024;
 
 /// Frames one message may be split into; browsers and the native clients send each message as one frame.
 pub(crate) const MAX_FRAGMENTS: u32 = 64;
@@ -32,14 +36,20 @@ pub(crate) const MAX_FRAGMENTS: u32 = 64;
 #[error("a message split into more than {MAX_FRAGMENTS} frames")]
 pub(crate) struct TooManyFragments;
 
-/// Data frames read and not yet charged, shared between the socket and the connection's reader.
+/// Data frames read and not yet charged, shared between the socket and the connection's reader, and the reader's
+/// word that the read-ahead buffer should go.
 #[derive(Debug, Default)]
-pub(crate) struct Frames(AtomicU32);
+pub(crate) struct Frames(AtomicU32, AtomicBool);
 
 impl Frames {
     /// The data frames read since the last call, at least one: the message being charged is one of them.
     pub(crate) fn take(&self) -> u32 {
         self.0.swap(0, Ordering::Relaxed).max(1)
+    }
+
+    /// Asks the socket to let its read-ahead buffer go once it has nothing to read; the reader asks at every ping.
+    pub(crate) fn release(&self) {
+        self.1.store(true, Ordering::Relaxed);
     }
 }
 
@@ -61,6 +71,8 @@ pub(crate) struct Tally<S> {
     position: Position,
     /// Frames of the message in progress.
     fragments: u32,
+    /// Whether the last read brought more than [`BUSY_READ_BYTES`].
+    busy: bool,
     /// Bytes read from the socket: `ahead[start..end]` are not handed up yet. Empty, with no memory, while idle.
     ahead: Vec<u8>,
     start: usize,
@@ -75,6 +87,7 @@ impl<S> Tally<S> {
             header: [0; 14],
             position: Position::Header { have: 0 },
             fragments: 0,
+            busy: false,
             ahead: Vec::new(),
             start: 0,
             end: 0,
@@ -182,11 +195,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tally<S> {
             }
             let mut ahead = ReadBuf::new(&mut this.ahead);
             match Pin::new(&mut this.inner).poll_read(cx, &mut ahead) {
-                Poll::Ready(Ok(())) => (this.start, this.end) = (0, ahead.filled().len()),
+                Poll::Ready(Ok(())) => {
+                    (this.start, this.end) = (0, ahead.filled().len());
+                    this.busy = this.end > BUSY_READ_BYTES;
+                }
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => {
-                    // Nothing more to read: an idle connection keeps no buffer.
-                    this.ahead = Vec::new();
+                    // Nothing more to read: a client that is not busy, or one past a ping, keeps no buffer.
+                    if !this.busy || this.frames.1.swap(false, Ordering::Relaxed) {
+                        this.ahead = Vec::new();
+                        this.busy = false;
+                    }
                     return Poll::Pending;
                 }
             }
@@ -307,15 +326,23 @@ mod tests {
         use tokio::io::AsyncReadExt;
 
         let burst: Vec<u8> = (0..8).flat_map(|i| frame(true, 0x1, &[b'a' + i; 1400])).collect();
+        let later = frame(true, 0x1, b"later");
         let frames = Arc::new(Frames::default());
         let socket = Chunks {
-            chunks: [Some(burst.clone()), None, Some(frame(true, 0x1, b"later"))].into(),
+            chunks: [Some(burst.clone()), None, None, Some(later.clone()), None].into(),
             reads: 0,
         };
         let mut tally = Tally::new(socket, frames.clone());
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let mut buf = [0; 2048];
+        let mut pending = |tally: &mut Tally<Chunks>| {
+            let mut buf = [0; 2048];
+            Pin::new(tally)
+                .poll_read(&mut cx, &mut ReadBuf::new(&mut buf))
+                .is_pending()
+        };
         // tungstenite asks for 2 KiB at a time.
         let mut got = Vec::new();
-        let mut buf = [0; 2048];
         while got.len() < burst.len() {
             let n = tally.read(&mut buf).await.unwrap();
             got.extend_from_slice(&buf[..n]);
@@ -323,17 +350,27 @@ mod tests {
         assert_eq!(got, burst, "the bytes come up as they were sent");
         assert_eq!(tally.inner.reads, 1, "one read from the socket for the whole burst");
         assert_eq!(frames.0.load(Ordering::Relaxed), 8);
-        assert_eq!(tally.ahead.capacity(), READ_AHEAD_BYTES);
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        let pending = Pin::new(&mut tally).poll_read(&mut cx, &mut ReadBuf::new(&mut buf));
-        assert!(pending.is_pending());
+        assert!(pending(&mut tally));
+        assert_eq!(
+            tally.ahead.capacity(),
+            READ_AHEAD_BYTES,
+            "a busy client keeps its buffer until a ping"
+        );
+        frames.release();
+        assert!(pending(&mut tally));
         assert_eq!(
             tally.ahead.capacity(),
             0,
-            "the socket has nothing to read, so the buffer is gone"
+            "past a ping, with nothing to read, the buffer is gone"
         );
         let n = tally.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], &frame(true, 0x1, b"later")[..]);
+        assert_eq!(&buf[..n], &later[..]);
+        assert!(pending(&mut tally));
+        assert_eq!(
+            tally.ahead.capacity(),
+            0,
+            "a client that sent one small frame is not busy and keeps nothing"
+        );
         assert_eq!(
             tally.read(&mut buf).await.unwrap(),
             0,
