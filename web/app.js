@@ -529,9 +529,8 @@ async function openJoin(link) {
 
 let prepareSeq = 0;
 /**
- * Once the join form is valid (a link the core accepted, an alias it accepts, a password), asks the Worker to start
- * Argon2 and open the socket, so that the click waits only for the relay; each change of the password, the alias or
- * the link asks again, and the Worker drops a derivation for anything else than what the form holds.
+ * Once the join form is valid, asks the Worker to start Argon2 and open the socket, so that the click waits only for
+ * the relay; each change asks again, and the Worker drops a derivation for anything but what the form holds.
  */
 async function prepareJoin() {
   const seq = ++prepareSeq;
@@ -911,8 +910,7 @@ function onOwnerChanged({ owner, by }) {
 function onLocked({ by, resume }) {
   adoptResume(resume);
   if (by === state.self?.member) return;
-  // Only the owner chose the new password, so only the owner can let anyone in; the link this tab holds no longer
-  // opens the room, so Share goes until the next entry (a refresh then shares the new link, from the new secrets).
+  // Only the owner knows the new password, and the link this tab held no longer opens the room: Share goes.
   state.link = null;
   $('share-button').hidden = true;
   view.appendNotice(by === null || by === undefined ? words.lockedUnnamed : words.locked(aliasOf(by) ?? ''), 'warn');
@@ -1119,8 +1117,7 @@ async function submitComposer() {
     return;
   }
   const to = state.whisperTo;
-  // The text goes to the Worker before the box is emptied: resizing the box lays the page out, and the message need
-  // not wait for that.
+  // To the Worker before the box empties, whose resizing lays the page out.
   const sending = to ? state.session.whisper(to.id, text) : state.session.send(text);
   box.value = '';
   autoGrow();

@@ -55,9 +55,8 @@ const HUES = 8;
 const hues = new Map();
 
 /**
- * A member's avatar colour: the first one seen keeps it for the session, and a newcomer takes the colour fewest
- * members hold so far (the lowest such slot), so that two members share a colour only once all eight are taken.
- * Colours derived from keys alone clash: with eight colours, two of three members share one a third of the time.
+ * A member's avatar colour, kept for the session: a newcomer takes the colour fewest members hold (the lowest such
+ * slot), so two share one only once all eight are taken; colours from keys alone would often clash.
  * @param {string} key the member's fingerprint (or alias when none is known yet)
  */
 function hueOf(key) {
@@ -174,17 +173,11 @@ function nearBottom(log) {
   return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
 }
 
-/**
- * How many entries one block of the log holds. The log's entries are grouped in blocks that skip rendering while out
- * of view (content-visibility in style.css), so the browser observes, styles and lays out one box per block instead of
- * one per entry: with every entry a child of the log, each frame after an arrival checked all of them for visibility,
- * and each layout walked all of them, so a message cost more with 1,000 in view than with 50.
- */
+/** Entries per block of the log; blocks out of view skip rendering, so each frame and layout sees a few boxes. */
 const CHUNK_SIZE = 50;
 
 /**
- * The block that takes the next entry: the log's last one, or a new one when that is full. Every entry stays in the
- * DOM, in order, so scrolling up, find in page, selection and screen readers see the whole log as before.
+ * The block that takes the next entry: the last, or a new one when that is full. Every entry stays in the DOM, in order.
  * @param {HTMLElement} log
  */
 function openChunk(log) {
@@ -342,9 +335,8 @@ function formatted(text) {
 }
 
 /**
- * Starts loading the formatter (the Markdown library and the sanitizer with DOMPurify); messages shown before it is
- * ready are formatted again once it is. Neither is needed before a room is entered, so neither counts against the
- * create or join screens' downloads.
+ * Starts loading the formatter (Markdown and DOMPurify), needed only in a room; messages shown before it is ready are
+ * formatted again once it is.
  */
 export function loadFormatting() {
   formattingLoaded ??= Promise.all([import('./markdown.js'), import('./sanitize.js')]).then(
