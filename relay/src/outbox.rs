@@ -120,10 +120,7 @@ impl Outbox {
             return Err(Overflow);
         }
         state.bytes += charge;
-        // After pops that did not report, the gauge may hold more than the queue: the difference goes either way.
-        if state.bytes.abs_diff(state.reported) >= GAUGE_SLACK {
-            self.report(&mut state);
-        }
+        self.report_if_moved(&mut state);
         state.queue.push_back(frame);
         drop(state);
         self.0.notify.notify_one();
@@ -172,6 +169,14 @@ impl Outbox {
         self.0.notify.notify_one();
     }
 
+    /// Reports once the queue has moved by [`GAUGE_SLACK`] since its last report, either way: after pops that did not
+    /// report, the gauge holds more than the queue.
+    fn report_if_moved(&self, state: &mut State) {
+        if state.bytes.abs_diff(state.reported) >= GAUGE_SLACK {
+            self.report(state);
+        }
+    }
+
     /// Brings `sanctum_queued_bytes` up to date with this queue.
     fn report(&self, state: &mut State) {
         metrics::shift(&self.0.metrics.queued_bytes, state.bytes as i64 - state.reported as i64);
@@ -188,8 +193,10 @@ impl Outbox {
         let mut state = self.state();
         if let Some(frame) = state.queue.pop_front() {
             state.bytes -= charge(&frame);
-            if state.queue.is_empty() || state.reported.saturating_sub(state.bytes) >= GAUGE_SLACK {
+            if state.queue.is_empty() {
                 self.report(&mut state);
+            } else {
+                self.report_if_moved(&mut state);
             }
             if state.queue.is_empty() && state.queue.capacity() > BUSY_QUEUE_CAPACITY {
                 // A large burst grew the buffer; a connection between bursts should not keep it.
