@@ -2,8 +2,6 @@
 //!
 //! A padded plaintext is `len (u32 BE) || inner || zeros`, and its total length is the smallest bucket that fits.
 
-use zeroize::Zeroizing;
-
 /// Sizes, in bytes, of padded plaintexts; the last is the largest plaintext the protocol seals.
 pub const BUCKETS: [usize; 5] = [256, 1024, 4096, 16 * 1024, 32 * 1024];
 
@@ -34,15 +32,30 @@ pub(crate) fn bucket_for(inner_len: usize) -> Result<usize, PaddingError> {
         .ok_or(PaddingError::TooLarge)
 }
 
-/// Pads `inner` to its bucket.
-pub(crate) fn pad(inner: &[u8]) -> Result<Zeroizing<Vec<u8>>, PaddingError> {
-    let bucket = bucket_for(inner.len())?;
-    let len = u32::try_from(inner.len()).map_err(|_| PaddingError::TooLarge)?;
-    let mut out = Zeroizing::new(Vec::with_capacity(bucket));
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(inner);
-    out.resize(bucket, 0);
+/// Pads `inner` to its bucket, in a buffer of its own (sealing pads into the item's buffer with [`pad_into`]).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn pad(inner: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, PaddingError> {
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    pad_into(&mut out, &[inner])?;
     Ok(out)
+}
+
+/// Appends the concatenation of `parts`, padded as [`pad`] pads it, to `out`.
+///
+/// `out` grows once, by exactly the bucket, so that a caller who reserved that much never has a copy of the plaintext
+/// left behind by a reallocation.
+pub(crate) fn pad_into(out: &mut Vec<u8>, parts: &[&[u8]]) -> Result<(), PaddingError> {
+    let inner_len = parts.iter().map(|part| part.len()).sum();
+    let bucket = bucket_for(inner_len)?;
+    let len = u32::try_from(inner_len).map_err(|_| PaddingError::TooLarge)?;
+    out.reserve_exact(bucket);
+    let end = out.len() + bucket;
+    out.extend_from_slice(&len.to_be_bytes());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.resize(end, 0);
+    Ok(())
 }
 
 /// Removes the padding, refusing anything but the exact form [`pad`] produces.

@@ -43,7 +43,7 @@ pub(crate) fn sign(
     body: &[u8],
 ) -> [u8; SIGNATURE_LEN] {
     let signer = key.verifying_key().to_bytes();
-    let m = zeroize::Zeroizing::new(message(header, room_id, &signer, recipient, body));
+    let m = sanctum_aead::Plaintext::from(message(header, room_id, &signer, recipient, body));
     key.sign(&m).to_bytes()
 }
 
@@ -84,7 +84,7 @@ impl CheckedKey {
         body: &[u8],
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<(), SignatureError> {
-        let m = zeroize::Zeroizing::new(message(header, room_id, self.bytes(), recipient, body));
+        let m = sanctum_aead::Plaintext::from(message(header, room_id, self.bytes(), recipient, body));
         self.0
             .verify_strict(&m, &Signature::from_bytes(signature))
             .map_err(|_| SignatureError)
