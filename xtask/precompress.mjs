@@ -3,6 +3,9 @@
 // The relay picks a variant by the request's Accept-Encoding. Every older variant is removed first, so that none can
 // outlive its source. config.json is left out because operators edit it in place, manifest.json because build-web
 // writes it after this step, and vendor.json is not served.
+//
+// With `--only manifest.json`, it compresses that one file and removes nothing else: build-web's last step, once the
+// manifest is written.
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -11,8 +14,10 @@ const COMPRESSED = new Set(['.html', '.js', '.mjs', '.css', '.wasm', '.svg', '.j
 const LEFT_OUT = new Set(['config.json', 'vendor.json', 'manifest.json']);
 const VARIANTS = ['.gz', '.br'];
 
-const root = process.argv[2];
-if (!root) throw new Error('usage: node xtask/precompress.mjs <web dir>');
+const [root, flag, only] = process.argv.slice(2);
+if (!root || (flag !== undefined && (flag !== '--only' || !only))) {
+  throw new Error('usage: node xtask/precompress.mjs <web dir> [--only <file>]');
+}
 
 function* files(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -23,9 +28,13 @@ function* files(dir) {
 }
 
 const sources = [];
-for (const path of files(root)) {
-  if (VARIANTS.includes(extname(path))) rmSync(path);
-  else if (COMPRESSED.has(extname(path)) && !LEFT_OUT.has(relative(root, path))) sources.push(path);
+if (only) {
+  sources.push(join(root, only));
+} else {
+  for (const path of files(root)) {
+    if (VARIANTS.includes(extname(path))) rmSync(path);
+    else if (COMPRESSED.has(extname(path)) && !LEFT_OUT.has(relative(root, path))) sources.push(path);
+  }
 }
 
 let raw = 0;
@@ -47,6 +56,5 @@ for (const path of sources) {
   brotli += br.length;
 }
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
-console.log(
-  `build-web: compressed ${sources.length} served files: ${kib(raw)} raw, ${kib(gzipped)} gzipped, ${kib(brotli)} brotli`,
-);
+const what = only ?? `${sources.length} served files`;
+console.log(`build-web: compressed ${what}: ${kib(raw)} raw, ${kib(gzipped)} gzipped, ${kib(brotli)} brotli`);

@@ -1,7 +1,7 @@
 //! `sanctum verify URL`: checks what a running relay serves against the manifest built from the checked-out source.
 //!
-//! It fetches the served `manifest.json` and every file, recomputes each SHA-256, compares both with the local
-//! manifest, and checks the security headers of every response, the Content-Security-Policy exactly. Every
+//! It fetches the served `manifest.json` and every file, each in every coding, recomputes each SHA-256, compares both
+//! with the local manifest, and checks the security headers of every response, the Content-Security-Policy exactly. Every
 //! difference is listed; any difference makes the exit status non-zero. What this does and does not prove is in
 //! `docs/threat-model.md`: it checks what the relay served to this client, now.
 
@@ -409,6 +409,23 @@ pub(crate) fn verify(url: &str, local_manifest: &[u8], connect_src: &[String]) -
             }
         }
     };
+
+    // A browser asks for the manifest compressed, and its footer shows the digest of what it got: every coding the
+    // relay serves must decode to the bytes read above.
+    if served_manifest.status == 200 {
+        let uncompressed = hex(&Sha256::digest(&served_manifest.body));
+        let url = format!("{base}{MANIFEST}");
+        let outcomes = fetch_all(&agent, &url, MANIFEST, &mut headers, &mut findings.checked)?;
+        for (label, outcome) in labelled(MANIFEST, outcomes) {
+            match outcome {
+                Err(problem) => differences.push(format!("{label} {problem}")),
+                Ok(digest) if digest != uncompressed => differences.push(format!(
+                    "{label}: the relay served bytes with SHA-256 {digest}, its uncompressed {MANIFEST} has {uncompressed}"
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
 
     let paths: BTreeSet<&String> = local.keys().chain(served.keys()).collect();
     for path in paths {

@@ -1,6 +1,6 @@
 //! `sanctum verify` against a real relay serving a web directory: an honest relay passes, a relay serving one
 //! tampered file with one changed header fails, with both differences listed, and so does a relay whose brotli variant
-//! of a file differs from the file.
+//! of a file, or of the manifest, differs from the file.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -27,6 +27,17 @@ fn write_manifest(web: &Path) -> anyhow::Result<()> {
         lines.join(",\n")
     );
     std::fs::write(web.join("manifest.json"), text)?;
+    // build-web compresses the manifest last, since it lists no variant.
+    write_variants(web, "manifest.json")
+}
+
+/// Writes the variants `cargo xtask build-web` writes beside a file, which the relay serves by Accept-Encoding.
+fn write_variants(web: &Path, relative: &str) -> anyhow::Result<()> {
+    let bytes = std::fs::read(web.join(relative))?;
+    std::fs::write(web.join(format!("{relative}.br")), brotli(&bytes)?)?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&bytes)?;
+    std::fs::write(web.join(format!("{relative}.gz")), gz.finish()?)?;
     Ok(())
 }
 
@@ -39,13 +50,8 @@ fn fixture(web: &Path) -> anyhow::Result<()> {
     std::fs::write(web.join("app.js"), "export const answer = 42;\n")?;
     std::fs::write(web.join("style.css"), "body { margin: 0 }\n")?;
     std::fs::write(web.join("pkg/sanctum_bg.wasm"), b"\0asm\x01\0\0\0")?;
-    // The variants `cargo xtask build-web` writes beside each file, which the relay serves by Accept-Encoding.
     for relative in ["app.js", "index.html", "pkg/sanctum_bg.wasm", "style.css"] {
-        let bytes = std::fs::read(web.join(relative))?;
-        std::fs::write(web.join(format!("{relative}.br")), brotli(&bytes)?)?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(&bytes)?;
-        std::fs::write(web.join(format!("{relative}.gz")), gz.finish()?)?;
+        write_variants(web, relative)?;
     }
     write_manifest(web)
 }
@@ -102,8 +108,8 @@ async fn verify_passes_an_honest_relay_and_lists_a_tampered_file_and_a_changed_h
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("OK: every file matches"), "{stdout}");
     assert!(
-        stdout.contains("checked 15 responses"),
-        "each file and / uncompressed, as brotli and as gzip: {stdout}"
+        stdout.contains("checked 18 responses"),
+        "each file, the manifest and / uncompressed, as brotli and as gzip: {stdout}"
     );
 
     // One byte of one file changes in every coding, and the relay widens its policy to another origin.
@@ -161,6 +167,12 @@ async fn verify_decodes_every_variant_and_catches_a_tampered_brotli_one() -> any
     let mut trailing = std::fs::read(served.join("style.css.gz"))?;
     trailing.extend_from_slice(b"body{}");
     std::fs::write(served.join("style.css.gz"), trailing)?;
+    // And a manifest for browsers, which ask for brotli, that vouches for the altered script: the footer would show
+    // its digest, so it must be the uncompressed manifest's.
+    let honest_manifest = std::fs::read(served.join("manifest.json"))?;
+    let local_app = hex_sha256(&std::fs::read(local.join("app.js"))?);
+    let vouching = String::from_utf8(honest_manifest.clone())?.replace(&local_app, &hex_sha256(altered));
+    std::fs::write(served.join("manifest.json.br"), brotli(vouching.as_bytes())?)?;
 
     let relay = TestRelay::start(Config {
         web_dir: Some(served.clone()),
@@ -194,6 +206,18 @@ async fn verify_decodes_every_variant_and_catches_a_tampered_brotli_one() -> any
         "the honest codings pass: {stdout}"
     );
     assert!(!stdout.contains("app.js (gzip)"), "the honest codings pass: {stdout}");
-    assert!(stdout.contains("3 difference(s)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "- manifest.json (br): the relay served bytes with SHA-256 {}, its uncompressed manifest.json has {}",
+            hex_sha256(vouching.as_bytes()),
+            hex_sha256(&honest_manifest)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("manifest.json (gzip)"),
+        "the honest codings pass: {stdout}"
+    );
+    assert!(stdout.contains("4 difference(s)"), "{stdout}");
     Ok(())
 }

@@ -15,10 +15,10 @@ export const JOIN_BUDGET_BYTES = 250_000;
  */
 export const CREATE_BUDGET_BYTES = 700_000;
 
-/** The estimator itself: its Worker, its glue and its module (the page-side strength.js is a few hundred bytes). */
 /** The files build-web leaves without compressed variants (xtask/precompress.mjs). */
-const UNCOMPRESSED = new Set(['/config.json', '/manifest.json']);
+const UNCOMPRESSED = new Set(['/config.json']);
 
+/** The estimator itself: its Worker, its glue and its module (the page-side strength.js is a few hundred bytes). */
 const ESTIMATOR = /\/(strength-worker\.js|pkg\/strength(_bg\.wasm|\.js))$/;
 /** The passphrase generator and its word list, which only the create screen's Generate button loads. */
 const WORD_LIST = /\/(passphrase\.js|vendor\/bip39-english\.js)$/;
@@ -61,7 +61,7 @@ test('a joiner downloads at most the budget before the Join button works, compre
   assert.ok(paths.includes('/pkg/sanctum_bg.wasm'), `the client core was not counted:\n${describe(files)}`);
   assert.ok(paths.includes('/worker.js'), describe(files));
   for (const file of files) {
-    // config.json and manifest.json are served as they are, so that an edit or a new build is never hidden.
+    // config.json is served as it is, so that an operator's edit is never hidden behind an older variant.
     if (!UNCOMPRESSED.has(file.path)) assert.notEqual(file.encoding, 'identity', `${file.path} was sent uncompressed`);
   }
   assert.deepEqual(paths.filter((path) => ESTIMATOR.test(path)), [], 'a joiner fetched the strength estimator');

@@ -98,16 +98,17 @@ pub(crate) fn build_web() -> Result<()> {
 }
 
 /// What follows every change to the served files: the integrity in `index.html`, then the compressed variants of the
-/// files as they now are, then the manifest of them all.
+/// files as they now are, then the manifest of them all, and last the manifest's own variants (it lists no variant,
+/// so they cannot be in it; `sanctum verify` checks that each decodes to the manifest).
 ///
 /// After vendoring, since the page imports a vendored module; the browser tests run it again, so that a source edited
 /// since the last build-web is never served behind an older variant or an older integrity value.
 pub(crate) fn finish(web: &Path) -> Result<()> {
     pin_modules(web)?;
-    precompress(web)?;
+    precompress(web, None)?;
     let digest = crate::manifest::write(web, &rustc_version()?)?;
     println!("build-web: web/manifest.json lists every served file; its digest is {digest}");
-    Ok(())
+    precompress(web, Some(crate::manifest::MANIFEST))
 }
 
 /// Builds `module` for wasm32 with `features`, generates its bindings into `out_dir` and optimises it with wasm-opt;
@@ -265,9 +266,14 @@ fn wasm_opt(wasm: &Path, level: &str) -> Result<()> {
 /// (Node's zlib: gzip at level 9, brotli at quality 11), after removing every older variant.
 ///
 /// `config.json` is left out: operators edit it in place, and a stale compressed copy would be served instead.
-fn precompress(web: &Path) -> Result<()> {
-    let out = crate::shell::output(command("node").arg("xtask/precompress.mjs").arg(web))?;
-    print!("{out}");
+/// With `only`, it compresses that one file and removes no variant.
+fn precompress(web: &Path, only: Option<&str>) -> Result<()> {
+    let mut node = command("node");
+    node.arg("xtask/precompress.mjs").arg(web);
+    if let Some(file) = only {
+        node.args(["--only", file]);
+    }
+    print!("{}", crate::shell::output(&mut node)?);
     Ok(())
 }
 
