@@ -578,7 +578,7 @@ async function resumeAfterRefresh(blob) {
   startWork('resume');
   try {
     const result = await state.session.resume(blob);
-    onEntered(result);
+    onEntered(result, { resumed: true });
     stopWork();
     enterChat();
     view.appendNotice(ui.reloaded, 'good');
@@ -639,11 +639,18 @@ function cancelWork() {
 
 // In the room.
 
-/** @param {Entered} result */
-function onEntered(result) {
+/**
+ * @param {Entered} result
+ * @param {{ resumed?: boolean }} [how] a session resumed after a refresh keeps what its room's locks left it
+ */
+function onEntered(result, { resumed = false } = {}) {
   view.loadFormatting().catch(() => {});
   state.self = result.self;
-  state.link = result.link;
+  // A room another member locked keeps its Share hidden across a refresh, as onLocked hid it.
+  if (!resumed) storage.forgetUnshared();
+  const unshared = resumed && storage.isUnshared();
+  state.link = unshared ? null : result.link;
+  $('share-button').hidden = unshared;
   state.roomName = result.room.name || ui.defaultRoomName;
   state.maxAttachment = result.limits?.maxAttachment ?? 0;
   state.maxFarewellBytes = result.limits?.maxFarewellBytes ?? 0;
@@ -913,6 +920,7 @@ function onLocked({ by, resume }) {
   // Only the owner knows the new password, and the link this tab held no longer opens the room: Share goes.
   state.link = null;
   $('share-button').hidden = true;
+  storage.markUnshared();
   view.appendNotice(by === null || by === undefined ? words.lockedUnnamed : words.locked(aliasOf(by) ?? ''), 'warn');
 }
 
@@ -1075,8 +1083,6 @@ function wipeEverything({ ended = false } = {}) {
   state.members = [];
   state.known.clear();
   state.link = null;
-  // A lock by another member hid Share in this room; the next room has a link to share again.
-  $('share-button').hidden = false;
   state.whisperTo = null;
   view.setWhisperTarget(null);
   view.renderMembers([], { onWhisper() {}, onKick() {} });

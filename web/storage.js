@@ -7,6 +7,7 @@
 const RESUME = 'sanctum.resume';
 const LINK = 'sanctum.link';
 const ENDED = 'sanctum.ended';
+const UNSHARED = 'sanctum.unshared';
 
 function store() {
   try {
@@ -47,6 +48,24 @@ export function loadLink() {
 /** Forgets the kept room link. */
 export function forgetLink() {
   store()?.removeItem(LINK);
+}
+
+/**
+ * Remembers that another member locked this tab's room: the tab holds the new link but not the new password, so after
+ * a refresh, as before it, it has no link to share (no secret: the mark says only that).
+ */
+export function markUnshared() {
+  store()?.setItem(UNSHARED, '1');
+}
+
+/** Whether this tab's room was locked by another member (see markUnshared). */
+export function isUnshared() {
+  return store()?.getItem(UNSHARED) === '1';
+}
+
+/** Forgets the mark, for a room entered by its link and password. */
+export function forgetUnshared() {
+  store()?.removeItem(UNSHARED);
 }
 
 /** Wipes everything this tab stored, then remembers only that the session ended (no secret). */

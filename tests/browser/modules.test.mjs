@@ -123,7 +123,7 @@ test('commands.js parses the slash commands and their usage errors', async () =>
   ]);
 });
 
-test('storage.js keeps the resume blob or the link, and wipe leaves only the ended mark', async () => {
+test('storage.js keeps the resume blob or the link and the unshared mark, and wipe leaves only the ended mark', async () => {
   const seen = await member.page.evaluate(async () => {
     const storage = await import('/storage.js');
     sessionStorage.clear();
@@ -131,19 +131,32 @@ test('storage.js keeps the resume blob or the link, and wipe leaves only the end
     const kept = storage.loadResume();
     storage.saveLink('http://x/#v1.a.b.1');
     const link = storage.loadLink();
+    storage.markUnshared();
+    const unshared = storage.isUnshared();
     storage.wipe({ ended: true });
     const afterWipe = Object.keys(sessionStorage);
     const ended = storage.sessionEnded();
     storage.clearEnded();
-    return { kept, link, afterWipe, ended, endedAfterClear: storage.sessionEnded(), resume: storage.loadResume() };
+    return {
+      kept,
+      link,
+      unshared,
+      afterWipe,
+      ended,
+      endedAfterClear: storage.sessionEnded(),
+      resume: storage.loadResume(),
+      unsharedAfterWipe: storage.isUnshared(),
+    };
   });
   assert.deepEqual(seen, {
     kept: 'opaque-blob',
     link: 'http://x/#v1.a.b.1',
+    unshared: true,
     afterWipe: ['sanctum.ended'],
     ended: true,
     endedAfterClear: false,
     resume: null,
+    unsharedAfterWipe: false,
   });
 });
 
