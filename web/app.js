@@ -769,6 +769,11 @@ function onMissed({ alias, count }) {
 
 /** @param {import('./events.js').AttachmentDropped} event */
 function onAttachmentDropped({ from, alias, reason }) {
+  // A sender's own cancel is no warning: the attachment's row says it stopped, and why.
+  if (reason === 'Cancelled') {
+    stopIncoming(from, words.receiveCancelled);
+    return;
+  }
   stopIncoming(from, words.receiveDropped);
   view.appendNotice(words.attachmentDropped(alias, reason), 'warn');
 }

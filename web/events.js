@@ -80,7 +80,7 @@
  *   whisper: boolean}} AttachmentProgress
  */
 /** @typedef {{type: 'Missed', from: number, alias: string, count: number}} Missed */
-/** @typedef {{type: 'AttachmentDropped', from: number, alias: string, reason: 'Crowded' | 'BadName'}} AttachmentDropped */
+/** @typedef {{type: 'AttachmentDropped', from: number, alias: string, reason: 'Crowded' | 'BadName' | 'Cancelled'}} AttachmentDropped */
 /** @typedef {{type: 'Expiring', seconds: number}} Expiring */
 /** @typedef {{type: 'CouldNotVerify', from: number}} CouldNotVerify */
 /** @typedef {{type: 'RelayError', code: string, message: string}} RelayError */

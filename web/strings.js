@@ -117,6 +117,7 @@ export const say = Object.freeze({
       : `A file from ${alias} was dropped before it was complete: too many files were arriving at once. Ask ${alias} to send it again.`,
   receiveDropped: 'Stopped: dropped before it was complete.',
   receiveStopped: 'Stopped: the rest never arrived.',
+  receiveCancelled: 'Stopped: the sender cancelled it.',
   /** @param {string} _problem */
   aliasProblem: (_problem) => 'Choose 1 to 32 characters, no spaces or hidden ones.',
   clockDiffers: 'sender clock differs',

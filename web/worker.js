@@ -848,8 +848,8 @@ function attach({ id, name, type, bytes, to, caption }) {
 }
 
 /**
- * Stops an upload that is waiting or under way: no further chunk of it leaves, and its file is wiped. Receivers
- * never complete it, so they never show it; the core drops its partial reassembly within its own bounds.
+ * Stops an upload that is waiting or under way: no further chunk of it leaves, and its file is wiped. One under way
+ * has reached its receivers in part, so a signed cancel follows its last chunk, and they drop what they hold of it.
  * @param {number} id the page's id for the upload
  * @returns {boolean} whether there was such an upload still to stop
  */
@@ -857,6 +857,13 @@ function cancelUpload(id) {
   const at = uploads.findIndex((intent) => intent.id === id);
   if (at < 0) return false;
   const [intent] = uploads.splice(at, 1);
+  if (intent.upload !== null && client && !ended) {
+    try {
+      apply(client.cancel_upload(intent.upload, Date.now()));
+    } catch {
+      // Out of the room already: there is no one left to tell.
+    }
+  }
   dropUpload(intent, failure('cancelled'));
   return true;
 }

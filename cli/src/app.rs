@@ -457,20 +457,28 @@ impl App {
                 Level::Warning,
                 format!("{count} message(s) from {} did not reach you.", text::escape(alias)),
             ),
-            Event::AttachmentDropped { alias, reason, .. } => self.notice(
-                now_ms,
-                Level::Warning,
-                match reason {
-                    AttachmentDrop::Crowded => format!(
-                        "A file from {} was dropped before it was complete: too many files were arriving at once.",
-                        text::escape(alias)
+            Event::AttachmentDropped { alias, reason, .. } => {
+                let alias = text::escape(alias);
+                let (level, text) = match reason {
+                    AttachmentDrop::Crowded => (
+                        Level::Warning,
+                        format!(
+                            "A file from {alias} was dropped before it was complete: too many files were arriving at once."
+                        ),
                     ),
-                    AttachmentDrop::BadName => format!(
-                        "A file from {} was refused: its name holds invisible or direction-changing characters.",
-                        text::escape(alias)
+                    AttachmentDrop::BadName => (
+                        Level::Warning,
+                        format!(
+                            "A file from {alias} was refused: its name holds invisible or direction-changing characters."
+                        ),
                     ),
-                },
-            ),
+                    AttachmentDrop::Cancelled => (
+                        Level::Info,
+                        format!("{alias} stopped sending a file before it was complete."),
+                    ),
+                };
+                self.notice(now_ms, level, text)
+            }
             Event::Expiring { seconds } => {
                 let left = if *seconds >= 120 {
                     format!("{} minutes", seconds / 60)

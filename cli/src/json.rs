@@ -255,6 +255,7 @@ impl<W: std::io::Write> Json<W> {
                 "reason": match reason {
                     AttachmentDrop::Crowded => "crowded",
                     AttachmentDrop::BadName => "bad_name",
+                    AttachmentDrop::Cancelled => "cancelled",
                 },
             }),
             Event::Expiring { seconds } => json!({"event": "expiring", "seconds": seconds}),

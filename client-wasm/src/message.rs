@@ -35,6 +35,7 @@ const TAG_PURGE: u8 = 4;
 const TAG_ATTACHMENT_START: u8 = 5;
 const TAG_ATTACHMENT_CHUNK: u8 = 6;
 const TAG_TRANSFER: u8 = 7;
+const TAG_ATTACHMENT_CANCEL: u8 = 8;
 
 /// Most ownership transfers a room's answers carry since its descriptor; the owner can hand ownership on no more often.
 ///
@@ -407,6 +408,8 @@ pub(crate) enum Content {
     /// `7 || new_owner 32 || sequence u32`: the owner hands ownership to `new_owner`; `sequence` counts the room's
     /// transfers, one more than the descriptor's `sequence` for the first after it.
     Transfer { to: SessionKey, sequence: u32 },
+    /// `8 || id 16`: the sender stopped the attachment `id` before its last chunk; receivers drop what they hold of it.
+    AttachmentCancel { id: [u8; 16] },
 }
 
 /// A whisper's or group message's body.
@@ -427,6 +430,7 @@ impl Message {
             Content::AttachmentStart(_) => TAG_ATTACHMENT_START,
             Content::AttachmentChunk { .. } => TAG_ATTACHMENT_CHUNK,
             Content::Transfer { .. } => TAG_TRANSFER,
+            Content::AttachmentCancel { .. } => TAG_ATTACHMENT_CANCEL,
         };
         w.u8(tag).u64(self.sent_at);
         match &self.content {
@@ -454,6 +458,9 @@ impl Message {
             }
             Content::Transfer { to, sequence } => {
                 w.raw(to).u32(*sequence);
+            }
+            Content::AttachmentCancel { id } => {
+                w.raw(id);
             }
         }
         Ok(w.finish())
@@ -489,6 +496,7 @@ impl Message {
                 to: r.array()?,
                 sequence: r.u32()?,
             },
+            TAG_ATTACHMENT_CANCEL => Content::AttachmentCancel { id: r.array()? },
             _ => return Err(CodecError::Malformed),
         };
         r.end()?;
@@ -696,12 +704,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn messages_round_trip(sent_at in any::<u64>(), text in ".{0,200}", key in any::<[u8; 32]>(), data in proptest::collection::vec(any::<u8>(), 0..500), which in 0u8..5) {
+        fn messages_round_trip(sent_at in any::<u64>(), text in ".{0,200}", key in any::<[u8; 32]>(), data in proptest::collection::vec(any::<u8>(), 0..500), which in 0u8..6) {
             let content = match which {
                 0 => Content::Text(text),
                 1 => Content::Goodbye(text),
                 2 => Content::Kick(key),
                 3 => Content::Purge,
+                4 => Content::AttachmentCancel { id: [key[0]; 16] },
                 _ => Content::AttachmentChunk { id: [7; 16], index: 3, data },
             };
             let message = Message { sent_at, content };

@@ -13,10 +13,11 @@ use crate::label;
 use crate::padding::{self, BUCKETS};
 use crate::sign::{self, SIGNATURE_LEN, SessionKey};
 
-/// Version byte of every item: 4 since the descriptor names the owner and is signed, answers carry the ownership
-/// transfers, locks exist and a hello may carry continuity (3 brought the caption of an attachment start, 2 the
-/// challenge in answers, confirms, and the cause in hand-outs).
-pub const ITEM_VERSION: u8 = 4;
+/// Version byte of every item: 5 since a sender can cancel an attachment (tag 8), which a version 4 client would read
+/// as malformed (4 brought the signed descriptor naming the owner, the ownership transfers in answers, locks and
+/// continuity in hellos, 3 the caption of an attachment start, 2 the challenge in answers, confirms, and the cause in
+/// hand-outs).
+pub const ITEM_VERSION: u8 = 5;
 /// Length of an item's cleartext header.
 pub const HEADER_LEN: usize = 10;
 /// Length of the XChaCha20-Poly1305 nonce.

@@ -456,6 +456,13 @@ impl Session {
         Ok(!upload.is_done())
     }
 
+    /// Stops `upload` before its last chunk: seals and queues a cancel, by the way its start went (the room, or a
+    /// whisper), so that receivers drop what they hold of it. The caller sends no further chunk of it.
+    pub fn cancel_attachment(&mut self, upload: &Upload, now_ms: u64) -> Result<(), SessionError> {
+        self.require_active(now_ms)?;
+        self.send_content(upload.to, now_ms, Content::AttachmentCancel { id: upload.id })
+    }
+
     /// Kicks a member: a signed kick every client honours, the relay's kick, and a new generation without it.
     ///
     /// Only a kick this session may make is sent ([`Session::may_kick`]): the owner's, or any member's but of the owner

@@ -746,8 +746,8 @@ fn layouts_match_the_document() {
         ),
     ];
     for (file, kind, generation, counter, key, sender, recipient) in cases {
-        // Item version 4, written out: the document, not the constant, is what this checks.
-        let header = [&[4u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
+        // Item version 5, written out: the document, not the constant, is what this checks.
+        let header = [&[5u8, kind][..], &generation.to_be_bytes(), &counter.to_be_bytes()].concat();
         let item = bytes(&file["item"]);
         assert_eq!(item[..10], header[..], "kind {kind}");
         assert_eq!(item[10..34], bytes(&file["aead_nonce"])[..], "kind {kind}");

@@ -396,6 +396,14 @@ impl Client {
         Ok(self.output(Vec::new()))
     }
 
+    /// Stops `upload` before its last chunk: seals the cancel its receivers drop it by; returns `{send, events}`.
+    pub fn cancel_upload(&mut self, upload: &Upload, now_ms: f64) -> Result<JsValue> {
+        self.inner
+            .cancel_attachment(&upload.inner, millis(now_ms))
+            .map_err(fail)?;
+        Ok(self.output(Vec::new()))
+    }
+
     /// Frames the core queued outside a call that returns them (an attachment's start).
     pub fn take_frames(&mut self) -> Array {
         self.frames()
@@ -603,6 +611,7 @@ fn event(event: Event) -> JsValue {
             match reason {
                 AttachmentDrop::Crowded => "Crowded",
                 AttachmentDrop::BadName => "BadName",
+                AttachmentDrop::Cancelled => "Cancelled",
             },
         ),
         Event::Expiring { seconds } => fields.set("seconds", seconds),

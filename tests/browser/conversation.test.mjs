@@ -247,9 +247,9 @@ test('attachments: the limit before picking, a larger file refused unsent, progr
   // Sending works again after a cancel, and the progress row goes once the file is sent.
   await page.locator('#file-input').setInputFiles({ name: 'small.txt', mimeType: 'text/plain', buffer: Buffer.from('small file') });
   await log(bob.page).locator('.file-name', { hasText: 'small.txt' }).waitFor();
-  // At the receiver, the cancelled file's progress says it stopped once the next file from its sender began.
+  // At the receiver, the cancelled file's progress, if a chunk of it had come, says its sender cancelled it.
   const abandoned = log(bob.page).locator('.msg', { has: bob.page.locator('.file-name', { hasText: 'big.bin' }) });
-  if (await abandoned.count()) await abandoned.locator('.transfer-text', { hasText: 'Stopped' }).waitFor();
+  if (await abandoned.count()) await abandoned.locator('.transfer-text', { hasText: 'the sender cancelled it' }).waitFor();
   assert.equal(await log(bob.page).locator('.msg.incoming').count(), 0);
   const small = log(page).locator('.msg.mine', { has: page.locator('.file-name', { hasText: 'small.txt' }) });
   await small.locator('.transfer').waitFor({ state: 'detached' });
@@ -270,22 +270,18 @@ test('completed attachments are kept up to a bound, and the oldest is released t
   assert.equal(await log(alice.page).locator('.download[aria-label="Download third.bin"]').count(), 1);
 });
 
-test('receiving: a file on its way shows bytes and percent, readable in both themes, and then the file itself', async () => {
+test('receiving: a file on its way shows bytes and percent, readable in both themes, says when its sender cancels it, and then the next file itself', async () => {
   const page = alice.page;
-  await bob.page.locator('#file-input').setInputFiles({ name: 'incoming.bin', mimeType: 'application/octet-stream', buffer: noise(3 * MIB, 7) });
+  // The largest file a member may send, so that it is still on its way while it is looked at in both themes.
+  await bob.page.locator('#file-input').setInputFiles({ name: 'incoming.bin', mimeType: 'application/octet-stream', buffer: noise(8 * MIB, 7) });
   const arriving = log(page).locator('.msg.incoming', { has: page.locator('.file-name', { hasText: 'incoming.bin' }) });
   const words = arriving.locator('.transfer-text');
   await page.waitForFunction(() =>
-    /^[1-9][\d.]* (KiB|MiB) of 3\.0 MiB · [1-9]\d?%$/.test(document.querySelector('#log .msg.incoming .transfer-text')?.textContent ?? ''));
-  assert.match(await arriving.locator('progress').getAttribute('aria-label'), /^Receiving incoming\.bin, 3\.0 MiB$/);
+    /^[1-9][\d.]* (KiB|MiB) of 8\.0 MiB · [1-9]\d?%$/.test(document.querySelector('#log .msg.incoming .transfer-text')?.textContent ?? ''));
+  assert.match(await arriving.locator('progress').getAttribute('aria-label'), /^Receiving incoming\.bin, 8\.0 MiB$/);
   // The progress moves as chunks arrive.
   const first = await words.textContent();
   await page.waitForFunction((before) => document.querySelector('#log .msg.incoming .transfer-text')?.textContent !== before, first);
-  // Bob stops sending: alice's progress stays where it was, so it can be looked at in both themes without a race.
-  await log(bob.page).locator('.msg.mine', { has: bob.page.locator('.file-name', { hasText: 'incoming.bin' }) })
-    .getByRole('button', { name: 'Cancel' }).click();
-  await bob.page.locator('#log .transfer-text', { hasText: 'Cancelled' }).waitFor();
-  assert.match(await words.textContent(), /^[\d.]+ (KiB|MiB) of 3\.0 MiB · \d+%$/);
   for (const scheme of ['dark', 'light']) {
     await page.emulateMedia({ colorScheme: scheme });
     await arriving.scrollIntoViewIfNeeded();
@@ -294,14 +290,21 @@ test('receiving: a file on its way shows bytes and percent, readable in both the
     const contrast = await new AxeBuilder({ page }).include('#log .msg.incoming').withRules(['color-contrast']).analyze();
     assert.deepEqual(contrast.violations.map((v) => v.id), [], scheme);
   }
-  // Bob's next file: the stalled one says it stopped, and the new one, once complete and checked, takes its progress's place.
+  // Bob stops sending: his signed cancel ends alice's progress at once, saying why, with no warning.
+  await log(bob.page).locator('.msg.mine', { has: bob.page.locator('.file-name', { hasText: 'incoming.bin' }) })
+    .getByRole('button', { name: 'Cancel' }).click();
+  await bob.page.locator('#log .transfer-text', { hasText: 'Cancelled' }).waitFor();
+  const stopped = log(page).locator('.msg', { has: page.locator('.file-name', { hasText: 'incoming.bin' }) });
+  await stopped.locator('.transfer-text', { hasText: 'Stopped: the sender cancelled it.' }).waitFor();
+  assert.equal(await log(page).locator('.msg.incoming').count(), 0);
+  assert.equal(await log(page).locator('.notice.warn', { hasText: 'A file from' }).count(), 0);
+  // Bob's next file, once complete and checked, is shown; the cancelled one never is.
   await bob.page.locator('#file-input').setInputFiles({ name: 'whole.bin', mimeType: 'application/octet-stream', buffer: noise(MIB, 8) });
-  const stalled = log(page).locator('.msg', { has: page.locator('.file-name', { hasText: 'incoming.bin' }) });
-  await stalled.locator('.transfer-text', { hasText: 'Stopped: the rest never arrived.' }).waitFor();
   await log(page).locator('.download[aria-label="Download whole.bin"]').waitFor({ timeout: 60_000 });
   assert.equal(await log(page).locator('.msg.incoming').count(), 0);
   assert.equal(await log(page).locator('.file-name', { hasText: 'whole.bin' }).count(), 1);
   assert.equal(await log(page).locator('.download[aria-label="Download incoming.bin"]').count(), 0);
+  assert.equal(await stopped.locator('.transfer-text').textContent(), 'Stopped: the sender cancelled it.');
 });
 
 test('a caption typed before attaching travels with the image and is formatted like a message', async () => {

@@ -54,6 +54,7 @@ impl Session {
             Content::AttachmentChunk { id, index, data } => {
                 self.on_attachment_chunk(from, alias, (&id, index, &data), false, events)?;
             }
+            Content::AttachmentCancel { id } => self.on_attachment_cancel(from, &id, false, events)?,
         }
         Ok(())
     }
@@ -116,6 +117,32 @@ impl Session {
         peer.incoming = Some(incoming);
         peer.incoming_whisper = whisper;
         peer.incoming_progress = arrival;
+        Ok(())
+    }
+
+    /// Drops the unfinished attachment `id` from `from`, which its sender stopped; a cancel of any other attachment
+    /// (finished, replaced, or dropped here already) changes nothing, and one that comes another way than its start
+    /// (room or whisper) is forged.
+    pub(super) fn on_attachment_cancel(
+        &mut self,
+        from: MemberId,
+        id: &[u8; 16],
+        whisper: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Rejected> {
+        let peer = self.peers.get_mut(&from).ok_or(Rejected::Forged)?;
+        if peer.incoming.as_ref().is_none_or(|incoming| incoming.start.id != *id) {
+            return Ok(());
+        }
+        if peer.incoming_whisper != whisper {
+            return Err(Rejected::Forged);
+        }
+        peer.incoming = None;
+        events.push(Event::AttachmentDropped {
+            from,
+            alias: peer.alias.clone(),
+            reason: AttachmentDrop::Cancelled,
+        });
         Ok(())
     }
 

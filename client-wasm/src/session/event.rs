@@ -123,6 +123,8 @@ pub enum AttachmentDrop {
     Crowded,
     /// Its file name holds characters that could disguise it (bidirectional controls, invisible characters).
     BadName,
+    /// Its sender stopped sending it, by a signed cancel.
+    Cancelled,
 }
 
 /// Something the app should show.

@@ -271,6 +271,7 @@ impl Session {
             Content::AttachmentChunk { id, index, data } => {
                 self.on_attachment_chunk(from, alias, (&id, index, &data), true, events)?;
             }
+            Content::AttachmentCancel { id } => self.on_attachment_cancel(from, &id, true, events)?,
             _ => return Err(Rejected::Forged),
         }
         Ok(())

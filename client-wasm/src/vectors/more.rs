@@ -176,7 +176,7 @@ pub(super) fn bodies() -> Value {
         })
         .collect();
     json!({
-        "description": "Message bodies (sent_at 1899999000000): goodbye, kick, purge, and an attachment of bytes i mod 251 for i < 32612, in a start (with a caption) and two chunks; a confirm body.",
+        "description": "Message bodies (sent_at 1899999000000): goodbye, kick, purge, and an attachment of bytes i mod 251 for i < 32612, in a start (with a caption), two chunks and the cancel its sender would send to stop it; a confirm body.",
         "sent_at": 1_899_999_000_000u64,
         "goodbye": { "farewell": "see you", "body": bytes_of(Content::Goodbye("see you".into())) },
         "kick": { "session_key": h(&party(0xc1).2), "body": bytes_of(Content::Kick(party(0xc1).2)) },
@@ -191,6 +191,7 @@ pub(super) fn bodies() -> Value {
             "digest": h(&attachment::digest(&id, &file)),
             "start_body": start.map(|s| bytes_of(Content::AttachmentStart(s))),
             "chunks": chunks,
+            "cancel_body": bytes_of(Content::AttachmentCancel { id }),
         },
         "confirm": { "in_reply_to": h(&[0x6a; 32]), "body": h(&ConfirmBody { in_reply_to: [0x6a; 32] }.encode()) },
     })
@@ -846,6 +847,7 @@ fn bodies_match_their_layouts() {
         .concat();
         assert_eq!(h(&Sha256::digest(&body)), a["chunks"][i]["body_sha256"]);
     }
+    assert_eq!([&[8u8][..], &sent_at, &id].concat(), bytes(&a["cancel_body"]));
     assert_eq!(bytes(&v["confirm"]["in_reply_to"]), bytes(&v["confirm"]["body"]));
 
     let o = load("handout_with_cause.json");
@@ -1094,7 +1096,7 @@ fn the_continuity_hello_matches_its_layout_and_its_claim_verifies() {
     ]
     .concat();
     assert_eq!(body, bytes(&v["body"]));
-    assert_eq!(bytes(&v["continuity_header"]), [4u8, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(bytes(&v["continuity_header"]), [5u8, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
     let signed_message = [
         &b"sanctum v1 signature"[..],
         &bytes(&v["continuity_header"]),

@@ -361,3 +361,90 @@ fn an_attachment_carries_its_caption_to_every_receiver() {
         Some(SessionError::TooLong)
     );
 }
+
+fn dropped(events: &[Event]) -> Vec<AttachmentDrop> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AttachmentDropped { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_cancelled_attachment_is_dropped_by_its_receivers_and_the_next_one_arrives() {
+    let (mut room, a, b, c) = three();
+    let bytes: Vec<u8> = (0..(3 * CHUNK_LEN)).map(|i| (i % 229) as u8).collect();
+    let mut upload = room.clients[a]
+        .start_attachment(None, "big.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    assert!(room.clients[a].send_chunk(&mut upload, NOW).unwrap());
+    room.clients[a].cancel_attachment(&upload, NOW).unwrap();
+    room.run();
+    for x in [b, c] {
+        assert_eq!(dropped(&room.events[x]), vec![AttachmentDrop::Cancelled], "{x}");
+        assert!(!could_not_verify(&room.events[x]), "{x}: {:?}", room.events[x]);
+    }
+    // A chunk of it that still comes, or a second cancel, changes nothing: nothing of it is held any more.
+    assert!(room.clients[a].send_chunk(&mut upload, NOW).unwrap());
+    room.clients[a].cancel_attachment(&upload, NOW).unwrap();
+    room.clients[a]
+        .send_attachment("small.txt", "text/plain", b"the next one", NOW)
+        .unwrap();
+    room.run();
+    for x in [b, c] {
+        assert_eq!(dropped(&room.events[x]), vec![AttachmentDrop::Cancelled], "{x}");
+        assert_eq!(
+            attachments_of(&room.events[x]),
+            vec![("small.txt".into(), b"the next one".to_vec(), false)]
+        );
+        assert!(!could_not_verify(&room.events[x]), "{x}: {:?}", room.events[x]);
+    }
+}
+
+#[test]
+fn a_cancel_reaches_only_the_attachments_own_receivers_and_never_another_attachment() {
+    let (mut room, a, b, c) = three();
+    let bytes: Vec<u8> = (0..(2 * CHUNK_LEN)).map(|i| (i % 227) as u8).collect();
+    // Carol is receiving an attachment from alice in the room; bob a whispered one.
+    let mut in_room = room.clients[a]
+        .start_attachment(None, "room.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    room.run();
+    let to_b = room.member(b);
+    let whispered = room.clients[a]
+        .start_attachment(Some(to_b), "note.bin", "application/octet-stream", &bytes, NOW)
+        .unwrap();
+    room.clients[a].cancel_attachment(&whispered, NOW).unwrap();
+    room.run();
+    // The cancel went to bob alone, over the pairwise channel, and named the attachment he held.
+    assert_eq!(dropped(&room.events[b]), vec![AttachmentDrop::Cancelled]);
+    assert!(dropped(&room.events[c]).is_empty(), "{:?}", room.events[c]);
+    // A cancel naming another attachment than the one held leaves it alone: carol's still completes.
+    let other = Upload::new(
+        &attachment::start_for([9; 16], "other.bin", "application/octet-stream", &bytes).unwrap(),
+        None,
+        &bytes,
+        NOW,
+    );
+    room.clients[a].cancel_attachment(&other, NOW).unwrap();
+    room.run();
+    assert!(!could_not_verify(&room.events[c]), "{:?}", room.events[c]);
+    // A cancel of carol's attachment whispered to her, when its start came in the room, is forged and leaves it alone.
+    let to_c = room.member(c);
+    let sneaky = Upload::new(
+        &attachment::start_for(in_room.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
+        Some(to_c),
+        &bytes,
+        NOW,
+    );
+    room.clients[a].cancel_attachment(&sneaky, NOW).unwrap();
+    room.run();
+    assert!(could_not_verify(&room.events[c]));
+    while room.clients[a].send_chunk(&mut in_room, NOW).unwrap() {}
+    room.run();
+    assert_eq!(attachments_of(&room.events[c]), vec![("room.bin".into(), bytes, false)]);
+    assert!(dropped(&room.events[c]).is_empty(), "{:?}", room.events[c]);
+    assert!(!could_not_verify(&room.events[b]), "{:?}", room.events[b]);
+}
