@@ -404,7 +404,7 @@ fn a_cancelled_attachment_is_dropped_by_its_receivers_and_the_next_one_arrives()
 }
 
 #[test]
-fn a_cancel_reaches_only_the_attachments_own_receivers_and_never_another_attachment() {
+fn a_cancel_reaches_only_the_attachments_own_receivers_and_only_from_its_sender() {
     let (mut room, a, b, c) = three();
     let bytes: Vec<u8> = (0..(2 * CHUNK_LEN)).map(|i| (i % 227) as u8).collect();
     // Carol is receiving an attachment from alice in the room; bob a whispered one.
@@ -431,6 +431,16 @@ fn a_cancel_reaches_only_the_attachments_own_receivers_and_never_another_attachm
     room.clients[a].cancel_attachment(&other, NOW).unwrap();
     room.run();
     assert!(!could_not_verify(&room.events[c]), "{:?}", room.events[c]);
+    // Bob cannot cancel alice's attachment: a cancel reaches only what its own signer is sending.
+    let borrowed = Upload::new(
+        &attachment::start_for(in_room.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
+        None,
+        &bytes,
+        NOW,
+    );
+    room.clients[b].cancel_attachment(&borrowed, NOW).unwrap();
+    room.run();
+    assert!(dropped(&room.events[c]).is_empty(), "{:?}", room.events[c]);
     // A cancel of carol's attachment whispered to her, when its start came in the room, is forged and leaves it alone.
     let to_c = room.member(c);
     let sneaky = Upload::new(
