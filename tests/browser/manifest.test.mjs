@@ -40,6 +40,6 @@ test('the footer shows the manifest digest that sanctum verify prints, and verif
   for (const file of ['index.html', 'app.js', 'manifest.js', 'pkg/sanctum_bg.wasm', 'vendor/purify.es.mjs']) {
     assert.ok(listed.includes(file), `${file} is in the manifest`);
   }
-  // Each file and `/`, uncompressed, as brotli and as gzip.
-  assert.match(stdout, new RegExp(`checked ${(listed.length + 1) * 3} responses`));
+  // Each file, `/` and the manifest itself, uncompressed, as brotli and as gzip.
+  assert.match(stdout, new RegExp(`checked ${(listed.length + 2) * 3} responses`));
 });
