@@ -1228,6 +1228,9 @@ async function confirmKick(member) {
  */
 function onLockedByMe(link) {
   state.link = link;
+  // A member whom another's lock had left nothing to share chose this password: the new link is theirs to share.
+  $('share-button').hidden = false;
+  storage.forgetUnshared();
   if (!state.keep) storage.saveLink(link);
   view.appendNotice(words.lockedByYou, 'warn');
 }

@@ -16,7 +16,7 @@ pub enum CodecError {
     TooLong,
 }
 
-/// Builds a plaintext in memory that is wiped on drop.
+/// Builds a plaintext in memory that is wiped on drop, and that leaves no unwiped copy behind when it grows.
 #[derive(Default)]
 pub(crate) struct Writer {
     buf: Zeroizing<Vec<u8>>,
@@ -28,26 +28,30 @@ impl Writer {
     }
 
     pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
-        self.buf.push(value);
-        self
+        self.raw(&[value])
     }
 
     pub(crate) fn u16(&mut self, value: u16) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_be_bytes());
-        self
+        self.raw(&value.to_be_bytes())
     }
 
     pub(crate) fn u32(&mut self, value: u32) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_be_bytes());
-        self
+        self.raw(&value.to_be_bytes())
     }
 
     pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_be_bytes());
-        self
+        self.raw(&value.to_be_bytes())
     }
 
+    /// Appends `bytes`. When they do not fit, the plaintext so far moves to a buffer at least twice as large and the
+    /// old one is wiped as it is dropped: a `Vec` growing in place would free its old buffer unwiped.
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        let needed = self.buf.len() + bytes.len();
+        if needed > self.buf.capacity() {
+            let mut larger = Zeroizing::new(Vec::with_capacity(needed.max(2 * self.buf.capacity()).max(64)));
+            larger.extend_from_slice(&self.buf);
+            self.buf = larger;
+        }
         self.buf.extend_from_slice(bytes);
         self
     }

@@ -272,7 +272,7 @@ test('a refresh is shown to the others as a reconnect with a new key, and to the
   await carol.page.locator('#share-dialog').getByRole('button', { name: 'Done' }).click();
 });
 
-test('the owner hands the room on: the new owner may kick, the previous one no longer may', async () => {
+test('the owner hands the room on: the new owner may kick, the previous one no longer may, and may lock and share', async () => {
   await alice.page.getByRole('button', { name: 'Make bob the owner' }).click();
   assert.equal(await alice.page.locator('#confirm-title').textContent(), 'Make bob the owner?');
   assert.match(await alice.page.locator('#confirm-text').textContent(), /you no longer can/);
@@ -296,6 +296,32 @@ test('the owner hands the room on: the new owner may kick, the previous one no l
   assert.equal(answer.error.code, 'not_allowed');
   await seeMembers(carol.page, 3);
   await assert.rejects(listed(carol.page, 'carol').locator('.tag.owner').waitFor({ timeout: 1000 }));
+
+  // Bob, moved by alice's lock, had no link to share; once he locks the room himself he knows its password, and
+  // Share offers his new link, after a refresh too.
+  const share = bob.page.getByRole('button', { name: 'Share the room link' });
+  assert.ok(await share.isHidden());
+  await bob.page.getByRole('button', { name: 'Kick carol' }).click();
+  const dialog = bob.page.locator('#kick-dialog');
+  await dialog.getByRole('button', { name: 'Remove and lock' }).click();
+  await dialog.getByLabel('Choose a new password').check();
+  await dialog.getByLabel('Password', { exact: true }).fill(`${NEW_PASSWORD} again`);
+  await dialog.getByLabel('The same password again').fill(`${NEW_PASSWORD} again`);
+  await dialog.getByRole('button', { name: 'Remove carol and lock' }).click();
+  const locked = bob.page.locator('#locked-dialog');
+  await locked.waitFor({ state: 'visible', timeout: 30_000 });
+  const bobs = await bob.page.locator('#share-block-locked-link').inputValue();
+  await locked.getByRole('button', { name: 'Done' }).click();
+  await waitScreen(carol.page, 'gone');
+  for (const reload of [false, true]) {
+    if (reload) {
+      await bob.page.reload();
+      await waitScreen(bob.page, 'chat', 30_000);
+    }
+    await share.click();
+    assert.equal(await bob.page.locator('#share-block-dialog-link').inputValue(), bobs);
+    await bob.page.locator('#share-dialog').getByRole('button', { name: 'Done' }).click();
+  }
 });
 
 test('a room created with "Let every member remove others" gives every member Kick, but never against the owner', async () => {
