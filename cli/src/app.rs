@@ -666,6 +666,7 @@ impl App {
                 path,
                 to: self.whisper_to,
             }),
+            Command::CancelUploads => Some(Action::CancelUploads),
             Command::Save { index, path } => match self.held.get(index) {
                 Some(_) => Some(Action::Save { index, path }),
                 None => error(self, format!("No attachment [{index}] is held.")),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 /// Every command with its usage, for `/help`.
-pub(crate) const HELP: [(&str, &str); 12] = [
+pub(crate) const HELP: [(&str, &str); 13] = [
     (
         "/w ALIAS [MESSAGE]",
         "whisper to one member only (also /purr); without a message, whisper what you type and /send until Esc or /w",
@@ -22,6 +22,10 @@ pub(crate) const HELP: [(&str, &str); 12] = [
         "make another member the room's owner (asks first; owner only)",
     ),
     ("/send PATH", "send a file as an encrypted attachment"),
+    (
+        "/cancel",
+        "stop sending files: the one under way, whose receivers drop it, and any waiting",
+    ),
     ("/save N PATH", "save received attachment N to a new file at PATH"),
     ("/leave [FAREWELL]", "say goodbye and leave (asks first; also /exit)"),
     ("/purge", "purge the room for everyone (asks first; also /stop)"),
@@ -59,6 +63,8 @@ pub(crate) enum Command {
     Members,
     /// Send a file.
     Send(PathBuf),
+    /// Stop sending the file under way and any waiting.
+    CancelUploads,
     /// Save received attachment `index` to `path`.
     Save {
         /// The number shown with the attachment.
@@ -118,6 +124,7 @@ pub(crate) fn parse(line: &str) -> Command {
         "members" | "who" => Command::Members,
         "send" if !rest.is_empty() => Command::Send(PathBuf::from(rest)),
         "send" => Command::Usage(usage("/send")),
+        "cancel" => Command::CancelUploads,
         "save" => match rest.split_once(char::is_whitespace) {
             Some((index, path)) if !path.trim().is_empty() => match index.trim_start_matches('#').parse() {
                 Ok(index) => Command::Save {
@@ -187,6 +194,7 @@ mod tests {
         assert_eq!(parse("/transfer"), Command::Usage("/transfer ALIAS"));
         assert_eq!(parse("/save x y"), Command::Usage("/save N PATH"));
         assert_eq!(parse("/send"), Command::Usage("/send PATH"));
+        assert_eq!(parse("/cancel"), Command::CancelUploads);
         assert_eq!(parse("/nope"), Command::Unknown("/nope".into()));
     }
 }

@@ -30,6 +30,7 @@ enum Command {
     Leave { farewell: Option<String> },
     Attach { path: PathBuf, to: Option<MemberId> },
     Save { index: usize, path: PathBuf },
+    Cancel,
     Members,
 }
 
@@ -302,6 +303,7 @@ impl<W: std::io::Write> Frontend for Json<W> {
             Command::Leave { farewell } => Action::Leave(farewell.unwrap_or_default()),
             Command::Attach { path, to } => Action::Send { path, to },
             Command::Save { index, path } => Action::Save { index, path },
+            Command::Cancel => Action::CancelUploads,
             Command::Members => {
                 let members: Vec<Value> = self.members.iter().map(member_json).collect();
                 let value = json!({"event": "members", "me": self.me, "members": members});
@@ -318,6 +320,7 @@ impl<W: std::io::Write> Frontend for Json<W> {
                 json!({"event": "sending", "name": name, "size": size, "frames": frames})
             }
             Report::Sent { name } => json!({"event": "sent_attachment", "name": name}),
+            Report::Cancelled { names } => json!({"event": "cancelled", "names": names}),
             Report::Progress(_) => return,
             Report::Locked { link } => json!({"event": "new_link", "link": link.expose()}),
             Report::Failed(message) => json!({"event": "error", "message": message}),

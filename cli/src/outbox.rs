@@ -207,6 +207,22 @@ impl Outbox {
         self.first_made(session)
     }
 
+    /// Stops every file not yet wholly sent, the one under way and those waiting, and returns their names in order.
+    /// One whose start went out is followed by its signed cancel, so that its receivers drop what they hold of it.
+    pub(crate) fn cancel_uploads(&mut self, session: &mut Session, now_ms: u64) -> Vec<String> {
+        let mut names = Vec::new();
+        for pending in std::mem::take(&mut self.uploads) {
+            // A session that can no longer seal has no one left to tell.
+            if let Some(upload) = &pending.upload
+                && session.cancel_attachment(upload, now_ms).is_ok()
+            {
+                self.control.extend(session.take_outgoing());
+            }
+            names.push(pending.name);
+        }
+        names
+    }
+
     /// Seals every waiting text now, ahead of a goodbye, so that what was typed before leaving is still sent.
     pub(crate) fn seal_texts(&mut self, session: &mut Session, now_ms: u64) -> Vec<Sealed> {
         let mut reports = Vec::new();
@@ -347,6 +363,32 @@ mod tests {
         let mut counters = vec![counter(start.as_ref().unwrap()).unwrap()];
         counters.extend(frames[1..].iter().filter_map(|f| counter(f)));
         assert_eq!(counters, [0, 1, 2, 3, 4], "sealed in the order sent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_stops_every_file_and_tells_the_receivers_of_the_one_under_way() {
+        let mut session = active_session();
+        let mut outbox = Outbox::new(10, Instant::now());
+        let bytes = vec![7u8; 3 * CHUNK_LEN];
+        for name in ["under-way.bin", "waiting.bin"] {
+            outbox.push_upload(None, name.into(), "application/octet-stream".into(), bytes.clone());
+        }
+        // The first file's start and one chunk leave (counters 0 and 1).
+        for _ in 0..2 {
+            tokio::time::sleep_until(outbox.next_at().unwrap()).await;
+            assert!(outbox.pop(&mut session, Instant::now(), now_ms()).0.is_some());
+        }
+        assert_eq!(
+            outbox.cancel_uploads(&mut session, now_ms()),
+            ["under-way.bin", "waiting.bin"]
+        );
+        // One frame follows: the first file's cancel at the next counter; nothing of either file is sealed any more.
+        let rest = drain(&mut outbox, &mut session).await;
+        assert_eq!(rest.len(), 1, "{rest:?}");
+        assert_eq!(counter(&rest[0].0), Some(2));
+        assert!(rest[0].1.is_empty());
+        assert_eq!(outbox.bulk_len(), 0);
+        assert!(outbox.cancel_uploads(&mut session, now_ms()).is_empty());
     }
 
     #[test]

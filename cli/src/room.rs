@@ -64,6 +64,8 @@ pub(crate) enum Action {
         /// The one member it is for, if any.
         to: Option<MemberId>,
     },
+    /// Stop sending every file not yet wholly sent.
+    CancelUploads,
     /// Save a held attachment to a new file.
     Save {
         /// Its number.
@@ -96,6 +98,11 @@ pub(crate) enum Report {
     Sent {
         /// Its file name.
         name: String,
+    },
+    /// These files, in order, were stopped before their last chunk; none, when no file was being sent.
+    Cancelled {
+        /// Their file names.
+        names: Vec<String>,
     },
     /// Attachment frames still to seal and send; `0` once the last one has gone.
     Progress(usize),
@@ -272,6 +279,11 @@ async fn act(
         }
         Action::Save { index, path } => {
             frontend.save(index, &path, now);
+            Ok(Vec::new())
+        }
+        Action::CancelUploads => {
+            let names = outbox.cancel_uploads(session, now);
+            frontend.on_report(session, Report::Cancelled { names }, now);
             Ok(Vec::new())
         }
         Action::Send { path, to } => {

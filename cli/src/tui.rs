@@ -126,6 +126,15 @@ impl Frontend for Tui {
                 self.app
                     .notice(now_ms, Level::Info, format!("Sent \"{}\".", crate::text::escape(&name)));
             }
+            Report::Cancelled { names } if names.is_empty() => {
+                self.app.notice(now_ms, Level::Info, "No file is being sent.");
+            }
+            Report::Cancelled { names } => {
+                for name in names {
+                    let text = format!("Stopped sending \"{}\".", crate::text::escape(&name));
+                    self.app.notice(now_ms, Level::Info, text);
+                }
+            }
             Report::Progress(left) => self.app.sending = left,
             Report::Locked { link } => self.app.locked(&link, now_ms),
             Report::Failed(message) => self.app.notice(now_ms, Level::Error, crate::text::escape(&message)),

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use sanctum_client::{EndReason, Event, RoomLink, RoomSecrets};
+use sanctum_client::{AttachmentDrop, EndReason, Event, RoomLink, RoomSecrets};
 use sanctum_relay::Config;
 use sanctum_testkit::native::{Command, NativeClient, now_ms};
 use sanctum_testkit::relay::TestRelay;
@@ -218,6 +218,33 @@ async fn a_json_member_chats_whispers_trades_files_and_purges_with_a_native_memb
         matches!(e, Event::Attachment { name, bytes, whisper: true, .. } if name == "only-bob.txt" && bytes == b"for your eyes only")
     })
     .await?;
+
+    // A file stopped on its way: bob, who has part of it, drops it when alice's cancel comes.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![3u8; 2 * 1024 * 1024])?;
+    alice.command(json!({"cmd": "attach", "path": big})).await?;
+    alice.expect("sending the big file", is("sending")).await?;
+    bob.expect(
+        "part of the big file",
+        |e| matches!(e, Event::AttachmentProgress { name, .. } if name == "big.bin"),
+    )
+    .await?;
+    alice.command(json!({"cmd": "cancel"})).await?;
+    let cancelled = alice.expect("cancelled", is("cancelled")).await?;
+    assert_eq!(cancelled["names"], json!(["big.bin"]));
+    bob.expect("the big file dropped", |e| {
+        matches!(
+            e,
+            Event::AttachmentDropped {
+                reason: AttachmentDrop::Cancelled,
+                ..
+            }
+        )
+    })
+    .await?;
+    alice.command(json!({"cmd": "cancel"})).await?;
+    let nothing = alice.expect("nothing left to cancel", is("cancelled")).await?;
+    assert_eq!(nothing["names"], json!([]));
 
     // The members list names bob with his fingerprint.
     alice.command(json!({"cmd": "members"})).await?;
