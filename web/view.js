@@ -177,15 +177,22 @@ function nearBottom(log) {
 const CHUNK_SIZE = 50;
 
 /**
- * The block that takes the next entry: the last, or a new one when that is full. Every entry stays in the DOM, in order.
+ * Puts the next entry in the last block, or in a new one when that is full, so that every entry stays in the DOM, in
+ * order, and the log changes once per entry. A block clips what overflows it, so a message that continues its group
+ * and opens a block cannot move itself up to its group: the block moves up instead (`continues`).
  * @param {HTMLElement} log
+ * @param {HTMLElement} node
  */
-function openChunk(log) {
+function appendEntry(log, node) {
   const last = log.lastElementChild;
-  if (last && last.childElementCount < CHUNK_SIZE) return last;
+  if (last && last.childElementCount < CHUNK_SIZE) {
+    last.append(node);
+    return;
+  }
   const chunk = el('div', 'log-chunk');
+  chunk.classList.toggle('continues', node.classList.contains('continued'));
+  chunk.append(node);
   log.append(chunk);
-  return chunk;
 }
 
 /** The log's newest entry, or null. */
@@ -196,7 +203,7 @@ function lastEntry() {
 function appendToLog(node, { force = false } = {}) {
   const log = $('log');
   const stick = force || nearBottom(log);
-  openChunk(log).append(node);
+  appendEntry(log, node);
   if (stick) log.scrollTop = log.scrollHeight;
   // Someone reading further up is not pulled down: a marker says that something new arrived below.
   else if (node.classList.contains('msg')) $('new-below').hidden = false;
