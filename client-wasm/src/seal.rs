@@ -164,9 +164,6 @@ pub(crate) fn seal(
 }
 
 /// [`seal`] with a given nonce; only test vectors choose the nonce.
-///
-/// The item is built in one buffer of its final size (header, nonce, padded plaintext, room for the tag), and the
-/// plaintext is encrypted where it lies: no copy of it is left anywhere to wipe.
 pub(crate) fn seal_with_nonce(
     key: &[u8; 32],
     header: Header,
@@ -178,12 +175,25 @@ pub(crate) fn seal_with_nonce(
     let header_bytes = header.to_bytes();
     let signature = signer.map(|signer| sign::sign(signer, &header_bytes, binding.room_id, binding.recipient, body));
     let signature = signature.as_ref().map_or(&[][..], |signature| &signature[..]);
-    let bucket = padding::bucket_for(body.len() + signature.len()).map_err(|_| SealError::TooLarge)?;
+    encrypt_item(key, &header_bytes, binding, &[body, signature], nonce)
+}
+
+/// Builds an item whose inner plaintext is `parts` one after the other, in one buffer of its final size (header,
+/// nonce, padded plaintext, room for the tag), and encrypts the plaintext where it lies: no copy of it is left anywhere
+/// to wipe.
+fn encrypt_item(
+    key: &[u8; 32],
+    header_bytes: &[u8; HEADER_LEN],
+    binding: &Binding<'_>,
+    parts: &[&[u8]],
+    nonce: &[u8; NONCE_LEN],
+) -> Result<Vec<u8>, SealError> {
+    let bucket = padding::bucket_for(parts.iter().map(|part| part.len()).sum()).map_err(|_| SealError::TooLarge)?;
     let mut item = Vec::with_capacity(HEADER_LEN + NONCE_LEN + bucket + TAG_LEN);
-    item.extend_from_slice(&header_bytes);
+    item.extend_from_slice(header_bytes);
     item.extend_from_slice(nonce);
-    padding::pad_into(&mut item, &[body, signature]).map_err(|_| SealError::TooLarge)?;
-    let aad = aad(&header_bytes, binding);
+    padding::pad_into(&mut item, parts).map_err(|_| SealError::TooLarge)?;
+    let aad = aad(header_bytes, binding);
     match sanctum_aead::seal_in_place(key, nonce, &aad, &mut item[HEADER_LEN + NONCE_LEN..]) {
         Ok(tag) => {
             item.extend_from_slice(&tag);
@@ -253,19 +263,7 @@ impl Opened {
 /// Encrypts an already-built inner plaintext (body and signature) with no signing, as a forger would.
 #[cfg(test)]
 pub(crate) fn seal_raw_for_test(key: &[u8; 32], header: Header, binding: &Binding<'_>, inner: &[u8]) -> Vec<u8> {
-    let header_bytes = header.to_bytes();
-    let nonce = [7u8; NONCE_LEN];
-    let mut item = [&header_bytes[..], &nonce].concat();
-    padding::pad_into(&mut item, &[inner]).unwrap_or_default();
-    let tag = sanctum_aead::seal_in_place(
-        key,
-        &nonce,
-        &aad(&header_bytes, binding),
-        &mut item[HEADER_LEN + NONCE_LEN..],
-    )
-    .unwrap_or_default();
-    item.extend_from_slice(&tag);
-    item
+    encrypt_item(key, &header.to_bytes(), binding, &[inner], &[7; NONCE_LEN]).unwrap_or_default()
 }
 
 /// Decrypts and unpads an item; the caller still verifies its signature with [`Opened::verify`].

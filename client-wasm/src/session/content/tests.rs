@@ -94,6 +94,17 @@ fn attachments_of(events: &[Event]) -> Vec<(String, Vec<u8>, bool)> {
         .collect()
 }
 
+/// An upload of `bytes` as attachment `id`, to the room or whispered to `to`, made outside the session: to send chunks
+/// or a cancel of an attachment the session did not start, as a forger would.
+fn upload_of(id: [u8; 16], name: &str, to: Option<MemberId>, bytes: &[u8]) -> Upload {
+    Upload::new(
+        &attachment::start_for(id, name, "application/octet-stream", bytes).unwrap(),
+        to,
+        bytes,
+        NOW,
+    )
+}
+
 #[test]
 fn texts_sent_between_chunks_arrive_first_and_the_attachment_still_reassembles() {
     let (mut room, a, b, _) = three();
@@ -151,12 +162,7 @@ fn a_chunk_that_comes_another_way_than_its_start_is_rejected() {
     room.run();
     // The sender whispers a chunk of the same attachment id to bob: he got its start in the room, so it is forged.
     let to_b = room.member(b);
-    let mut sneaky = Upload::new(
-        &attachment::start_for(upload.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
-        Some(to_b),
-        &bytes,
-        NOW,
-    );
+    let mut sneaky = upload_of(upload.id, "room.bin", Some(to_b), &bytes);
     room.clients[a].send_chunk(&mut sneaky, NOW).unwrap();
     room.run();
     assert!(could_not_verify(&room.events[b]));
@@ -422,33 +428,18 @@ fn a_cancel_reaches_only_the_attachments_own_receivers_and_only_from_its_sender(
     assert_eq!(dropped(&room.events[b]), vec![AttachmentDrop::Cancelled]);
     assert!(dropped(&room.events[c]).is_empty(), "{:?}", room.events[c]);
     // A cancel naming another attachment than the one held leaves it alone: carol's still completes.
-    let other = Upload::new(
-        &attachment::start_for([9; 16], "other.bin", "application/octet-stream", &bytes).unwrap(),
-        None,
-        &bytes,
-        NOW,
-    );
+    let other = upload_of([9; 16], "other.bin", None, &bytes);
     room.clients[a].cancel_attachment(&other, NOW).unwrap();
     room.run();
     assert!(!could_not_verify(&room.events[c]), "{:?}", room.events[c]);
     // Bob cannot cancel alice's attachment: a cancel reaches only what its own signer is sending.
-    let borrowed = Upload::new(
-        &attachment::start_for(in_room.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
-        None,
-        &bytes,
-        NOW,
-    );
+    let borrowed = upload_of(in_room.id, "room.bin", None, &bytes);
     room.clients[b].cancel_attachment(&borrowed, NOW).unwrap();
     room.run();
     assert!(dropped(&room.events[c]).is_empty(), "{:?}", room.events[c]);
     // A cancel of carol's attachment whispered to her, when its start came in the room, is forged and leaves it alone.
     let to_c = room.member(c);
-    let sneaky = Upload::new(
-        &attachment::start_for(in_room.id, "room.bin", "application/octet-stream", &bytes).unwrap(),
-        Some(to_c),
-        &bytes,
-        NOW,
-    );
+    let sneaky = upload_of(in_room.id, "room.bin", Some(to_c), &bytes);
     room.clients[a].cancel_attachment(&sneaky, NOW).unwrap();
     room.run();
     assert!(could_not_verify(&room.events[c]));
